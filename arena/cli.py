@@ -1,0 +1,221 @@
+"""The ``arena`` command: run competitions, list runs, bundled data and agents.
+
+Exit codes: 0 success, 2 bad input (a one-paragraph message on stderr names
+it), 1 a failure while running. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+
+import pandas as pd
+
+from arena.config import ConfigError, RunSpec, load_config
+
+JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
+               "win_rate", "trades", "fees", "exposure_pct", "errors")
+
+
+class UsageError(ValueError):
+    """Bad input from the command line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="arena", description="Trading agents compete on market data.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a competition and print the leaderboard",
+                       description="Run a competition from flags or a CONFIG.toml.")
+    r.add_argument("config", nargs="?", help="a TOML run configuration (see arena/config.py)")
+    r.add_argument("--agent", "-a", action="append", default=[], metavar="NAME[:p=v,...]",
+                   help="an agent (repeatable); `arena agents` lists them")
+    r.add_argument("--symbol", "-s", action="append", default=[], metavar="SYM",
+                   help="a bundled symbol (repeatable); `arena data list` lists them")
+    r.add_argument("--data", metavar="FILE", help="a CSV or Parquet file of OHLCV bars")
+    r.add_argument("--start", help="first date (inclusive), e.g. 2005-01-01")
+    r.add_argument("--end", help="last date (inclusive)")
+    r.add_argument("--cash", type=float, help="starting cash per agent (default 100000)")
+    r.add_argument("--fee-bps", type=float, help="fee per fill in basis points")
+    r.add_argument("--slippage-bps", type=float, help="slippage per fill in basis points")
+    r.add_argument("--leverage", type=float, help="leverage cap (default 1)")
+    r.add_argument("--fractional", action="store_true", help="trade fractional units")
+    r.add_argument("--seed", type=int, help="random seed (default 0)")
+    r.add_argument("--speed", type=float, help="bars per second (default: as fast as possible)")
+    r.add_argument("--run-dir", help="where recordings go (default ./runs)")
+    r.add_argument("--no-record", action="store_true", help="do not write a recording")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    rs = sub.add_parser("runs", help="list recorded runs")
+    rs.add_argument("--run-dir", default="runs")
+    rs.add_argument("--format", choices=("table", "json"), default="table")
+
+    d = sub.add_parser("data", help="market data")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dl = dsub.add_parser("list", help="bundled symbols with their date ranges")
+    dl.add_argument("--format", choices=("table", "json"), default="table")
+
+    ag = sub.add_parser("agents", help="list the built-in agents and their parameters")
+    ag.add_argument("--format", choices=("table", "json"), default="table")
+    return p
+
+
+def _spec_from_args(args) -> RunSpec:
+    if args.config:
+        spec = load_config(args.config)
+    else:
+        if not args.agent:
+            raise UsageError("no agents given: add --agent NAME (repeatable) or a CONFIG.toml; "
+                             "`arena agents` lists the agents")
+        if bool(args.symbol) == bool(args.data):
+            raise UsageError("give bundled symbols with --symbol SYM (repeatable) or a file with "
+                             "--data FILE, not both and not neither; `arena data list` lists "
+                             "the bundled symbols")
+        spec = RunSpec(symbols=tuple(s.upper() for s in args.symbol), file=args.data,
+                       agents=tuple(args.agent))
+    over = {}
+    if args.agent and args.config:
+        over["agents"] = tuple(args.agent)
+    if args.symbol and args.config:
+        over.update(symbols=tuple(s.upper() for s in args.symbol), file=None)
+    if args.data and args.config:
+        over.update(file=args.data, symbols=())
+    for key in ("start", "end"):
+        if getattr(args, key):
+            over[key] = getattr(args, key)
+    pf = spec.config.portfolio
+    pf_over = {k: v for k, v in {
+        "cash": args.cash, "fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
+        "max_leverage": args.leverage, "whole_units": False if args.fractional else None,
+    }.items() if v is not None}
+    cfg_over = {k: v for k, v in {"seed": args.seed, "speed": args.speed,
+                                  "run_dir": args.run_dir}.items() if v is not None}
+    if args.no_record:
+        cfg_over["record"] = False
+    try:
+        config = replace(spec.config, portfolio=replace(pf, **pf_over), **cfg_over)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return replace(spec, config=config, **over)
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="bar", file=sys.stderr, disable=None, leave=False,
+               dynamic_ncols=True)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+        if done >= _total:
+            bar.close()
+
+    return update, bar
+
+
+def _json_value(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item"):
+        return _json_value(v.item())
+    return v
+
+
+def cmd_run(args) -> int:
+    from arena.engine import Competition
+
+    spec = _spec_from_args(args)
+    data = spec.load_data()
+    comp = Competition(data, list(spec.agents), spec.config, data_source=spec.data_source)
+    update, bar = _progress_bar(len(data))
+    try:
+        board = comp.run(progress=update)
+    finally:
+        bar.close()
+    board = board.copy()
+    board["win_rate"] = board["win_rate_pct"] / 100
+    run_id, path = comp.run_id, str(comp.run_path) if comp.run_path else None
+    if args.format == "json":
+        out = [{**{k: _json_value(row[k]) for k in JSON_FIELDS}, "run_id": run_id,
+                "run_path": path} for row in board.to_dict("records")]
+        print(json.dumps(out, indent=2))
+    elif args.format == "csv":
+        board["run_id"], board["run_path"] = run_id, path
+        print(board[list(JSON_FIELDS) + ["run_id", "run_path"]].to_csv(index=False), end="")
+    else:
+        show = board[["rank", "agent", "equity", "return_pct", "sharpe", "max_drawdown_pct",
+                      "win_rate_pct", "trades", "fees"]]
+        print(f"{data.source}: {len(data)} bars, {data.timestamp(0):%Y-%m-%d} to "
+              f"{data.timestamp(len(data) - 1):%Y-%m-%d}")
+        print(show.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
+        print(f"run {run_id}" + (f" recorded in {path}" if path else " (not recorded)"))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from arena.recorder import list_runs
+
+    runs = list_runs(args.run_dir)
+    if args.format == "json":
+        print(json.dumps(runs.to_dict("records"), indent=2))
+    elif runs.empty:
+        print(f"no recorded runs in {args.run_dir}/")
+    else:
+        print(runs.drop(columns=["path"]).to_string(index=False))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from arena.data import bundled_symbols
+
+    df = bundled_symbols()
+    for col in ("start", "end"):
+        df[col] = df[col].dt.strftime("%Y-%m-%d")
+    if args.format == "json":
+        print(df.astype(str).to_json(orient="records", indent=2))
+    else:
+        print(df.to_string(index=False))
+    return 0
+
+
+def cmd_agents(args) -> int:
+    from arena.agents import describe
+
+    df = describe()
+    if args.format == "json":
+        print(df.to_json(orient="records", indent=2, default_handler=str))
+    else:
+        with pd.option_context("display.max_colwidth", 80):
+            print(df.to_string(index=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"run": cmd_run, "runs": cmd_runs, "data": cmd_data, "agents": cmd_agents}
+    try:
+        return handler[args.command](args)
+    except KeyboardInterrupt:
+        print("arena: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one paragraph unless --debug
+        if args.debug:
+            raise
+        from arena.agents import AgentSpecError
+        from arena.data import DataError
+        from arena.recorder import RecordingError
+
+        user_errors = (UsageError, ConfigError, DataError, AgentSpecError, RecordingError)
+        kind = "error" if isinstance(exc, user_errors) else f"failed ({type(exc).__name__})"
+        print(f"arena: {kind}: {exc}", file=sys.stderr)
+        if not isinstance(exc, user_errors):
+            print("arena: run again with --debug for the traceback", file=sys.stderr)
+        return 2 if isinstance(exc, user_errors) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

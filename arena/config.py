@@ -1,0 +1,137 @@
+"""Run configuration: one TOML file (or CLI flags) → data, agents and CompetitionConfig.
+
+```toml
+[data]
+symbols = ["AAPL", "MSFT"]      # bundled symbols, or:  file = "prices.csv"
+start = "2005-01-01"            # optional
+end = "2012-12-31"              # optional
+
+[portfolio]                     # all optional
+cash = 100000
+fee_bps = 1.0
+slippage_bps = 2.0
+max_leverage = 1.0
+whole_units = true
+
+[run]                           # all optional
+seed = 42
+run_dir = "runs"
+speed = 0                       # bars per second, 0 = as fast as possible
+record = true
+
+[[agents]]
+agent = "sma_cross"             # registry name or "package.module:Class"
+params = { fast = 10, slow = 20 }
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from arena.engine import CompetitionConfig
+from arena.portfolio import PortfolioConfig
+
+
+class ConfigError(ValueError):
+    """A configuration file or flag that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run: the data source, the agent specs and the competition config."""
+
+    symbols: tuple[str, ...] = ()
+    file: str | None = None
+    start: str | None = None
+    end: str | None = None
+    agents: tuple[str, ...] = ()
+    config: CompetitionConfig = field(default_factory=CompetitionConfig)
+
+    @property
+    def data_source(self) -> str:
+        return self.file if self.file else ",".join(self.symbols)
+
+    def load_data(self):
+        """Load the market data this spec names (raises arena.data.DataError)."""
+        from arena.data import load, load_bundled
+
+        if self.file:
+            return load(self.file, start=self.start, end=self.end)
+        return load_bundled(list(self.symbols), start=self.start, end=self.end)
+
+
+_SECTIONS = {"data", "portfolio", "run", "agents"}
+_DATA_KEYS = {"symbols", "file", "start", "end"}
+_RUN_KEYS = {"seed", "run_dir", "speed", "record", "run_id", "stream_maxlen", "block_bars"}
+
+
+def agent_spec(name: str, params: dict | None) -> str:
+    """Registry spec string ``name:p=v,...`` from a name and a params table."""
+    if not params:
+        return name
+    parts = []
+    for k, v in params.items():
+        if isinstance(v, bool):
+            v = "true" if v else "false"
+        parts.append(f"{k}={v}")
+    return f"{name}:" + ",".join(parts)
+
+
+def _check_keys(table: dict, allowed: set[str], where: str, path: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)} in {where}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
+def load_config(path: str | Path) -> RunSpec:
+    """Read a TOML run configuration; errors name the file and the key."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    spec = spec_from_dict(raw, str(p))
+    if spec.file and not Path(spec.file).is_absolute():  # relative to the config file
+        from dataclasses import replace
+        spec = replace(spec, file=str(p.parent / spec.file))
+    return spec
+
+
+def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
+    """Build a RunSpec from the parsed TOML structure (see the module docstring)."""
+    _check_keys(raw, _SECTIONS, "the top level", source)
+    data = raw.get("data", {})
+    _check_keys(data, _DATA_KEYS, "[data]", source)
+    symbols = data.get("symbols", [])
+    if isinstance(symbols, str):
+        symbols = [s.strip() for s in symbols.split(",") if s.strip()]
+    if bool(symbols) == bool(data.get("file")):
+        raise ConfigError(f"{source}: [data] needs exactly one of 'symbols' or 'file'")
+    agents = raw.get("agents", [])
+    if not isinstance(agents, list) or not agents:
+        raise ConfigError(f"{source}: needs at least one [[agents]] table")
+    specs = []
+    for i, a in enumerate(agents, 1):
+        if not isinstance(a, dict) or "agent" not in a:
+            raise ConfigError(f"{source}: [[agents]] #{i} needs an 'agent' key (a registry "
+                              "name or package.module:Class)")
+        _check_keys(a, {"agent", "params"}, f"[[agents]] #{i}", source)
+        specs.append(agent_spec(a["agent"], a.get("params")))
+    portfolio = raw.get("portfolio", {})
+    _check_keys(portfolio, {f.name for f in fields(PortfolioConfig)}, "[portfolio]", source)
+    run = raw.get("run", {})
+    _check_keys(run, _RUN_KEYS, "[run]", source)
+    try:
+        config = CompetitionConfig(portfolio=PortfolioConfig(**portfolio), **run)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return RunSpec(symbols=tuple(symbols), file=data.get("file"), start=data.get("start"),
+                   end=data.get("end"), agents=tuple(specs), config=config)

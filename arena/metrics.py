@@ -1,0 +1,498 @@
+"""Performance statistics: one equity curve and its fills in, one Series out.
+
+``compute_stats`` is the pure, from-scratch calculation (the style of
+backtesting.py's ``_stats.py``); ``RunningStats`` gives the same numbers bar by
+bar in O(1) per bar for a live leaderboard. Both reduce the history to the
+same running totals and share one ``_assemble`` step, so keys, units and the
+NaN rules cannot drift apart. Definitions, formulas and units:
+``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "STAT_KEYS",
+    "RunningStats",
+    "buy_and_hold_return",
+    "compute_stats",
+    "infer_periods_per_year",
+]
+
+STAT_KEYS = (
+    "start", "end", "duration", "bars",
+    "equity_start", "equity_final", "equity_peak",
+    "return_pct", "return_ann_pct", "volatility_ann_pct",
+    "sharpe", "sortino", "calmar",
+    "max_drawdown_pct", "max_drawdown_duration", "max_drawdown_bars",
+    "win_rate_pct", "profit_factor", "trades", "avg_trade", "best_trade", "worst_trade",
+    "exposure_pct", "fees", "buy_hold_return_pct",
+)
+
+# A per-bar standard deviation (or downside deviation) below this is rounding
+# noise, e.g. a curve that compounds at a constant rate: it counts as zero.
+_NOISE = 1e-12
+_TRADING_HOURS_PER_DAY = 6.5
+
+
+def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
+    """Bars per year from the median spacing ``d`` of ``index``.
+
+    ``d < 20 h`` (intraday): 252 × 6.5 h / d; ``20 h ≤ d < 5 days``: 252;
+    ``5 ≤ d < 20 days``: 52; ``20 ≤ d < 45 days``: 12; longer: 365.25 days / d.
+    """
+    index = pd.DatetimeIndex(index)
+    if len(index) < 2:
+        raise ValueError(
+            f"cannot infer periods per year from {len(index)} timestamp(s): need at least 2; "
+            "pass periods_per_year explicitly")
+    spacing = pd.Timedelta(np.median(np.diff(index.asi8)), unit=index.unit)
+    if spacing <= pd.Timedelta(0):
+        raise ValueError(f"cannot infer periods per year: median bar spacing is {spacing}; "
+                         "timestamps must increase")
+    if spacing < pd.Timedelta(hours=20):
+        return 252.0 * (pd.Timedelta(hours=_TRADING_HOURS_PER_DAY) / spacing)
+    if spacing < pd.Timedelta(days=5):
+        return 252.0
+    if spacing < pd.Timedelta(days=20):
+        return 52.0
+    if spacing < pd.Timedelta(days=45):
+        return 12.0
+    return pd.Timedelta(days=365.25) / spacing
+
+
+def buy_and_hold_return(close: np.ndarray) -> float:
+    """Equal-weight buy & hold: mean over symbols of last close / first close − 1.
+
+    ``close`` is ``(n_bars, n_symbols)`` (or 1-D for one symbol). Per symbol the
+    first and last non-NaN closes are used, so symbols that list late count from
+    their first price.
+    """
+    close = np.asarray(close, dtype=float)
+    if close.ndim == 1:
+        close = close[:, None]
+    if close.ndim != 2 or close.shape[0] == 0 or close.shape[1] == 0:
+        raise ValueError(f"close must be a non-empty (n_bars, n_symbols) array, got shape {close.shape}")
+    returns = []
+    for j in range(close.shape[1]):
+        prices = close[:, j][~np.isnan(close[:, j])]
+        if prices.size == 0:
+            raise ValueError(f"close column {j} has no prices (all NaN)")
+        if not np.all(np.isfinite(prices) & (prices > 0)):
+            raise ValueError(f"close column {j} has a non-positive or infinite price")
+        returns.append(prices[-1] / prices[0] - 1.0)
+    return float(np.mean(returns))
+
+
+def compute_stats(
+    equity: pd.Series,
+    trades: pd.DataFrame | None = None,
+    invested: Sequence[bool] | np.ndarray | pd.Series | None = None,
+    benchmark: float | None = None,
+    periods_per_year: float | None = None,
+    risk_free: float = 0.0,
+) -> pd.Series:
+    """Statistics of one equity curve and its fills (keys: ``STAT_KEYS``).
+
+    ``equity`` is marked at each bar's close on a UTC DatetimeIndex, the first
+    value being the starting capital; ``trades`` holds fills (a closed trade is
+    an ``action == "exit"`` fill and its ``pnl``; ``fee`` is summed over all
+    fills); ``invested`` flags bars with an open position; ``benchmark`` is the
+    buy & hold return as a fraction; ``risk_free`` is an annual rate.
+    """
+    values, index = _check_equity(equity)
+    n_bars = len(values)
+    if periods_per_year is None and n_bars >= 2:
+        periods_per_year = infer_periods_per_year(index)
+    periods = _check_periods(periods_per_year)
+    risk_free = _check_risk_free(risk_free)
+
+    prev, curr = values[:-1], values[1:]
+    returns_ok = bool(np.all(prev > 0))
+    if returns_ok and n_bars >= 2:
+        returns = curr / prev - 1.0
+        excess = returns - risk_free / periods
+        mean_r = float(returns.mean())
+        var_r = float(returns.var(ddof=1)) if n_bars >= 3 else math.nan
+        downside_sq = float(np.mean(np.minimum(excess, 0.0) ** 2))
+    else:
+        mean_r = var_r = downside_sq = math.nan
+
+    peak = np.maximum.accumulate(values)
+    max_drawdown = float(np.min(values / peak - 1.0))
+    # A drawdown runs from the last bar at the running peak to the first bar
+    # back at (or above) it, or to the last bar if equity never gets back.
+    bar = np.arange(n_bars)
+    at_peak = values >= peak
+    peak_bar = np.maximum.accumulate(np.where(at_peak, bar, 0))
+    in_drawdown = ~at_peak[1:] | ~at_peak[:-1]
+    dd_start, dd_end = peak_bar[:-1][in_drawdown], bar[1:][in_drawdown]
+    if dd_end.size:
+        times = index.asi8  # integers in index.unit
+        max_dd_duration = pd.Timedelta(int(np.max(times[dd_end] - times[dd_start])),
+                                       unit=index.unit)
+        max_dd_bars = int(np.max(dd_end - dd_start))
+    else:
+        max_dd_duration, max_dd_bars = pd.Timedelta(0), 0
+
+    pnl, fees = _closed_pnls_and_fees(trades)
+    exposure = _exposure(invested, n_bars)
+
+    return pd.Series(_assemble(
+        start=index[0], end=index[-1], bars=n_bars,
+        equity_start=float(values[0]), equity_final=float(values[-1]),
+        equity_peak=float(peak[-1]), periods=periods, risk_free=risk_free,
+        mean_r=mean_r, var_r=var_r, downside_sq=downside_sq,
+        max_drawdown=max_drawdown, max_dd_duration=max_dd_duration, max_dd_bars=max_dd_bars,
+        n_trades=int(pnl.size), winners=int(np.sum(pnl > 0)),
+        gross_profit=float(pnl[pnl > 0].sum()), gross_loss=float(pnl[pnl < 0].sum()),
+        best=float(pnl.max()) if pnl.size else math.nan,
+        worst=float(pnl.min()) if pnl.size else math.nan,
+        fees=fees, exposure=exposure, benchmark=benchmark,
+    ), dtype=object)
+
+
+class RunningStats:
+    """``compute_stats`` kept up to date one bar at a time, O(1) per bar.
+
+    The constructor is bar 0: the starting capital marked before any fill (not
+    invested, no fees). Each ``update`` adds one later bar. ``periods_per_year``
+    is required; the engine gets it from ``infer_periods_per_year`` up front.
+    """
+
+    def __init__(self, start_equity: float, start_time, periods_per_year: float,
+                 risk_free: float = 0.0):
+        start_equity = float(start_equity)
+        if not (math.isfinite(start_equity) and start_equity > 0):
+            raise ValueError(f"start_equity must be a positive finite number, got {start_equity!r}")
+        self._periods = _check_periods(periods_per_year)
+        if math.isnan(self._periods):
+            raise ValueError("periods_per_year is required (see infer_periods_per_year)")
+        self._risk_free = _check_risk_free(risk_free)
+        self._rf_per_bar = self._risk_free / self._periods
+        self._start = self._time = _timestamp(start_time, "start_time")
+        self._naive = self._start.tzinfo is None
+        self._time_ns = self._start.value  # times are kept as integer nanoseconds
+        self._equity_start = self._equity = self._peak = start_equity
+        self._bars = 1
+        # per-bar returns: Welford mean and M2, and the downside sum of squares
+        self._returns_ok = True
+        self._mean_r = self._m2 = self._downside_sum = 0.0
+        # drawdowns
+        self._max_drawdown = 0.0
+        self._peak_ns, self._peak_bar, self._underwater = self._time_ns, 0, False
+        self._max_dd_ns, self._max_dd_bars = 0, 0
+        # closed trades, fees, exposure
+        self._n_trades = self._winners = 0
+        self._gross_profit = self._gross_loss = 0.0
+        self._best = self._worst = math.nan
+        self._fees = 0.0
+        self._invested_bars = 0
+
+    def update(self, time, equity: float, invested: bool, fees: float = 0.0,
+               closed_pnls: Sequence[float] = ()) -> None:
+        """Add the bar closing at ``time``: its equity, position flag, the fees
+        paid and the net pnl of each trade closed on it."""
+        time = _timestamp(time, "time")
+        if (time.tzinfo is None) != self._naive:
+            raise ValueError(f"time {time} and the start {self._start} mix naive and "
+                             "time-zone-aware timestamps: use UTC throughout")
+        ns = time.value
+        if ns <= self._time_ns:
+            raise ValueError(f"time {time} is not after the previous bar {self._time}")
+        equity = float(equity)
+        if not math.isfinite(equity):
+            raise ValueError(f"equity at {time} must be finite, got {equity!r}")
+        fees = float(fees)
+        if not math.isfinite(fees):
+            raise ValueError(f"fees at {time} must be finite, got {fees!r}")
+        pnls = [float(p) for p in closed_pnls] if closed_pnls else ()
+        if pnls and not all(math.isfinite(p) for p in pnls):
+            raise ValueError(f"closed_pnls at {time} must be finite, got {pnls!r}")
+
+        if self._equity <= 0:
+            self._returns_ok = False
+        if self._returns_ok:
+            r = equity / self._equity - 1.0
+            n = self._bars  # returns so far, including this one
+            delta = r - self._mean_r
+            self._mean_r += delta / n
+            self._m2 += delta * (r - self._mean_r)
+            self._downside_sum += min(r - self._rf_per_bar, 0.0) ** 2
+
+        bar = self._bars
+        if equity >= self._peak:
+            if self._underwater:
+                self._note_drawdown(ns, bar)
+            self._peak, self._peak_ns, self._peak_bar = equity, ns, bar
+            self._underwater = False
+        else:
+            self._underwater = True
+            drawdown = equity / self._peak - 1.0
+            if drawdown < self._max_drawdown:
+                self._max_drawdown = drawdown
+            self._note_drawdown(ns, bar)
+
+        for p in pnls:
+            self._n_trades += 1
+            if p > 0:
+                self._winners += 1
+                self._gross_profit += p
+            elif p < 0:
+                self._gross_loss += p
+            self._best = p if math.isnan(self._best) else max(self._best, p)
+            self._worst = p if math.isnan(self._worst) else min(self._worst, p)
+        self._fees += fees
+        self._invested_bars += bool(invested)
+        self._time, self._time_ns, self._equity, self._bars = time, ns, equity, bar + 1
+
+    def update_many(self, times, equity, invested, fees=None,
+                    closed_pnls: Mapping[int, Sequence[float]] | None = None) -> None:
+        """Add a block of bars at once, with numpy; the same result as calling
+        :meth:`update` per bar (up to float rounding of the merged moments).
+
+        ``times`` are ``datetime64`` values (UTC), ``fees`` per bar, and
+        ``closed_pnls`` maps a bar's offset in the block to its closed trades' pnl.
+        """
+        ns = np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
+        e = np.asarray(equity, dtype=float)
+        m = len(ns)
+        if m == 0:
+            return
+        if len(e) != m or len(invested) != m:
+            raise ValueError(f"update_many: {m} times but {len(e)} equity values and "
+                             f"{len(invested)} invested flags")
+        if ns[0] <= self._time_ns or (m > 1 and np.any(np.diff(ns) <= 0)):
+            raise ValueError("update_many: times must increase and follow the previous bar")
+        if not np.all(np.isfinite(e)):
+            raise ValueError("update_many: equity must be finite")
+        prev = np.concatenate(([self._equity], e[:-1]))
+        # returns, merged into the running moments (Chan et al.'s parallel update)
+        if self._returns_ok:
+            bad = np.flatnonzero(prev <= 0)
+            upto = m if not len(bad) else int(bad[0])
+            if upto:
+                r = e[:upto] / prev[:upto] - 1.0
+                n_a, n_b = self._bars - 1, upto
+                mean_b = float(r.mean())
+                m2_b = float(((r - mean_b) ** 2).sum())
+                delta = mean_b - self._mean_r
+                n = n_a + n_b
+                self._mean_r += delta * n_b / n
+                self._m2 += m2_b + delta * delta * n_a * n_b / n
+                self._downside_sum += float((np.minimum(r - self._rf_per_bar, 0.0) ** 2).sum())
+            if len(bad):
+                self._returns_ok = False
+        # peaks and drawdowns
+        bars = self._bars + np.arange(m)
+        peak_before = np.maximum.accumulate(np.concatenate(([self._peak], e[:-1])))
+        at_peak = e >= peak_before
+        under = ~at_peak
+        was_under = np.concatenate(([self._underwater], under[:-1]))
+        if under.any():
+            self._max_drawdown = min(self._max_drawdown, float((e[under] / peak_before[under]
+                                                                - 1.0).min()))
+        # the peak each bar is measured from: the last at-peak bar before it
+        pos = np.where(at_peak, np.arange(m), -1)
+        last = np.maximum.accumulate(np.concatenate(([-1], pos[:-1])))
+        peak_ns = np.where(last >= 0, ns[np.maximum(last, 0)], self._peak_ns)
+        peak_bar = np.where(last >= 0, bars[np.maximum(last, 0)], self._peak_bar)
+        note = under | (at_peak & was_under)
+        if note.any():
+            self._max_dd_ns = max(self._max_dd_ns, int((ns - peak_ns)[note].max()))
+            self._max_dd_bars = max(self._max_dd_bars, int((bars - peak_bar)[note].max()))
+        if at_peak.any():
+            i = int(np.flatnonzero(at_peak)[-1])
+            self._peak, self._peak_ns, self._peak_bar = float(e[i]), int(ns[i]), int(bars[i])
+        self._underwater = bool(under[-1])
+        # trades, fees, exposure
+        for _, pnls in sorted((closed_pnls or {}).items()):
+            for p in pnls:
+                p = float(p)
+                self._n_trades += 1
+                if p > 0:
+                    self._winners += 1
+                    self._gross_profit += p
+                elif p < 0:
+                    self._gross_loss += p
+                self._best = p if math.isnan(self._best) else max(self._best, p)
+                self._worst = p if math.isnan(self._worst) else min(self._worst, p)
+        if fees is not None:
+            self._fees += float(np.sum(fees))
+        self._invested_bars += int(np.count_nonzero(invested))
+        self._time_ns, self._equity, self._bars = int(ns[-1]), float(e[-1]), self._bars + m
+        t = pd.Timestamp(self._time_ns)
+        self._time = t if self._naive else t.tz_localize("UTC")
+
+    def _note_drawdown(self, ns: int, bar: int) -> None:
+        """Equity is below (or just back at) the peak of ``_peak_bar``."""
+        if ns - self._peak_ns > self._max_dd_ns:
+            self._max_dd_ns = ns - self._peak_ns
+        if bar - self._peak_bar > self._max_dd_bars:
+            self._max_dd_bars = bar - self._peak_bar
+
+    def snapshot(self, benchmark: float | None = None) -> dict:
+        """The statistics so far, as ``compute_stats`` would give them."""
+        n_returns = self._bars - 1
+        ok = self._returns_ok and n_returns >= 1
+        return _assemble(
+            start=self._start, end=self._time, bars=self._bars,
+            equity_start=self._equity_start, equity_final=self._equity,
+            equity_peak=self._peak, periods=self._periods, risk_free=self._risk_free,
+            mean_r=self._mean_r if ok else math.nan,
+            var_r=max(self._m2, 0.0) / (n_returns - 1) if ok and n_returns >= 2 else math.nan,
+            downside_sq=self._downside_sum / n_returns if ok else math.nan,
+            max_drawdown=self._max_drawdown, max_dd_duration=pd.Timedelta(self._max_dd_ns),
+            max_dd_bars=self._max_dd_bars,
+            n_trades=self._n_trades, winners=self._winners,
+            gross_profit=self._gross_profit, gross_loss=self._gross_loss,
+            best=self._best, worst=self._worst, fees=self._fees,
+            exposure=self._invested_bars / self._bars, benchmark=benchmark,
+        )
+
+
+def _assemble(*, start, end, bars, equity_start, equity_final, equity_peak, periods,
+              risk_free, mean_r, var_r, downside_sq, max_drawdown, max_dd_duration,
+              max_dd_bars, n_trades, winners, gross_profit, gross_loss, best, worst,
+              fees, exposure, benchmark) -> dict:
+    """Turn running totals into the statistics; every NaN/inf rule lives here."""
+    n_returns = bars - 1
+    growth = equity_final / equity_start
+    if n_returns < 1 or growth < 0:
+        return_ann = math.nan
+    else:
+        with np.errstate(over="ignore"):  # a short, steep run may annualise to inf
+            return_ann = float(np.power(growth, periods / n_returns)) - 1.0
+
+    sqrt_p = math.sqrt(periods)
+    std = math.sqrt(var_r) if var_r == var_r else math.nan
+    if std < _NOISE:
+        std = 0.0
+    mean_excess = mean_r - risk_free / periods
+    downside = math.sqrt(downside_sq) if downside_sq == downside_sq else math.nan
+    if downside < _NOISE:
+        downside = 0.0
+
+    return {
+        "start": start,
+        "end": end,
+        "duration": end - start,
+        "bars": bars,
+        "equity_start": equity_start,
+        "equity_final": equity_final,
+        "equity_peak": equity_peak,
+        "return_pct": (growth - 1.0) * 100.0,
+        "return_ann_pct": return_ann * 100.0,
+        "volatility_ann_pct": std * sqrt_p * 100.0,
+        "sharpe": mean_excess / std * sqrt_p if std > 0 else math.nan,
+        "sortino": (mean_excess / downside * sqrt_p
+                    if downside > 0 and n_returns >= 2 else math.nan),
+        "calmar": return_ann / -max_drawdown if max_drawdown < 0 else math.nan,
+        "max_drawdown_pct": max_drawdown * 100.0,
+        "max_drawdown_duration": max_dd_duration,
+        "max_drawdown_bars": max_dd_bars,
+        "win_rate_pct": winners / n_trades * 100.0 if n_trades else math.nan,
+        "profit_factor": _profit_factor(n_trades, gross_profit, gross_loss),
+        "trades": n_trades,
+        "avg_trade": (gross_profit + gross_loss) / n_trades if n_trades else math.nan,
+        "best_trade": best,
+        "worst_trade": worst,
+        "exposure_pct": exposure * 100.0,
+        "fees": fees,
+        "buy_hold_return_pct": math.nan if benchmark is None else float(benchmark) * 100.0,
+    }
+
+
+def _profit_factor(n_trades: int, gross_profit: float, gross_loss: float) -> float:
+    if gross_loss < 0:
+        return gross_profit / -gross_loss
+    if n_trades and gross_profit > 0:
+        return math.inf
+    return math.nan  # no trades, or only break-even trades
+
+
+def _check_equity(equity: pd.Series) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    if not isinstance(equity, pd.Series) or not isinstance(equity.index, pd.DatetimeIndex):
+        raise TypeError("equity must be a pandas Series with a DatetimeIndex, "
+                        f"got {type(equity).__name__}")
+    if len(equity) == 0:
+        raise ValueError("equity is empty: need at least the starting capital")
+    index = equity.index
+    if not (index.is_monotonic_increasing and index.is_unique):
+        raise ValueError("equity index must be strictly increasing (sorted, no duplicate times)")
+    values = equity.to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"equity at {index[i]} (bar {i}) is {values[i]}: must be finite")
+    if values[0] <= 0:
+        raise ValueError(f"equity starts at {values[0]} at {index[0]}: "
+                         "the starting capital must be positive")
+    return values, index
+
+
+def _check_periods(periods_per_year: float | None) -> float:
+    if periods_per_year is None:
+        return math.nan  # a single bar: nothing to annualise
+    periods = float(periods_per_year)
+    if not (math.isfinite(periods) and periods > 0):
+        raise ValueError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
+    return periods
+
+
+def _check_risk_free(risk_free: float) -> float:
+    rate = float(risk_free)
+    if not math.isfinite(rate):
+        raise ValueError(f"risk_free must be a finite annual rate, got {risk_free!r}")
+    return rate
+
+
+def _closed_pnls_and_fees(trades: pd.DataFrame | None) -> tuple[np.ndarray, float]:
+    if trades is None or len(trades) == 0:
+        return np.empty(0), 0.0
+    missing = [c for c in ("action", "pnl", "fee") if c not in trades.columns]
+    if missing:
+        raise ValueError(f"trades is missing column(s) {missing}")
+    action = trades["action"].to_numpy()
+    is_exit = action == "exit"
+    unknown = ~(is_exit | (action == "entry"))
+    if unknown.any():
+        i = int(np.argmax(unknown))
+        raise ValueError(f"trades row {i}: action must be 'entry' or 'exit', got {action[i]!r}")
+    pnl = trades["pnl"].to_numpy(dtype=float, na_value=np.nan)[is_exit]
+    if not np.all(np.isfinite(pnl)):
+        i = int(np.flatnonzero(is_exit)[np.argmax(~np.isfinite(pnl))])
+        raise ValueError(f"trades row {i}: an exit fill needs a finite pnl, got {trades['pnl'].iloc[i]!r}")
+    fee = trades["fee"].to_numpy(dtype=float, na_value=np.nan)
+    if not np.all(np.isfinite(fee)):
+        i = int(np.argmax(~np.isfinite(fee)))
+        raise ValueError(f"trades row {i}: fee must be finite, got {fee[i]!r}")
+    return pnl, float(fee.sum())
+
+
+def _exposure(invested, n_bars: int) -> float:
+    if invested is None:
+        return math.nan
+    flags = np.asarray(invested, dtype=bool)
+    if flags.shape != (n_bars,):
+        raise ValueError(f"invested has {flags.size} values for {n_bars} equity bars: "
+                         "need one flag per bar")
+    return float(flags.mean())
+
+
+def _timestamp(value, name: str) -> pd.Timestamp:
+    if type(value) is pd.Timestamp:
+        return value
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} {value!r} is not a timestamp") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"{name} is missing (NaT)")
+    return ts
+

@@ -1,0 +1,229 @@
+"""Recording a competition to SQLite, and reading a recording back.
+
+One database per run (``<run_dir>/<run_id>/arena.sqlite``) in WAL mode so that
+readers can open it while the engine writes. The writer commits at least every
+``commit_interval`` seconds, so a crash loses at most that much.
+
+Tables: ``meta`` (key → JSON value: run id, config, data source, status…),
+``agents`` (id, name, spec, params), ``bars`` (bar index, ISO time, symbol,
+OHLCV), ``equity`` (bar, agent id, equity, cash, drawdown), ``trades``,
+``decisions`` and ``events``. Rows reference bars by index; ``bars`` holds the
+ISO 8601 UTC time of each index.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DB_NAME = "arena.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, params TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bars (
+    bar INTEGER NOT NULL, time TEXT NOT NULL, symbol TEXT NOT NULL,
+    open REAL, high REAL, low REAL, close REAL, volume REAL,
+    PRIMARY KEY (bar, symbol)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS equity (
+    bar INTEGER NOT NULL, agent INTEGER NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL,
+    drawdown_pct REAL NOT NULL, invested INTEGER NOT NULL,
+    PRIMARY KEY (bar, agent)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
+    action TEXT NOT NULL, pnl REAL, position REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, targets TEXT,
+    confidence REAL, reasoning TEXT NOT NULL, detail TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, wall_time TEXT NOT NULL, bar INTEGER, kind TEXT NOT NULL,
+    agent INTEGER, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS trades_bar ON trades (bar);
+CREATE INDEX IF NOT EXISTS decisions_bar ON decisions (bar);
+CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
+"""
+
+
+class RecordingError(RuntimeError):
+    """A recording that cannot be found, opened or written."""
+
+
+def iso(times: np.ndarray) -> list[str]:
+    """datetime64[ns] (UTC, naive) → ISO 8601 strings with a trailing Z."""
+    return [s + "Z" for s in np.datetime_as_string(times, unit="s")]
+
+
+class Recorder:
+    """Writes one run's rows to ``<run_path>/arena.sqlite`` (engine thread only)."""
+
+    def __init__(self, run_path: Path, commit_interval: float = 0.5):
+        self.path = Path(run_path) / DB_NAME
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise RecordingError(f"cannot create recording {self.path}: {exc}") from exc
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.commit()
+        self.commit_interval = commit_interval
+        self._last_commit = time.monotonic()
+
+    # -- writing -----------------------------------------------------------
+    def set_meta(self, **items) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [(k, json.dumps(v, default=str)) for k, v in items.items()],
+        )
+
+    def add_agents(self, rows: Iterable[tuple[int, str, str, dict]]) -> None:
+        self.db.executemany(
+            "INSERT INTO agents VALUES (?, ?, ?, ?)",
+            [(i, name, spec, json.dumps(params, default=str)) for i, name, spec, params in rows],
+        )
+
+    def add_bars(self, rows: Sequence[tuple]) -> None:
+        self.db.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def add_equity(self, rows: Iterable[tuple]) -> None:
+        self.db.executemany("INSERT INTO equity VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def add_trades(self, rows: Iterable[tuple]) -> None:
+        self.db.executemany(
+            "INSERT INTO trades (bar, agent, symbol, side, quantity, price, fee, action, pnl,"
+            " position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def add_decisions(self, rows: Iterable[tuple]) -> None:
+        self.db.executemany(
+            "INSERT INTO decisions (bar, agent, targets, confidence, reasoning, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def add_events(self, rows: Iterable[tuple]) -> None:
+        self.db.executemany(
+            "INSERT INTO events (wall_time, bar, kind, agent, message) VALUES (?, ?, ?, ?, ?)",
+            rows)
+
+    def flush(self, force: bool = False) -> None:
+        """Commit if ``commit_interval`` has passed (or always with ``force``)."""
+        now = time.monotonic()
+        if force or now - self._last_commit >= self.commit_interval:
+            self.db.commit()
+            self._last_commit = now
+
+    def close(self) -> None:
+        self.db.commit()
+        self.db.close()
+
+
+class Recording:
+    """Read access to one run's database; safe while the run is still writing."""
+
+    def __init__(self, path: str | Path):
+        p = Path(path)
+        if p.is_dir():
+            p = p / DB_NAME
+        if not p.is_file():
+            raise RecordingError(f"no recording at {path} (expected {p})")
+        self.path = p
+        self.run_path = p.parent
+        try:
+            self.db = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
+            self.db.execute("SELECT 1 FROM meta LIMIT 1")
+        except sqlite3.Error as exc:
+            raise RecordingError(f"{p} is not a Trading Arena recording: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _frame(self, sql: str, params=()) -> pd.DataFrame:
+        return pd.read_sql_query(sql, self.db, params=params)
+
+    @property
+    def meta(self) -> dict:
+        return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+
+    def agents(self) -> pd.DataFrame:
+        return self._frame("SELECT id, name, spec, params FROM agents ORDER BY id")
+
+    def _names(self) -> dict[int, str]:
+        return dict(self.db.execute("SELECT id, name FROM agents"))
+
+    def _with_names(self, df: pd.DataFrame) -> pd.DataFrame:
+        if "agent" in df:
+            df["agent"] = df["agent"].map(self._names())
+        return df
+
+    def times(self) -> pd.Series:
+        """UTC time of each bar index recorded so far."""
+        df = self._frame("SELECT DISTINCT bar, time FROM bars ORDER BY bar")
+        return pd.Series(pd.to_datetime(df["time"], utc=True).values, index=df["bar"], name="time")
+
+    def bars(self) -> pd.DataFrame:
+        df = self._frame("SELECT * FROM bars ORDER BY bar, symbol")
+        df["time"] = pd.to_datetime(df["time"], utc=True)
+        return df
+
+    def _timed(self, df: pd.DataFrame) -> pd.DataFrame:
+        times = self.times()
+        df.insert(1, "time", times.reindex(df["bar"]).values)
+        return self._with_names(df)
+
+    def equity(self) -> pd.DataFrame:
+        df = self._frame("SELECT bar, agent, equity, cash, drawdown_pct, invested FROM equity"
+                         " ORDER BY bar, agent")
+        df["invested"] = df["invested"].astype(bool)
+        return self._timed(df)
+
+    def trades(self) -> pd.DataFrame:
+        return self._timed(self._frame(
+            "SELECT bar, agent, symbol, side, quantity, price, fee, action, pnl, position"
+            " FROM trades ORDER BY id"))
+
+    def decisions(self) -> pd.DataFrame:
+        return self._timed(self._frame(
+            "SELECT bar, agent, targets, confidence, reasoning, detail FROM decisions ORDER BY id"))
+
+    def events(self) -> pd.DataFrame:
+        df = self._frame("SELECT wall_time, bar, kind, agent, message FROM events ORDER BY id")
+        df["wall_time"] = pd.to_datetime(df["wall_time"], utc=True)
+        return self._with_names(df)
+
+
+def list_runs(root: str | Path = "runs") -> pd.DataFrame:
+    """One row per recording under ``root``: id, date, agents, data, status, leader."""
+    rows = []
+    root = Path(root)
+    for db in sorted(root.glob(f"*/{DB_NAME}")) if root.is_dir() else []:
+        try:
+            with Recording(db) as rec:
+                meta = rec.meta
+                agents = rec.agents()["name"].tolist()
+        except (RecordingError, sqlite3.Error):
+            rows.append({"run_id": db.parent.name, "status": "unreadable", "path": str(db.parent)})
+            continue
+        rows.append({
+            "run_id": meta.get("run_id", db.parent.name),
+            "created": meta.get("created", ""),
+            "agents": ", ".join(agents),
+            "data": meta.get("data_source", ""),
+            "status": meta.get("status", "running?"),
+            "leader": meta.get("leader", ""),
+            "path": str(db.parent),
+        })
+    cols = ["run_id", "created", "agents", "data", "status", "leader", "path"]
+    return pd.DataFrame(rows, columns=cols)
