@@ -648,7 +648,7 @@ class Competition:
                 row = s.signals[t]
                 targets = {sym: float(row[j]) for j, sym in enumerate(self.data.symbols)
                            if not np.isnan(row[j])}
-                reason = s.agent.explain(self.data, t) if hasattr(s.agent, "explain") else ""
+                reason = s.agent.explain(self.data, t)
                 text = _fmt_targets(targets)
                 rows.append((t, self.data.times[t], s.name, text, 1.0, reason))
                 rec_rows.append((t, s.index, text, 1.0, reason, None))

@@ -171,7 +171,9 @@ class Recording:
     def times(self) -> pd.Series:
         """UTC time of each bar index recorded so far."""
         df = self._frame("SELECT DISTINCT bar, time FROM bars ORDER BY bar")
-        return pd.Series(pd.to_datetime(df["time"], utc=True).values, index=df["bar"], name="time")
+        times = pd.to_datetime(df["time"], utc=True).rename("time")
+        times.index = df["bar"]
+        return times
 
     def bars(self) -> pd.DataFrame:
         df = self._frame("SELECT * FROM bars ORDER BY bar, symbol")
@@ -180,7 +182,7 @@ class Recording:
 
     def _timed(self, df: pd.DataFrame) -> pd.DataFrame:
         times = self.times()
-        df.insert(1, "time", times.reindex(df["bar"]).values)
+        df.insert(1, "time", times.reindex(df["bar"]).array)
         return self._with_names(df)
 
     def equity(self) -> pd.DataFrame:

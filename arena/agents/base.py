@@ -48,7 +48,8 @@ def validate_decision(decision, symbols: tuple[str, ...], max_leverage: float) -
     if not isinstance(decision, Decision):
         raise DecisionError(f"expected a Decision, got {type(decision).__name__}: {decision!r:.200}")
     conf = decision.confidence
-    if not isinstance(conf, int | float) or not (0.0 <= conf <= 1.0) or math.isnan(conf):
+    if (isinstance(conf, bool) or not isinstance(conf, int | float | np.floating | np.integer)
+            or math.isnan(conf) or not 0.0 <= conf <= 1.0):
         raise DecisionError(f"confidence must be a number in 0..1, got {conf!r}")
     if not isinstance(decision.reasoning, str):
         raise DecisionError(f"reasoning must be text, got {type(decision.reasoning).__name__}")
@@ -134,7 +135,7 @@ class Observation:
     time: pd.Timestamp
     symbols: tuple[str, ...]
     history: History
-    portfolio: PortfolioView
+    portfolio: PortfolioView | None
     max_leverage: float = 1.0
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -158,6 +159,10 @@ class Agent(param.Parameterized):
     def decide(self, obs: Observation) -> Decision:
         raise NotImplementedError
 
+    def explain(self, data: MarketData, t: int) -> str:
+        """The reasoning behind the signal row ``t`` (vectorised path)."""
+        return ""
+
     def signals(self, data: MarketData) -> np.ndarray | None:
         """Target weights for every bar, shape ``(n_bars, n_symbols)``; NaN keeps
         the previous target. Return None (the default) to be called per bar."""
@@ -169,7 +174,7 @@ class Agent(param.Parameterized):
             k: v for k, v in self.param.values().items()
             if k != "name" and v != self.param[k].default
         }
-        base = getattr(type(self), "registered_name", type(self).__name__)
+        base = type(self).__dict__.get("registered_name", type(self).__name__)
         if not changed:
             return base
         return base + "(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")"
