@@ -1,11 +1,11 @@
-# Two entry points (see README): `make serve` runs the arena, `make test` runs every test.
+# Two entry points (see README): `make run` runs the arena, `make test` runs every test.
 # Both build .venv from pyproject.toml when it is missing or older than pyproject.toml.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve demo test test-fast lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,12 +14,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job: a competition between the built-in agents on bundled real prices.
-serve: $(STAMP)
+run: $(STAMP)
 	$(BIN)/arena run --symbol AAPL --symbol MSFT --symbol IBM --symbol GOOG \
 		--agent buy_and_hold --agent sma_cross --agent momentum --agent mean_reversion \
 		--agent rsi --agent macd --agent random --fee-bps 1 --slippage-bps 2
 
-demo: serve
 
 # Every test, slow ones included; fails when no test is collected (pytest exit 5).
 test: $(STAMP)

@@ -14,7 +14,6 @@ front; when every agent does, bars run in compiled blocks
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import threading
 import uuid
@@ -39,22 +38,13 @@ from arena.clock import RealClock
 from arena.data.market import MarketData
 from arena.metrics import RunningStats, buy_and_hold_return, compute_stats, infer_periods_per_year
 from arena.portfolio import (
-    F_AGENT,
-    F_BAR,
-    F_EXIT,
-    F_FEE,
-    F_PNL,
-    F_POS,
-    F_PRICE,
-    F_QTY,
-    F_SIDE,
-    F_SYMBOL,
     FILL_COLUMNS,
     Accounts,
     PortfolioConfig,
     PortfolioView,
 )
-from arena.recorder import Recorder, iso
+from arena.publisher import Publisher, format_targets, wall_time
+from arena.recorder import Recorder
 
 _NO_DECISIONS = np.zeros((1, 1, 1))
 
@@ -101,16 +91,6 @@ class CompetitionConfig:
 def _new_run_id() -> str:
     now = dt.datetime.now(dt.UTC)
     return now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-
-
-def _fmt_targets(targets) -> str | None:
-    if targets is None:
-        return None
-    return json.dumps({s: round(float(w), 6) for s, w in targets.items()})
-
-
-def _wall_time() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Slot:
@@ -329,7 +309,7 @@ class Competition:
 
     def trades_frame(self) -> pd.DataFrame:
         """Every fill so far (from the in-memory log, not bounded like the stream)."""
-        return pd.DataFrame(self._fills_log, columns=list(self.streams.trades.columns))
+        return pd.DataFrame(self._pub.fills_log, columns=list(self.streams.trades.columns))
 
     def stats(self, agent: str | None = None) -> pd.DataFrame | pd.Series:
         """Full statistics computed from scratch (see ``arena.metrics``)."""
@@ -363,9 +343,6 @@ class Competition:
         self._pace_origin: tuple[float, int] | None = None
         self._bars_per_second = 0.0
         self._error: str | None = None
-        self._fills_log: list[tuple] = []
-        self._pending_events: list[tuple] = []
-        self._last_board = -1.0
         n, a, k = len(self.data), len(self._agents), self.data.n_symbols
         seeds = np.random.SeedSequence(cfg.seed).generate_state(a)
         names: dict[str, int] = {}
@@ -383,11 +360,11 @@ class Competition:
         self._fills = np.zeros((max(4096, a * k * 2 * 64), FILL_COLUMNS))
         self._periods = infer_periods_per_year(
             pd.DatetimeIndex(self.data.times[: min(n, 500)]).tz_localize("UTC"))
-        self._bench_start = self.data.close[0].copy()
-        self._recorder: Recorder | None = None
+        self._pub = Publisher(self.data, self._slots, self.accounts, self._equity,
+                              self._invested, self.streams, cfg.portfolio.cash,
+                              cfg.progress_every, self._cond, self.clock)
         self._run_path: Path | None = None
         self._prepared = False
-        self._next_progress = cfg.progress_every
 
     def _prepare(self) -> None:
         """Reset agents, precompute signals, open the recording (engine thread)."""
@@ -407,18 +384,17 @@ class Competition:
             self._decisions = np.stack([s.signals for s in self._slots])
         if cfg.record:
             self._run_path = Path(cfg.run_dir) / self.run_id
-            self._recorder = Recorder(self._run_path)
-            self._recorder.set_meta(
-                run_id=self.run_id, created=_wall_time(), status="running",
+            rec = self._pub.recorder = Recorder(self._run_path)
+            rec.set_meta(
+                run_id=self.run_id, created=wall_time(), status="running",
                 data_source=self.data_source, symbols=list(self.data.symbols),
                 start=str(self.data.timestamp(0)), end=str(self.data.timestamp(len(self.data) - 1)),
                 n_bars=len(self.data), seed=cfg.seed, config=_config_dict(cfg),
                 agents=[s.name for s in self._slots], periods_per_year=self._periods,
             )
-            self._recorder.add_agents(
-                (s.index, s.name, s.spec, _params(s.agent)) for s in self._slots)
-            self._flush_events()
-            self._recorder.flush(force=True)
+            rec.add_agents((s.index, s.name, s.spec, _params(s.agent)) for s in self._slots)
+            self._pub.flush_events()
+            rec.flush(force=True)
         self._prepared = True
 
     def _checked_signals(self, s: _Slot) -> np.ndarray | None:
@@ -502,9 +478,9 @@ class Competition:
         """Wait until bars may be processed; 0 means the loop should end."""
         with self._cond:
             while True:
-                if self._recorder is not None:
-                    self._flush_events()
-                    self._recorder.flush(force=self._state is not State.RUNNING)
+                if self._pub.recorder is not None:
+                    self._pub.flush_events()
+                    self._pub.recorder.flush(force=self._state is not State.RUNNING)
                 if self._stop_requested:
                     self._step_budget = 0
                     self._set_state(State.STOPPED, "competition_stopped")
@@ -530,34 +506,24 @@ class Competition:
                 self._cond.wait()
 
     def _finalise(self, status: str) -> None:
-        self._publish_board(force=True)
-        rec = self._recorder
+        self._pub.board(self._t, force=True)
+        rec = self._pub.recorder
         if rec is not None:
             board = self.leaderboard()
             leader = board["agent"].iloc[0] if not board.empty else ""
-            self._flush_events()
-            rec.set_meta(status=status, finished=_wall_time(), bars_processed=self._t,
+            self._pub.flush_events()
+            rec.set_meta(status=status, finished=wall_time(), bars_processed=self._t,
                          leader=leader, leaderboard=board.to_dict("records"))
             rec.close()
-            self._recorder = None
+            self._pub.recorder = None
 
     # -- internals: events -----------------------------------------------------
     def _emit(self, kind: str, agent: str | None = None, message: str = "",
               bar: int | None = None) -> None:
-        bar = (self._t - 1 if self._t else None) if bar is None else bar
-        time = None if bar is None else self.data.times[bar]
-        wall = _wall_time()
-        agent_id = None if agent is None else self.agent_names.index(agent)
-        with self._cond:
-            self.streams.events.append((wall, bar, time, kind, agent, message))
-            self._pending_events.append((wall, bar, kind, agent_id, message))
-
-    def _flush_events(self) -> None:
-        """Write queued events (engine thread only: it owns the recording)."""
-        with self._cond:
-            rows, self._pending_events = self._pending_events, []
-        if self._recorder is not None and rows:
-            self._recorder.add_events(rows)
+        """An event at ``bar`` (default: the last bar processed)."""
+        if bar is None and self._t:
+            bar = self._t - 1
+        self._pub.emit(kind, bar, agent, message)
 
     def _agent_error(self, s: _Slot, bar: int | None, message: str) -> None:
         s.errors += 1
@@ -591,7 +557,7 @@ class Competition:
                            eq, inv, self._fills)
         t1 = t0 + done
         with self._cond:
-            self._publish(t0, t1, self._fills[:nf])
+            self._pub.bars(t0, t1, self._fills[:nf])
             self._t = t1
             self._cond.notify_all()
 
@@ -622,11 +588,11 @@ class Competition:
                     acc.pending[s.index, self.data.column(sym)] = float(w)
                 acc.pending_force[s.index] = d.rebalance
             if self._is_news(s, d):
-                rows.append((t, self.data.times[t], s.name, _fmt_targets(d.targets),
+                rows.append((t, self.data.times[t], s.name, format_targets(d.targets),
                              float(d.confidence), d.reasoning))
-                rec_rows.append((t, s.index, _fmt_targets(d.targets), float(d.confidence),
+                rec_rows.append((t, s.index, format_targets(d.targets), float(d.confidence),
                                  d.reasoning, None))
-        self._publish_decisions(rows, rec_rows)
+        self._pub.decisions(rows, rec_rows)
 
     def _is_news(self, s: _Slot, d: Decision) -> bool:
         """A decision worth a row: it changes a target, or the agent asks to log all."""
@@ -637,198 +603,6 @@ class Competition:
         tgt = self.accounts.target[s.index]
         return any(float(w) != tgt[self.data.column(sym)] for sym, w in d.targets.items())
 
-    def _vector_decisions(self, t0: int, t1: int) -> None:
-        """Decision rows of signal-driven agents for bars ``t0..t1-1`` (changes only)."""
-        rows, rec_rows = [], []
-        for s in self._slots:
-            if s.signals is None:
-                continue
-            lo, hi = np.searchsorted(s.changes, [t0, t1])
-            for t in s.changes[lo:hi].tolist():
-                row = s.signals[t]
-                targets = {sym: float(row[j]) for j, sym in enumerate(self.data.symbols)
-                           if not np.isnan(row[j])}
-                reason = s.agent.explain(self.data, t)
-                text = _fmt_targets(targets)
-                rows.append((t, self.data.times[t], s.name, text, 1.0, reason))
-                rec_rows.append((t, s.index, text, 1.0, reason, None))
-        rows.sort(key=lambda r: r[0])
-        rec_rows.sort(key=lambda r: r[0])
-        self._publish_decisions(rows, rec_rows)
-
-    def _publish_decisions(self, rows, rec_rows) -> None:
-        if not rows:
-            return
-        self.streams.decisions.extend(rows)
-        for r in rows:
-            self._emit("decision", agent=r[2], message=f"targets {r[3]}: {r[5]}"[:300], bar=r[0])
-        if self._recorder is not None:
-            self._recorder.add_decisions(rec_rows)
-
-    # -- internals: publishing -------------------------------------------------
-    def _publish(self, t0: int, t1: int, fills: np.ndarray) -> None:
-        if t1 <= t0:
-            return
-        data, st, rec = self.data, self.streams, self._recorder
-        k, a = data.n_symbols, len(self._slots)
-        times = data.times[t0:t1]
-        m = t1 - t0
-        bars = np.arange(t0, t1)
-        # prices
-        sym = np.tile(np.array(data.symbols, dtype=object), m)
-        pb, pt = np.repeat(bars, k), np.repeat(times, k)
-        cols = [data.open[t0:t1].ravel(), data.high[t0:t1].ravel(), data.low[t0:t1].ravel(),
-                data.close[t0:t1].ravel(), data.volume[t0:t1].ravel()]
-        st.prices.extend({"bar": pb, "time": pt, "symbol": sym, "open": cols[0],
-                          "high": cols[1], "low": cols[2], "close": cols[3], "volume": cols[4]})
-        if rec is not None:
-            rec.add_bars(list(zip(pb.tolist(), iso(pt), sym.tolist(),
-                                  *(c.tolist() for c in cols), strict=True)))
-        # benchmark: equal-weight buy and hold from bar 0's close
-        cash0 = self.config.portfolio.cash
-        bench = cash0 * (data.close[t0:t1] / self._bench_start).mean(axis=1)
-        st.benchmark.extend({"bar": bars, "time": times, "equity": bench,
-                             "return_pct": (bench / cash0 - 1) * 100})
-        # equity with running drawdown, per agent
-        eq = self._equity[:, t0:t1]
-        e_rows = {"bar": [], "time": [], "agent": [], "equity": [], "cash": [],
-                  "return_pct": [], "drawdown_pct": []}
-        rec_eq = []
-        fills_by_agent = self._split_fills(fills)
-        for s in self._slots:
-            e = eq[s.index]
-            peak = np.maximum.accumulate(np.concatenate(([s.peak], e)))[1:]
-            s.peak = float(peak[-1])
-            dd = (e / peak - 1) * 100
-            cash = self._cash_path(s.index, t0, t1, fills_by_agent.get(s.index))
-            e_rows["bar"].append(bars)
-            e_rows["time"].append(times)
-            e_rows["agent"].append(np.full(m, s.name, dtype=object))
-            e_rows["equity"].append(e)
-            e_rows["cash"].append(cash)
-            e_rows["return_pct"].append((e / cash0 - 1) * 100)
-            e_rows["drawdown_pct"].append(dd)
-            if rec is not None:
-                rec_eq.append((bars, np.full(m, s.index), e, cash, dd,
-                               self._invested[s.index, t0:t1].astype(int)))
-            self._update_stats(s, t0, t1, fills_by_agent.get(s.index))
-        # interleave agents per bar: (bar0: a0, a1, ...), (bar1: ...)
-        order = np.arange(m * a).reshape(a, m).T.ravel()
-        st.equity.extend({c: np.concatenate(v)[order] for c, v in e_rows.items()})
-        if rec is not None:
-            stacked = [np.concatenate(col)[order] for col in zip(*rec_eq, strict=True)]
-            rec.add_equity(zip(*(c.tolist() for c in stacked), strict=True))
-        self._publish_fills(fills)
-        self._vector_decisions(t0, t1)
-        self._publish_progress(t1)
-        self._publish_board(force=False)
-        if rec is not None:
-            rec.flush()
-
-    def _split_fills(self, fills: np.ndarray) -> dict[int, np.ndarray]:
-        if not len(fills):
-            return {}
-        ag = fills[:, F_AGENT].astype(int)
-        return {int(i): fills[ag == i] for i in np.unique(ag)}
-
-    def _cash_path(self, a: int, t0: int, t1: int, fills: np.ndarray | None) -> np.ndarray:
-        """Cash at each close of a block, rebuilt backwards from the final cash."""
-        m = t1 - t0
-        flow = np.zeros(m)
-        if fills is not None and len(fills):
-            signed = np.where(fills[:, F_SIDE] > 0, -1.0, 1.0) * fills[:, F_QTY] * fills[:, F_PRICE]
-            np.add.at(flow, fills[:, F_BAR].astype(int) - t0, signed - fills[:, F_FEE])
-        end = self.accounts.cash[a]
-        # cash after bar i = end - sum of flows after bar i
-        after = np.concatenate((np.cumsum(flow[::-1])[::-1][1:], [0.0]))
-        return end - after
-
-    def _update_stats(self, s: _Slot, t0: int, t1: int, fills: np.ndarray | None) -> None:
-        e = self._equity[s.index, t0:t1]
-        inv = self._invested[s.index, t0:t1]
-        fees = np.zeros(t1 - t0)
-        pnls: dict[int, list[float]] = {}
-        if fills is not None and len(fills):
-            off = fills[:, F_BAR].astype(int) - t0
-            np.add.at(fees, off, fills[:, F_FEE])
-            for o, x, p in zip(off, fills[:, F_EXIT], fills[:, F_PNL], strict=True):
-                if x:
-                    pnls.setdefault(int(o), []).append(float(p))
-        start = 1 if t0 == 0 else 0  # bar 0 is the stats' starting point
-        if start < t1 - t0:
-            s.stats.update_many(self.data.times[t0 + start:t1], e[start:], inv[start:],
-                                fees[start:], {o - start: v for o, v in pnls.items()
-                                               if o >= start})
-
-    def _publish_fills(self, fills: np.ndarray) -> None:
-        if not len(fills):
-            return
-        data = self.data
-        rows, rec_rows = [], []
-        for f in fills:
-            a, bar, j = int(f[F_AGENT]), int(f[F_BAR]), int(f[F_SYMBOL])
-            s = self._slots[a]
-            side = "buy" if f[F_SIDE] > 0 else "sell"
-            action = "exit" if f[F_EXIT] else "entry"
-            pnl = None if math.isnan(f[F_PNL]) else float(f[F_PNL])
-            row = (bar, data.times[bar], s.name, data.symbols[j], side, float(f[F_QTY]),
-                   float(f[F_PRICE]), float(f[F_FEE]), action, pnl, float(f[F_POS]))
-            rows.append(row)
-            rec_rows.append((bar, a, data.symbols[j], side, float(f[F_QTY]), float(f[F_PRICE]),
-                             float(f[F_FEE]), action, pnl, float(f[F_POS])))
-            s.last_action = f"{side} {f[F_QTY]:g} {data.symbols[j]} @ {f[F_PRICE]:.2f}"
-            msg = f"{s.last_action} ({action}" + (f", pnl {pnl:+.2f})" if pnl is not None else ")")
-            self._emit("trade", agent=s.name, message=msg, bar=bar)
-        self._fills_log.extend(rows)
-        self.streams.trades.extend(rows)
-        if self._recorder is not None:
-            self._recorder.add_trades(rec_rows)
-
-    def _publish_progress(self, t1: int) -> None:
-        frac = t1 / self.n_bars
-        if frac >= self._next_progress and t1 < self.n_bars:
-            self._emit("progress", message=f"{frac:.0%} ({t1}/{self.n_bars} bars)")
-            while self._next_progress <= frac:
-                self._next_progress += self.config.progress_every
-
-    def _publish_board(self, force: bool) -> None:
-        """Leaderboard and positions; at most 10 times a second unless forced."""
-        now = self.clock.monotonic()
-        if not force and now - self._last_board < 0.1 and self._t < self.n_bars:
-            return
-        self._last_board = now
-        if not self._t or self._slots[0].stats is None:
-            return
-        bench = buy_and_hold_return(self.data.close[: self._t])
-        cash0 = self.config.portfolio.cash
-        board = []
-        for s in self._slots:
-            snap = s.stats.snapshot(benchmark=bench)
-            eq = float(self._equity[s.index, self._t - 1])
-            board.append({
-                "agent": s.name, "equity": eq, "pnl": eq - cash0,
-                "return_pct": snap["return_pct"], "sharpe": snap["sharpe"],
-                "max_drawdown_pct": snap["max_drawdown_pct"],
-                "win_rate_pct": snap["win_rate_pct"], "trades": int(snap["trades"]),
-                "fees": snap["fees"], "exposure_pct": snap["exposure_pct"],
-                "errors": s.errors, "last_action": s.last_action,
-            })
-        order = sorted(range(len(board)), key=lambda i: -board[i]["equity"])
-        for rank, i in enumerate(order, 1):
-            board[i]["rank"] = rank
-        self.streams.leaderboard.upsert_many(board)
-        acc, last = self.accounts, self.data.close[self._t - 1]
-        pos = []
-        for s in self._slots:
-            unreal = acc.unrealised(s.index, last)
-            for j, sym in enumerate(self.data.symbols):
-                q = float(acc.qty[s.index, j])
-                pos.append({"agent": s.name, "symbol": sym, "quantity": q,
-                            "avg_price": float(acc.avg[s.index, j]), "last_price": float(last[j]),
-                            "market_value": q * float(last[j]),
-                            "unrealised_pnl": float(unreal[j]),
-                            "realised_pnl": float(acc.realised[s.index, j])})
-        self.streams.positions.upsert_many(pos)
 
 
 def _target_changes(signals: np.ndarray) -> np.ndarray:
