@@ -45,6 +45,7 @@ from arena.portfolio import (
 )
 from arena.publisher import Publisher, format_targets, wall_time
 from arena.recorder import Recorder
+from streams.decimate import envelope_indices
 
 _NO_DECISIONS = np.zeros((1, 1, 1))
 
@@ -310,6 +311,52 @@ class Competition:
     def trades_frame(self) -> pd.DataFrame:
         """Every fill so far (from the in-memory log, not bounded like the stream)."""
         return pd.DataFrame(self._pub.fills_log, columns=list(self.streams.trades.columns))
+
+    def history(self, name: str, max_points: int = 2000) -> tuple[pd.DataFrame, int]:
+        """Rows of the ``equity``, ``benchmark`` or ``prices`` stream for every bar
+        so far, decimated to about ``max_points`` bars (each line's extremes are
+        kept), and the stream cursor they cover: a viewer that joins late draws
+        these, then pulls ``since(cursor)`` for what comes next."""
+        if name not in ("equity", "benchmark", "prices"):
+            raise ValueError(f"no history for {name!r}; have equity, benchmark, prices")
+        with self._cond:
+            t = self._t
+            cursor = getattr(self.streams, name).total
+            if name == "equity":
+                values = self._equity[:, :t].T
+            elif name == "prices":
+                values = self.data.close[:t]
+            else:
+                values = self.data.close[:t] / self.data.close[0]
+            idx = envelope_indices(values, max_points)
+            rows = self._history_rows(name, idx)
+        return rows, cursor
+
+    def _history_rows(self, name: str, idx: np.ndarray) -> pd.DataFrame:
+        cash0 = self.config.portfolio.cash
+        times = pd.DatetimeIndex(self.data.times[idx]).tz_localize("UTC")
+        if name == "benchmark":
+            eq = cash0 * (self.data.close[idx] / self.data.close[0]).mean(axis=1)
+            return pd.DataFrame({"bar": idx, "time": times, "equity": eq,
+                                 "return_pct": (eq / cash0 - 1) * 100})
+        if name == "prices":
+            k = self.data.n_symbols
+            cols = {f: getattr(self.data, f)[idx].ravel()
+                    for f in ("open", "high", "low", "close", "volume")}
+            return pd.DataFrame({"bar": np.repeat(idx, k), "time": np.repeat(times, k),
+                                 "symbol": np.tile(self.data.symbols, len(idx)), **cols})
+        t = self._t
+        frames = []
+        for s in self._slots:
+            e_all = self._equity[s.index, :t]
+            peak = np.maximum.accumulate(e_all)[idx]
+            e = e_all[idx]
+            frames.append(pd.DataFrame({
+                "bar": idx, "time": times, "agent": s.name, "equity": e,
+                "cash": self._pub.cash_history[s.index, idx],
+                "return_pct": (e / cash0 - 1) * 100, "drawdown_pct": (e / peak - 1) * 100}))
+        out = pd.concat(frames) if frames else pd.DataFrame(columns=self.streams.equity.columns)
+        return out.sort_values(["bar"], kind="stable").reset_index(drop=True)
 
     def stats(self, agent: str | None = None) -> pd.DataFrame | pd.Series:
         """Full statistics computed from scratch (see ``arena.metrics``)."""

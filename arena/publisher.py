@@ -58,6 +58,7 @@ class Publisher:
                  progress_every: float, lock: threading.RLock, clock):
         self.data, self.slots, self.accounts = data, slots, accounts
         self.equity, self.invested = equity, invested
+        self.cash_history = np.zeros_like(equity)
         self.streams, self.cash, self.lock, self.clock = streams, cash, lock, clock
         self.n_bars = len(data)
         self.progress_every = progress_every
@@ -151,6 +152,7 @@ class Publisher:
             s.peak = float(peak[-1])
             dd = (e / peak - 1) * 100
             cash = self._cash_path(s.index, t0, t1, fills_by_agent.get(s.index))
+            self.cash_history[s.index, t0:t1] = cash
             e_rows["bar"].append(bars)
             e_rows["time"].append(times)
             e_rows["agent"].append(np.full(m, s.name, dtype=object))

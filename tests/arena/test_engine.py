@@ -349,3 +349,29 @@ def test_commands_are_safe_from_many_threads():
     eq, _ = comp.streams.equity.since(0)
     assert eq["bar"].tolist() == sorted(eq["bar"].tolist())
     assert len(eq) == 3000 * 2
+
+
+def test_history_is_decimated_complete_and_joins_the_stream():
+    data = synthetic(("AAA", "BBB"), bars=3000, seed=8)
+    comp = Competition(data, ["sma_cross", "momentum"], CompetitionConfig(record=False))
+    comp.step(2000)
+    rows, cursor = comp.history("equity", max_points=300)
+    assert rows["bar"].nunique() <= 300
+    assert rows["bar"].max() == 1999 and rows["bar"].min() == 0
+    eq = comp.equity_frame()
+    for agent in comp.agent_names:  # extremes and values match the run
+        mine = rows[rows["agent"] == agent]
+        assert mine["equity"].max() == eq[agent].max()
+        assert mine["equity"].min() == eq[agent].min()
+        np.testing.assert_allclose(mine["equity"], eq[agent].iloc[mine["bar"]].to_numpy())
+    full, _ = comp.streams.equity.since(0)
+    merged = full.set_index(["bar", "agent"])
+    np.testing.assert_allclose(rows.set_index(["bar", "agent"])["cash"],
+                               merged.loc[rows.set_index(["bar", "agent"]).index, "cash"])
+    comp.step(10)
+    new, _ = comp.streams.equity.since(cursor)
+    assert new["bar"].tolist() == sorted(list(range(2000, 2010)) * 2)
+    prices, pcur = comp.history("prices", max_points=100)
+    assert prices["bar"].nunique() <= 100 and set(prices["symbol"]) == {"AAA", "BBB"}
+    assert pcur == comp.streams.prices.total
+    comp.stop()

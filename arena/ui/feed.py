@@ -1,0 +1,157 @@
+"""SessionFeed: one session's reader of the shared competition's streams.
+
+Each browser session (or notebook) has its own feed with its own cursors and
+its own periodic callback. Every ``period`` ms it pulls only the rows that are
+new since its last pull and hands them to the components that subscribed.
+A session that opens late first gets the history so far (decimated for the
+charts, the newest rows for the tables), then the live rows. Closing the
+session stops its callback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import pandas as pd
+import panel as pn
+import param
+
+from arena.ui.hub import Hub
+
+CHART_STREAMS = ("equity", "benchmark", "prices")  # history comes decimated
+TABLE_STREAMS = ("trades", "decisions", "events")  # the newest rows only
+KEYED = ("leaderboard", "positions")
+
+Rows = Callable[[pd.DataFrame], None]
+
+
+class SessionFeed(param.Parameterized):
+    """Pulls new rows for one session and hands them to subscribers."""
+
+    hub = param.ClassSelector(class_=Hub, doc="the shared competition holder")
+    period = param.Integer(default=300, bounds=(50, 10_000), doc="ms between pulls")
+    chart_points = param.Integer(default=1500, bounds=(100, 20_000),
+                                 doc="bars a chart's history is decimated to")
+    table_rows = param.Integer(default=500, bounds=(10, 10_000),
+                               doc="newest rows a table starts with")
+    resync_rows = param.Integer(default=50_000, doc="a backlog larger than this reloads "
+                                                    "the history instead of streaming it")
+    updates = param.Integer(default=0, doc="pulls that brought something new")
+    status = param.Dict(default={}, doc="the engine's status after the last pull")
+    last_pull = param.Number(default=0.0, doc="wall time of the last pull")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._subs: dict[str, list[tuple[Rows, Callable[[], None] | None]]] = defaultdict(list)
+        self._cursor: dict[str, int] = {}
+        self._epoch: dict[str, int] = {}
+        self._hub_version = -1
+        self._callback = None
+
+    @property
+    def competition(self):
+        return self.hub.competition
+
+    def subscribe(self, stream: str, on_rows: Rows, on_reset: Callable[[], None] | None = None):
+        """Call ``on_rows(new_rows)`` when ``stream`` has new rows (for the keyed
+        ``leaderboard`` and ``positions``: the whole table when it changed), and
+        ``on_reset()`` before a reload (new run, reset, or too large a backlog)."""
+        if stream not in CHART_STREAMS + TABLE_STREAMS + KEYED:
+            raise ValueError(f"unknown stream {stream!r}")
+        self._subs[stream].append((on_rows, on_reset))
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> SessionFeed:
+        """Pull now, then every ``period`` ms in this session; stop when it closes."""
+        self.pull()
+        if pn.state.curdoc is not None and self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.pull, period=self.period)
+            self.hub.session_opened()
+            pn.state.on_session_destroyed(self._destroyed)
+        return self
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+            self.hub.session_closed()
+
+    def _destroyed(self, session_context) -> None:
+        self.stop()
+
+    @param.depends("period", watch=True)
+    def _new_period(self) -> None:
+        if self._callback is not None:
+            self._callback.period = self.period
+
+    # -- pulling -----------------------------------------------------------------
+    def pull(self) -> bool:
+        """Hand new rows to the subscribers; True if anything was new."""
+        comp = self.hub.competition
+        st = comp.streams
+        news = False
+        if self.hub.version != self._hub_version:
+            self._hub_version = self.hub.version
+            self._reload_all()
+            news = True
+        with pn.io.hold():
+            for name in CHART_STREAMS + TABLE_STREAMS:
+                stream = getattr(st, name)
+                if stream.epoch != self._epoch.get(name):
+                    self._reload(name)
+                    news = True
+                    continue
+                if not self._subs[name]:
+                    continue
+                backlog = stream.total - self._cursor[name]
+                if name in CHART_STREAMS and backlog > self.resync_rows:
+                    self._reload(name)
+                    news = True
+                    continue
+                if name in TABLE_STREAMS and backlog > self.table_rows:
+                    self._cursor[name] = stream.total - self.table_rows
+                rows, self._cursor[name] = stream.since(self._cursor[name])
+                if len(rows):
+                    news = True
+                    self._deliver(name, rows)
+            for name in KEYED:
+                table = getattr(st, name)
+                if not self._subs[name]:
+                    continue
+                key = (table.epoch, table.version)
+                if key != self._epoch.get(name):
+                    self._epoch[name] = key
+                    news = True
+                    self._deliver(name, table.snapshot())
+            if news:
+                self.updates += 1
+            self.status = comp.status()
+            self.last_pull = time.time()
+        return news
+
+    def _deliver(self, name: str, rows: pd.DataFrame) -> None:
+        for on_rows, _ in self._subs[name]:
+            on_rows(rows)
+
+    def _reload_all(self) -> None:
+        for name in CHART_STREAMS + TABLE_STREAMS:
+            self._reload(name)
+        for name in KEYED:
+            self._epoch.pop(name, None)
+
+    def _reload(self, name: str) -> None:
+        comp = self.hub.competition
+        stream = getattr(comp.streams, name)
+        self._epoch[name] = stream.epoch
+        for _, on_reset in self._subs[name]:
+            if on_reset is not None:
+                on_reset()
+        if name in CHART_STREAMS:
+            rows, self._cursor[name] = comp.history(name, self.chart_points)
+        else:
+            rows, self._cursor[name] = stream.since(max(stream.first_id,
+                                                        stream.total - self.table_rows))
+        if len(rows) and self._subs[name]:
+            self._deliver(name, rows)
