@@ -161,7 +161,8 @@ def cmd_runs(args) -> int:
 
     runs = list_runs(args.run_dir)
     if args.format == "json":
-        print(json.dumps(runs.to_dict("records"), indent=2))
+        records = runs.astype(object).where(runs.notna(), None).to_dict("records")
+        print(json.dumps(records, indent=2))
     elif runs.empty:
         print(f"no recorded runs in {args.run_dir}/")
     else:

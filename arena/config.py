@@ -55,17 +55,49 @@ class RunSpec:
         return self.file if self.file else ",".join(self.symbols)
 
     def load_data(self):
-        """Load the market data this spec names (raises arena.data.DataError)."""
-        from arena.data import load, load_bundled
+        """Load the market data this spec names (raises arena.data.DataError or
+        ConfigError), at least two bars of it."""
+        import pandas as pd
 
+        from arena.data import DataError, load, load_bundled
+
+        for name, value in (("start", self.start), ("end", self.end)):
+            if value is not None:
+                try:
+                    pd.Timestamp(value)
+                except (ValueError, TypeError):
+                    raise ConfigError(f"{name} date {value!r} is not a date "
+                                      "(use YYYY-MM-DD)") from None
         if self.file:
-            return load(self.file, start=self.start, end=self.end)
-        return load_bundled(list(self.symbols), start=self.start, end=self.end)
+            data = load(self.file, start=self.start, end=self.end)
+        else:
+            data = load_bundled(list(self.symbols), start=self.start, end=self.end)
+        if len(data) < 2:
+            window = f" between {self.start or 'the start'} and {self.end or 'the end'}"
+            raise DataError(self.data_source, f"{len(data)} bar(s){window}; a competition "
+                                              "needs at least 2")
+        return data
 
 
 _SECTIONS = {"data", "portfolio", "run", "agents"}
 _DATA_KEYS = {"symbols", "file", "start", "end"}
 _RUN_KEYS = {"seed", "run_dir", "speed", "record", "run_id", "stream_maxlen", "block_bars"}
+
+
+_NUMBER = (int, float)
+_PORTFOLIO_TYPES = {"cash": _NUMBER, "fee_bps": _NUMBER, "slippage_bps": _NUMBER,
+                    "max_leverage": _NUMBER, "whole_units": (bool,)}
+_RUN_TYPES = {"seed": (int,), "run_dir": (str,), "speed": _NUMBER, "record": (bool,),
+              "run_id": (str,), "stream_maxlen": (int,), "block_bars": (int,)}
+
+
+def _check_types(table: dict, types: dict, where: str, path: str) -> None:
+    for key, value in table.items():
+        want = types[key]
+        if isinstance(value, bool) and bool not in want or not isinstance(value, want):
+            names = " or ".join("number" if t is float else t.__name__ for t in want
+                                if not (t is int and float in want))
+            raise ConfigError(f"{path}: {where} {key} must be a {names}, got {value!r}")
 
 
 def agent_spec(name: str, params: dict | None) -> str:
@@ -127,8 +159,10 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
         specs.append(agent_spec(a["agent"], a.get("params")))
     portfolio = raw.get("portfolio", {})
     _check_keys(portfolio, {f.name for f in fields(PortfolioConfig)}, "[portfolio]", source)
+    _check_types(portfolio, _PORTFOLIO_TYPES, "[portfolio]", source)
     run = raw.get("run", {})
     _check_keys(run, _RUN_KEYS, "[run]", source)
+    _check_types(run, _RUN_TYPES, "[run]", source)
     try:
         config = CompetitionConfig(portfolio=PortfolioConfig(**portfolio), **run)
     except (TypeError, ValueError) as exc:

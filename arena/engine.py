@@ -209,6 +209,9 @@ class Competition:
                 raise StateError(f"cannot pause: the competition is {self._state.value}")
             self._set_state(State.PAUSED, "competition_paused")
             self._cond.notify_all()
+            if threading.current_thread() is not self._thread:
+                # the bar in progress completes; after that nothing moves
+                self._cond.wait_for(lambda: not self._advancing, timeout=10)
 
     def resume(self) -> None:
         with self._cond:
@@ -385,6 +388,7 @@ class Competition:
         self._t = 0
         self._thread = None
         self._busy = False
+        self._advancing = False
         self._stop_requested = False
         self._step_budget = 0
         self._pace_origin: tuple[float, int] | None = None
@@ -486,18 +490,19 @@ class Competition:
             if not self._prepared:
                 self._prepare()
             while True:
-                budget = self._next_budget()
+                budget, stepping = self._next_budget()
                 if budget == 0:
                     break
                 t_before = self._t
                 started = self.clock.monotonic()
-                self._advance(budget)
-                with self._cond:
-                    if self._state is State.PAUSED:
-                        self._step_budget = max(0, self._step_budget - (self._t - t_before))
-                    else:
-                        self._step_budget = 0
-                    self._cond.notify_all()
+                try:
+                    self._advance(budget, stepping)
+                finally:
+                    with self._cond:
+                        self._advancing = False
+                        if stepping:
+                            self._step_budget = max(0, self._step_budget - (self._t - t_before))
+                        self._cond.notify_all()
                 elapsed = self.clock.monotonic() - started
                 if elapsed > 0:
                     inst = (self._t - t_before) / elapsed
@@ -521,8 +526,9 @@ class Competition:
                 self._busy = False
                 self._cond.notify_all()
 
-    def _next_budget(self) -> int:
-        """Wait until bars may be processed; 0 means the loop should end."""
+    def _next_budget(self) -> tuple[int, bool]:
+        """Wait until bars may be processed: (how many, whether they are steps).
+        0 bars means the loop should end. Marks the engine as advancing."""
         with self._cond:
             while True:
                 if self._pub.recorder is not None:
@@ -532,24 +538,27 @@ class Competition:
                     self._step_budget = 0
                     self._set_state(State.STOPPED, "competition_stopped")
                     self._finalise("stopped")
-                    return 0
+                    return 0, False
                 if self._state is State.RUNNING:
                     if self._speed <= 0:
-                        return self.n_bars
+                        self._advancing = True
+                        return self.n_bars, False
                     now = self.clock.monotonic()
                     if self._pace_origin is None:
                         self._pace_origin = (now, self._t)
                     t0, b0 = self._pace_origin
                     due = int((now - t0) * self._speed) + 1 - (self._t - b0)
                     if due > 0:
-                        return min(due, max(1, int(self._speed)))
+                        self._advancing = True
+                        return min(due, max(1, int(self._speed))), False
                     wake = t0 + (self._t - b0) / self._speed
                     self.clock.wait(self._cond, wake - now)
                     continue
                 if self._state is State.PAUSED and self._step_budget > 0:
-                    return self._step_budget
+                    self._advancing = True
+                    return self._step_budget, True
                 if self._state in (State.STOPPED, State.FINISHED):
-                    return 0
+                    return 0, False
                 self._cond.wait()
 
     def _finalise(self, status: str) -> None:
@@ -577,8 +586,9 @@ class Competition:
         self._emit("agent_error", agent=s.name, message=message, bar=bar)
 
     # -- internals: the bar loop -----------------------------------------------
-    def _advance(self, budget: int) -> None:
-        """Process up to ``budget`` bars (a block on the fast path, else bar by bar)."""
+    def _advance(self, budget: int, stepping: bool) -> None:
+        """Process up to ``budget`` bars (a block on the fast path, else bar by bar);
+        a run (not a step) stops early once paused or stopped."""
         n = self.n_bars
         if self._vector:
             t0 = self._t
@@ -592,7 +602,8 @@ class Competition:
             t = self._t
             self._run_bars(t, t + 1, use_decisions=False)
             self._decide(t)
-            if self._stop_requested or self.clock.monotonic() - started > 0.2:
+            if self._stop_requested or (not stepping and self._state is not State.RUNNING) \
+                    or self.clock.monotonic() - started > 0.2:
                 break
 
     def _run_bars(self, t0: int, t1: int, use_decisions: bool) -> None:
