@@ -87,17 +87,22 @@ _RUN_KEYS = {"seed", "run_dir", "speed", "record", "run_id", "stream_maxlen", "b
 _NUMBER = (int, float)
 _PORTFOLIO_TYPES = {"cash": _NUMBER, "fee_bps": _NUMBER, "slippage_bps": _NUMBER,
                     "max_leverage": _NUMBER, "whole_units": (bool,)}
+_DATA_TYPES = {"symbols": (list, str), "file": (str,), "start": (str,), "end": (str,)}
 _RUN_TYPES = {"seed": (int,), "run_dir": (str,), "speed": _NUMBER, "record": (bool,),
               "run_id": (str,), "stream_maxlen": (int,), "block_bars": (int,)}
+
+
+_TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
+               list: "a list", dict: "a table"}
 
 
 def _check_types(table: dict, types: dict, where: str, path: str) -> None:
     for key, value in table.items():
         want = types[key]
         if isinstance(value, bool) and bool not in want or not isinstance(value, want):
-            names = " or ".join("number" if t is float else t.__name__ for t in want
+            names = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in want
                                 if not (t is int and float in want))
-            raise ConfigError(f"{path}: {where} {key} must be a {names}, got {value!r}")
+            raise ConfigError(f"{path}: {where} {key} must be {names}, got {value!r}")
 
 
 def agent_spec(name: str, params: dict | None) -> str:
@@ -140,11 +145,17 @@ def load_config(path: str | Path) -> RunSpec:
 def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
     """Build a RunSpec from the parsed TOML structure (see the module docstring)."""
     _check_keys(raw, _SECTIONS, "the top level", source)
+    for section in ("data", "portfolio", "run"):
+        if not isinstance(raw.get(section, {}), dict):
+            raise ConfigError(f"{source}: [{section}] must be a table, got {raw[section]!r}")
     data = raw.get("data", {})
     _check_keys(data, _DATA_KEYS, "[data]", source)
+    _check_types(data, _DATA_TYPES, "[data]", source)
     symbols = data.get("symbols", [])
     if isinstance(symbols, str):
         symbols = [s.strip() for s in symbols.split(",") if s.strip()]
+    if not all(isinstance(sym, str) for sym in symbols):
+        raise ConfigError(f"{source}: [data] symbols must be a list of names, got {symbols!r}")
     if bool(symbols) == bool(data.get("file")):
         raise ConfigError(f"{source}: [data] needs exactly one of 'symbols' or 'file'")
     agents = raw.get("agents", [])
@@ -156,6 +167,7 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
             raise ConfigError(f"{source}: [[agents]] #{i} needs an 'agent' key (a registry "
                               "name or package.module:Class)")
         _check_keys(a, {"agent", "params"}, f"[[agents]] #{i}", source)
+        _check_types(a, {"agent": (str,), "params": (dict,)}, f"[[agents]] #{i}", source)
         specs.append(agent_spec(a["agent"], a.get("params")))
     portfolio = raw.get("portfolio", {})
     _check_keys(portfolio, {f.name for f in fields(PortfolioConfig)}, "[portfolio]", source)

@@ -13,6 +13,7 @@ front; when every agent does, bars run in compiled blocks
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import math
 import threading
@@ -178,6 +179,7 @@ class Competition:
         with self._cond:
             self._speed = v
             self._pace_origin = None
+            self._rate_samples.clear()
             self._cond.notify_all()
 
     def status(self) -> dict:
@@ -189,7 +191,8 @@ class Competition:
                 "bars": self.n_bars,
                 "time": None if not t else self.data.timestamp(t - 1).isoformat(),
                 "progress": t / self.n_bars, "speed": self._speed,
-                "bars_per_second": self._bars_per_second, "error": self._error,
+                "bars_per_second": self._rate() if self._state is State.RUNNING else 0.0,
+                "error": self._error,
             }
 
     # -- commands --------------------------------------------------------------
@@ -218,6 +221,7 @@ class Competition:
             if self._state is not State.PAUSED:
                 raise StateError(f"cannot resume: the competition is {self._state.value}")
             self._pace_origin = None
+            self._rate_samples.clear()
             self._set_state(State.RUNNING, "competition_resumed")
             self._cond.notify_all()
 
@@ -356,7 +360,7 @@ class Competition:
             e = e_all[idx]
             frames.append(pd.DataFrame({
                 "bar": idx, "time": times, "agent": s.name, "equity": e,
-                "cash": self._pub.cash_history[s.index, idx],
+                "cash": self._cash[s.index, idx],
                 "return_pct": (e / cash0 - 1) * 100, "drawdown_pct": (e / peak - 1) * 100}))
         out = pd.concat(frames) if frames else pd.DataFrame(columns=self.streams.equity.columns)
         return out.sort_values(["bar"], kind="stable").reset_index(drop=True)
@@ -392,7 +396,7 @@ class Competition:
         self._stop_requested = False
         self._step_budget = 0
         self._pace_origin: tuple[float, int] | None = None
-        self._bars_per_second = 0.0
+        self._rate_samples: collections.deque[tuple[float, int]] = collections.deque()
         self._error: str | None = None
         n, a, k = len(self.data), len(self._agents), self.data.n_symbols
         seeds = np.random.SeedSequence(cfg.seed).generate_state(a)
@@ -408,11 +412,12 @@ class Competition:
         self.accounts = Accounts(a, self.data.symbols, cfg.portfolio)
         self._equity = np.zeros((a, n))
         self._invested = np.zeros((a, n), dtype=bool)
+        self._cash = np.zeros((a, n))
         self._fills = np.zeros((max(4096, a * k * 2 * 64), FILL_COLUMNS))
         self._periods = infer_periods_per_year(
             pd.DatetimeIndex(self.data.times[: min(n, 500)]).tz_localize("UTC"))
         self._pub = Publisher(self.data, self._slots, self.accounts, self._equity,
-                              self._invested, self.streams, cfg.portfolio.cash,
+                              self._invested, self._cash, self.streams, cfg.portfolio.cash,
                               cfg.progress_every, self._cond, self.clock)
         self._run_path: Path | None = None
         self._prepared = False
@@ -494,7 +499,6 @@ class Competition:
                 if budget == 0:
                     break
                 t_before = self._t
-                started = self.clock.monotonic()
                 try:
                     self._advance(budget, stepping)
                 finally:
@@ -503,11 +507,7 @@ class Competition:
                         if stepping:
                             self._step_budget = max(0, self._step_budget - (self._t - t_before))
                         self._cond.notify_all()
-                elapsed = self.clock.monotonic() - started
-                if elapsed > 0:
-                    inst = (self._t - t_before) / elapsed
-                    self._bars_per_second = inst if not self._bars_per_second else (
-                        0.7 * self._bars_per_second + 0.3 * inst)
+                self._note_rate()
                 if self._t >= self.n_bars:
                     with self._cond:
                         self._step_budget = 0
@@ -525,6 +525,21 @@ class Competition:
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+    def _note_rate(self) -> None:
+        """Remember (time, bar) for the achieved bars per second (last 2 s)."""
+        now = self.clock.monotonic()
+        samples = self._rate_samples
+        samples.append((now, self._t))
+        while len(samples) > 2 and now - samples[0][0] > 2.0:
+            samples.popleft()
+
+    def _rate(self) -> float:
+        """Bars per second actually achieved over the last couple of seconds."""
+        samples = list(self._rate_samples)
+        if len(samples) < 2 or samples[-1][0] - samples[0][0] <= 0:
+            return 0.0
+        return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
 
     def _next_budget(self) -> tuple[int, bool]:
         """Wait until bars may be processed: (how many, whether they are steps).
@@ -612,7 +627,7 @@ class Competition:
         inv = self._invested[:, t0:t1]
         decisions = self._decisions if use_decisions else _NO_DECISIONS
         done, nf = acc.run(t0, t1, self.data.open, self.data.close, decisions, use_decisions,
-                           eq, inv, self._fills)
+                           eq, inv, self._fills, out_cash=self._cash[:, t0:t1])
         t1 = t0 + done
         with self._cond:
             self._pub.bars(t0, t1, self._fills[:nf])

@@ -199,15 +199,15 @@ def _rebalance(a, bar, open_row, want, force, cash, qty, avg, entry_fee, realise
 @nb.njit(cache=True)
 def run_block(t0, t1, open_, close, decisions, use_decisions, pending, pending_force,
               cash, qty, avg, entry_fee, realised, target, fees,
-              fee_rate, slip, leverage, whole, out_equity, out_invested, fills):
+              fee_rate, slip, leverage, whole, out_equity, out_invested, out_cash, fills):
     """Run bars ``t0..t1-1`` for all agents.
 
     Per bar: fill each agent's pending targets at the open, mark equity at the
     close, then (if ``use_decisions``) take the agent's row ``t`` of
     ``decisions`` (shape ``(agents, bars, symbols)``, NaN = keep) as the new
     pending targets. Stops early when the fills buffer could overflow.
-    Returns ``(bars_done, n_fills)``; equity/invested rows go to
-    ``out_equity[:, t - t0]``.
+    Returns ``(bars_done, n_fills)``; equity, invested and cash at each close go
+    to ``out_equity[:, t - t0]``, ``out_invested`` and ``out_cash``.
     """
     n_agents, k = qty.shape
     nf = 0
@@ -237,6 +237,7 @@ def run_block(t0, t1, open_, close, decisions, use_decisions, pending, pending_f
                     inv = True
             out_equity[a, t - t0] = e
             out_invested[a, t - t0] = inv
+            out_cash[a, t - t0] = cash[a]
             if use_decisions:
                 for j in range(k):
                     pending[a, j] = decisions[a, t, j]
@@ -264,14 +265,17 @@ class Accounts:
         self.pending_force = np.zeros(n_agents, dtype=np.bool_)
         self.last_close = np.full(k, np.nan)
 
-    def run(self, t0, t1, open_, close, decisions, use_decisions, out_equity, out_invested, fills):
+    def run(self, t0, t1, open_, close, decisions, use_decisions, out_equity, out_invested,
+            fills, out_cash=None):
         """Run the kernel over bars ``t0..t1-1``; see :func:`run_block`."""
         c = self.config
+        if out_cash is None:
+            out_cash = np.empty_like(out_equity)
         done, nf = run_block(
             t0, t1, open_, close, decisions, use_decisions, self.pending, self.pending_force,
             self.cash, self.qty, self.avg, self.entry_fee, self.realised, self.target,
             self.fees, c.fee_bps / 1e4, c.slippage_bps / 1e4, c.max_leverage, c.whole_units,
-            out_equity, out_invested, fills,
+            out_equity, out_invested, out_cash, fills,
         )
         if done:
             self.last_close = np.asarray(close[t0 + done - 1], dtype=float)

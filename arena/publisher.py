@@ -47,19 +47,19 @@ def format_targets(targets) -> str | None:
 class Publisher:
     """Turns processed bars into stream rows and recording rows.
 
-    ``equity`` and ``invested`` are the run's ``(agents, bars)`` arrays that the
-    accounting kernel fills; ``slots`` are the competitors. Events may be
+    ``equity``, ``invested`` and ``cash`` are the run's ``(agents, bars)`` arrays
+    that the accounting kernel fills; ``slots`` are the competitors. Events may be
     emitted from any thread; they are queued and written by the engine thread
     (which owns the recording) in :meth:`flush_events`.
     """
 
     def __init__(self, data: MarketData, slots, accounts: Accounts, equity: np.ndarray,
-                 invested: np.ndarray, streams: CompetitionStreams, cash: float,
+                 invested: np.ndarray, cash: np.ndarray, streams: CompetitionStreams, start_cash: float,
                  progress_every: float, lock: threading.RLock, clock):
         self.data, self.slots, self.accounts = data, slots, accounts
         self.equity, self.invested = equity, invested
-        self.cash_history = np.zeros_like(equity)
-        self.streams, self.cash, self.lock, self.clock = streams, cash, lock, clock
+        self.cash_history = cash
+        self.streams, self.cash, self.lock, self.clock = streams, start_cash, lock, clock
         self.n_bars = len(data)
         self.progress_every = progress_every
         self.recorder: Recorder | None = None
@@ -151,8 +151,7 @@ class Publisher:
             peak = np.maximum.accumulate(np.concatenate(([s.peak], e)))[1:]
             s.peak = float(peak[-1])
             dd = (e / peak - 1) * 100
-            cash = self._cash_path(s.index, t0, t1, fills_by_agent.get(s.index))
-            self.cash_history[s.index, t0:t1] = cash
+            cash = self.cash_history[s.index, t0:t1]
             e_rows["bar"].append(bars)
             e_rows["time"].append(times)
             e_rows["agent"].append(np.full(m, s.name, dtype=object))
@@ -182,18 +181,6 @@ class Publisher:
             return {}
         ag = fills[:, F_AGENT].astype(int)
         return {int(i): fills[ag == i] for i in np.unique(ag)}
-
-    def _cash_path(self, a: int, t0: int, t1: int, fills: np.ndarray | None) -> np.ndarray:
-        """Cash at each close of a block, rebuilt backwards from the final cash."""
-        m = t1 - t0
-        flow = np.zeros(m)
-        if fills is not None and len(fills):
-            signed = np.where(fills[:, F_SIDE] > 0, -1.0, 1.0) * fills[:, F_QTY] * fills[:, F_PRICE]
-            np.add.at(flow, fills[:, F_BAR].astype(int) - t0, signed - fills[:, F_FEE])
-        end = self.accounts.cash[a]
-        # cash after bar i = end - sum of flows after bar i
-        after = np.concatenate((np.cumsum(flow[::-1])[::-1][1:], [0.0]))
-        return end - after
 
     def _update_stats(self, s, t0: int, t1: int, fills: np.ndarray | None) -> None:
         e = self.equity[s.index, t0:t1]

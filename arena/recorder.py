@@ -56,6 +56,11 @@ class RecordingError(RuntimeError):
     """A recording that cannot be found, opened or written."""
 
 
+def _utc(values) -> pd.Series:
+    """ISO 8601 strings → datetime64[ns, UTC]."""
+    return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+
+
 def iso(times: np.ndarray) -> list[str]:
     """datetime64[ns] (UTC, naive) → ISO 8601 strings with a trailing Z."""
     return [s + "Z" for s in np.datetime_as_string(times, unit="s")]
@@ -171,13 +176,13 @@ class Recording:
     def times(self) -> pd.Series:
         """UTC time of each bar index recorded so far."""
         df = self._frame("SELECT DISTINCT bar, time FROM bars ORDER BY bar")
-        times = pd.to_datetime(df["time"], utc=True).rename("time")
+        times = _utc(df["time"]).rename("time")
         times.index = df["bar"]
         return times
 
     def bars(self) -> pd.DataFrame:
         df = self._frame("SELECT * FROM bars ORDER BY bar, symbol")
-        df["time"] = pd.to_datetime(df["time"], utc=True)
+        df["time"] = _utc(df["time"])
         return df
 
     def _timed(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +207,7 @@ class Recording:
 
     def events(self) -> pd.DataFrame:
         df = self._frame("SELECT wall_time, bar, kind, agent, message FROM events ORDER BY id")
-        df["wall_time"] = pd.to_datetime(df["wall_time"], utc=True)
+        df["wall_time"] = _utc(df["wall_time"])
         return self._with_names(df)
 
 

@@ -45,6 +45,13 @@ def sma_spec(weight: float = WEIGHT, fast: int = FAST, slow: int = SLOW) -> str:
     return f"sma_cross:fast={fast},slow={slow},weight={weight:g}"
 
 
+#: The mixed competition of engine_speed.py, cycled to ``--agents`` agents.
+AGENT_MIX = (
+    f"sma_cross:fast={FAST},slow={SLOW},weight={WEIGHT:g}", "buy_and_hold", "macd", "momentum",
+    "mean_reversion", "rsi", "random", "sma_cross:fast=5,slow=30",
+)
+
+
 def portfolio_config(cash: float = CASH) -> PortfolioConfig:
     """No fees, no slippage, whole shares: backtesting.py's ``commission=0`` broker."""
     return PortfolioConfig(cash=cash, fee_bps=0, slippage_bps=0, whole_units=True)
@@ -83,19 +90,36 @@ def backtesting_frame(data: MarketData, symbol: str) -> pd.DataFrame:
     return df
 
 
-def run_backtesting(df: pd.DataFrame, cash: float = CASH) -> pd.Series:
+_EXPECTED_WARNINGS = (
+    "Some trades remain open",  # finalize_trades=False, on purpose
+    "Some prices are larger than initial cash",  # tiled data compounds the trend
+)
+
+
+def run_backtesting(df: pd.DataFrame, cash: float = CASH,
+                    notes: list[str] | None = None) -> pd.Series:
     """Run :class:`SmaCrossBT` on ``df``; open trades stay open (``finalize_trades=False``).
 
     ``finalize_trades=True`` would close them at the last bar's *open* and overwrite
     the last equity value with it, so the curves would no longer be comparable.
+    Its warnings about cancelled orders go to ``notes`` if given; other warnings
+    are re-issued.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Some trades remain open")
-        # tiled data compounds the trend, so late prices exceed the initial cash
-        warnings.filterwarnings("ignore", message="Some prices are larger than initial cash")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         bt = Backtest(df, SmaCrossBT, cash=cash, commission=0, exclusive_orders=False,
                       finalize_trades=False)
-        return bt.run()
+        stats = bt.run()
+    for w in caught:
+        msg = str(w.message)
+        if msg.startswith(_EXPECTED_WARNINGS) or issubclass(
+                w.category, DeprecationWarning | PendingDeprecationWarning | FutureWarning):
+            continue  # deprecations inside backtesting.py are not ours to report
+        if notes is None or "canceled" not in msg:
+            warnings.warn(msg, w.category, stacklevel=2)
+        else:
+            notes.append(msg)
+    return stats
 
 
 # -- trades as round trips -----------------------------------------------------------

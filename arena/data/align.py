@@ -56,7 +56,8 @@ def align(series: Series, source: str, symbols: Sequence[str] | None = None,
         return data
     window = data.between(start, end)
     if len(window) == 0:
-        raise DataError(source, f"no bars between {start} and {end}; the data covers "
+        raise DataError(source, f"no bars between {start or 'the start'} and "
+                                f"{end or 'the end'}; the data covers "
                                 f"{format_time(common[0])}..{format_time(common[-1])}")
     return window
 

@@ -87,12 +87,13 @@ class ControlPanel(pn.viewable.Viewer):
 
     # -- widgets -----------------------------------------------------------------
     def _build_run_widgets(self) -> None:
-        self.start_button = pn.widgets.Button(name="Start", button_type="success", width=70)
-        self.pause_button = pn.widgets.Button(name="Pause", button_type="warning", width=80)
-        self.step_button = pn.widgets.Button(name="Step", button_type="primary", width=60)
-        self.stop_button = pn.widgets.Button(name="Stop", button_type="danger", width=60)
-        self.reset_button = pn.widgets.Button(name="Reset", button_type="light", width=65)
-        self.speed = pn.widgets.Select(name="Speed", options=dict(SPEEDS),
+        b = {"sizing_mode": "stretch_width", "min_width": 60}
+        self.start_button = pn.widgets.Button(label="Start", color="success", **b)
+        self.pause_button = pn.widgets.Button(label="Pause", color="warning", **b)
+        self.step_button = pn.widgets.Button(label="Step", color="primary", **b)
+        self.stop_button = pn.widgets.Button(label="Stop", color="danger", **b)
+        self.reset_button = pn.widgets.Button(label="Reset", color="light", **b)
+        self.speed = pn.widgets.Select(label="Speed", options=dict(SPEEDS),
                                        sizing_mode="stretch_width")
         self.state_pane = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
         self.progress = pn.indicators.Progress(value=0, max=1000, bar_color="info",
@@ -109,26 +110,26 @@ class ControlPanel(pn.viewable.Viewer):
     def _build_settings_widgets(self) -> None:
         w = {"sizing_mode": "stretch_width"}
         self.source = pn.widgets.RadioButtonGroup(
-            name="Data", options={"Bundled": "bundled", "File": "file"}, value="bundled", **w)
+            label="Data", options={"Bundled": "bundled", "File": "file"}, value="bundled", **w)
         self.symbols = pn.widgets.MultiChoice(
-            name="Bundled symbols", options=list(bundled_symbols()["symbol"]), **w)
-        self.file = pn.widgets.TextInput(name="CSV/Parquet file (on the server)",
+            label="Bundled symbols", options=list(bundled_symbols()["symbol"]), **w)
+        self.file = pn.widgets.TextInput(label="CSV/Parquet file (on the server)",
                                          placeholder="data/prices.csv", **w)
-        self.start = pn.widgets.TextInput(name="Start", placeholder="YYYY-MM-DD", width=120)
-        self.end = pn.widgets.TextInput(name="End", placeholder="YYYY-MM-DD", width=120)
-        self.agent_names = pn.widgets.MultiChoice(name="Agents", options=list(available()), **w)
+        self.start = pn.widgets.TextInput(label="Start", placeholder="YYYY-MM-DD", width=120)
+        self.end = pn.widgets.TextInput(label="End", placeholder="YYYY-MM-DD", width=120)
+        self.agent_names = pn.widgets.MultiChoice(label="Agents", options=list(available()), **w)
         self.agent_rows = pn.Column(sizing_mode="stretch_width", margin=0)
         self._agent_inputs: list[pn.widgets.TextInput] = []
         self.new_agent = pn.widgets.TextInput(
-            name="Add an agent spec", placeholder="sma_cross:fast=5,slow=30 or pkg.mod:Class", **w)
-        self.add_agent = pn.widgets.Button(name="Add", width=55, align="end")
-        self.cash = pn.widgets.FloatInput(name="Starting cash", step=10_000, **w)
-        self.fee_bps = pn.widgets.FloatInput(name="Fee (bps)", step=0.5, width=90)
-        self.slippage_bps = pn.widgets.FloatInput(name="Slippage (bps)", step=0.5, width=90)
-        self.leverage = pn.widgets.FloatInput(name="Leverage", step=0.5, width=90)
-        self.seed = pn.widgets.IntInput(name="Seed", width=90)
+            label="Add an agent spec", placeholder="sma_cross:fast=5,slow=30 or pkg.mod:Class", **w)
+        self.add_agent = pn.widgets.Button(label="Add", width=55, align="end")
+        self.cash = pn.widgets.FloatInput(label="Starting cash", step=10_000, **w)
+        self.fee_bps = pn.widgets.FloatInput(label="Fee (bps)", step=0.5, width=90)
+        self.slippage_bps = pn.widgets.FloatInput(label="Slippage (bps)", step=0.5, width=90)
+        self.leverage = pn.widgets.FloatInput(label="Leverage", step=0.5, width=90)
+        self.seed = pn.widgets.IntInput(label="Seed", width=90)
         self.upload = pn.widgets.FileInput(accept=".toml", multiple=False, **w)
-        self.apply_button = pn.widgets.Button(name="Apply", button_type="primary", **w)
+        self.apply_button = pn.widgets.Button(label="Apply", color="primary", **w)
         self.data_note, self.agents_note, self.costs_note = _note(), _note(), _note()
         self.toml_note, self.apply_note = _note(), _note()
         self.source.param.watch(self._on_source, "value")
@@ -159,7 +160,7 @@ class ControlPanel(pn.viewable.Viewer):
         for spec in specs:
             box = pn.widgets.TextInput(value=spec, sizing_mode="stretch_width", margin=(2, 5))
             box.param.watch(lambda e: self._sync_names(), "value")
-            remove = pn.widgets.Button(name="✕", width=32, margin=(2, 5), button_type="light",
+            remove = pn.widgets.Button(label="✕", width=32, margin=(2, 10, 2, 0), color="light",
                                        disabled=not self.operator)
             remove.on_click(lambda e, box=box: self._remove_agent(box))
             box.disabled = not self.operator
@@ -216,7 +217,7 @@ class ControlPanel(pn.viewable.Viewer):
         self._base_config = spec.config
         pf = spec.config.portfolio
         self.source.value = "file" if spec.file else "bundled"
-        self.symbols.value = [s for s in spec.symbols if s in self.symbols.options]
+        self.symbols.value = list(spec.symbols)
         self.file.value = spec.file or ""
         self.start.value = "" if spec.start is None else str(spec.start)
         self.end.value = "" if spec.end is None else str(spec.end)
@@ -319,6 +320,12 @@ class ControlPanel(pn.viewable.Viewer):
     def _on_upload(self, event) -> None:
         if not event.new:
             return
+        try:
+            self._load_upload(event.new)
+        finally:
+            self.upload.clear()  # in a browser: the same file can be chosen again
+
+    def _load_upload(self, content: bytes) -> None:
         if not self._may_operate(self.toml_note):
             return
         name = self.upload.filename or "uploaded file"
@@ -326,12 +333,16 @@ class ControlPanel(pn.viewable.Viewer):
             if not name.lower().endswith(".toml"):
                 raise ConfigError(f"{name}: not a .toml file")
             try:
-                raw = tomllib.loads(event.new.decode("utf-8"))
+                raw = tomllib.loads(content.decode("utf-8"))
             except UnicodeDecodeError:
                 raise ConfigError(f"{name}: not UTF-8 text") from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{name}: not valid TOML: {exc}") from None
             spec = spec_from_dict(raw, name)
+            unknown = [s for s in spec.symbols if s not in self.symbols.options]
+            if unknown:
+                raise ConfigError(f"{name}: unknown bundled symbol(s) {', '.join(unknown)}; "
+                                  f"bundled: {', '.join(self.symbols.options)}")
         except ConfigError as exc:
             _say(self.toml_note, str(exc))
             return
@@ -365,7 +376,7 @@ class ControlPanel(pn.viewable.Viewer):
         return True
 
     def _on_pause_resume(self, event=None) -> bool:
-        if self.pause_button.name == "Resume":
+        if self.pause_button.label == "Resume":
             return self._command("resume", lambda c: c.resume())
         return self._command("pause", lambda c: c.pause())
 
@@ -418,8 +429,8 @@ class ControlPanel(pn.viewable.Viewer):
         self._show_speed(float(status.get("speed", self.speed.value or 0.0)))
         ok = self.operator
         self.start_button.disabled = not (ok and state == "idle")
-        self.pause_button.name = "Resume" if state == "paused" else "Pause"
-        self.pause_button.button_type = "success" if state == "paused" else "warning"
+        self.pause_button.label = "Resume" if state == "paused" else "Pause"
+        self.pause_button.color = "success" if state == "paused" else "warning"
         self.pause_button.disabled = not (ok and state in ("running", "paused"))
         self.step_button.disabled = not (ok and state in ("idle", "paused"))
         self.stop_button.disabled = not (ok and state in ("running", "paused"))
@@ -436,8 +447,9 @@ class ControlPanel(pn.viewable.Viewer):
     def __panel__(self):
         run = pn.Column(
             self.role_note, self.state_pane, self.progress,
-            pn.Row(self.start_button, self.pause_button, self.step_button, self.stop_button,
-                   self.reset_button, sizing_mode="stretch_width", margin=0),
+            pn.Row(self.start_button, self.pause_button, self.step_button,
+                   sizing_mode="stretch_width", margin=0),
+            pn.Row(self.stop_button, self.reset_button, sizing_mode="stretch_width", margin=0),
             self.speed, self.run_note, sizing_mode="stretch_width")
         settings = pn.Card(
             self.source, self.symbols, self.file, pn.Row(self.start, self.end), self.data_note,

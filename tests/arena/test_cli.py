@@ -289,7 +289,7 @@ def test_run_quickstart_config_and_flags_override_it(tmp_path):
     # ... and the flags win over them
     assert over.returncode == 0, over.stderr
     over_board = json.loads(over.stdout)
-    assert [r["agent"] for r in over_board] != [] and len(over_board) == len(board)
+    assert len(over_board) == len(board)
     with recording_of(over, tmp_path) as rec:
         assert rec.meta["seed"] == 7
         assert rec.meta["config"]["portfolio"]["cash"] == 50000
@@ -347,22 +347,12 @@ BAD_INPUT = [
      ["nomod.sub", "Thing"]),
     ("agent_class_missing", ["run", "-a", "arena.agents:NoSuchAgent", "-s", "AAPL"],
      ["NoSuchAgent"]),
-]
-# Bad input that the code does not yet report as such (exit 1 "failed ..." instead of 2).
-BAD_INPUT_BUGS = [
     ("unparsable_start", ["run", "-a", "rsi", "-s", "AAPL", "--start", "notadate"],
-     ["notadate"],
-     "bug: arena/data/market.py:_ns (line 131) lets pandas' DateParseError escape from "
-     "MarketData.between; `arena run -a rsi -s AAPL --start notadate` exits 1 with "
-     "'arena: failed (DateParseError): ...' instead of exit 2 naming --start"),
+     ["start", "notadate"]),
     ("one_bar_window", ["run", "-a", "rsi", "-s", "AAPL", "--start", "2013-03-01"],
-     ["2013-03-01"],
-     "bug: a window with a single bar raises ValueError in Competition.__init__ "
-     "(arena/engine.py 'need at least 2 bars'), which cli.main reports as "
-     "'arena: failed (ValueError)' with exit 1 instead of a usage error (exit 2)"),
-    ("config_seed_not_int", ["run", "seed_text.toml", "--no-record"], ["seed_text.toml", "seed"],
-     "bug: arena/config.py spec_from_dict does not type-check [run] values; seed = \"x\" "
-     "reaches numpy.SeedSequence and `arena run` exits 1 with 'failed (TypeError)'"),
+     ["1 bar", "2013-03-01", "at least 2"]),
+    ("config_seed_not_int", ["run", "seed_text.toml", "--no-record"],
+     ["seed_text.toml", "[run] seed", "'x'"]),
 ]
 SEED_TEXT_TOML = '[data]\nsymbols = ["AAPL"]\n[run]\nseed = "x"\n[[agents]]\nagent = "rsi"\n'
 
@@ -375,7 +365,7 @@ def bad_runs(tmp_path_factory):
     (cwd / "bad.toml").write_text(BAD_TOML)
     (cwd / "unknown_key.toml").write_text(UNKNOWN_KEY_TOML)
     (cwd / "seed_text.toml").write_text(SEED_TEXT_TOML)
-    cases = {case: args for case, args, *_ in BAD_INPUT + BAD_INPUT_BUGS}
+    cases = {case: args for case, args, _ in BAD_INPUT}
     cases["debug"] = ["--debug", "run", "-a", "nope", "-s", "AAPL"]
     cases["runs_missing_folder"] = ["runs", "--run-dir", "runs"]
     with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
@@ -391,14 +381,6 @@ def test_bad_input_exits_2_with_one_clear_paragraph(bad_runs, case, names):
     result = bad_runs[case]
     # Assert
     assert_clean_error(result, *names)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("case", "names"), [pytest.param(
-    c, n, marks=pytest.mark.xfail(strict=True, reason=why), id=c)
-    for c, _, n, why in BAD_INPUT_BUGS])
-def test_bad_input_reported_as_a_failure_is_a_bug(bad_runs, case, names):
-    assert_clean_error(bad_runs[case], *names)
 
 
 @pytest.mark.slow
@@ -479,14 +461,30 @@ def test_failing_user_agent_holds_and_the_others_are_unaffected(tmp_path):
 # ----------------------------------------------------------------------------- listings
 
 
-def test_runs_lists_the_recorded_run_as_table_and_json(json_run):
+@pytest.fixture(scope="module")
+def listings(json_run):
+    """`arena runs`, `arena data list` and `arena agents`, table and JSON, in parallel."""
+    cwd, _ = json_run
+    commands = {
+        "runs": ["runs", "--run-dir", "RUNDIR"],
+        "runs_json": ["runs", "--run-dir", "RUNDIR", "--format", "json"],
+        "data": ["data", "list"],
+        "data_json": ["data", "list", "--format", "json"],
+        "agents": ["agents"],
+        "agents_json": ["agents", "--format", "json"],
+    }
+    with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+        results = pool.map(lambda args: arena(*args, cwd=cwd), commands.values())
+        return dict(zip(commands, results, strict=True))
+
+
+@pytest.mark.slow
+def test_runs_lists_the_recorded_run_as_table_and_json(json_run, listings):
     # Arrange
-    cwd, result = json_run
-    board = json.loads(result.stdout)
+    board = json.loads(json_run[1].stdout)
     run_id = board[0]["run_id"]
-    # Act
-    table = arena("runs", "--run-dir", "RUNDIR", cwd=cwd)
-    as_json = arena("runs", "--run-dir", "RUNDIR", "--format", "json", cwd=cwd)
+    # Act (in the fixture)
+    table, as_json = listings["runs"], listings["runs_json"]
     # Assert
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
@@ -504,10 +502,6 @@ def test_runs_lists_the_recorded_run_as_table_and_json(json_run):
     assert run["created"][:4].isdigit() and "T" in run["created"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: arena/cli.py cmd_runs prints runs.to_dict() with json.dumps, so the empty fields "
-    "of an 'unreadable' run come out as bare NaN, which is not JSON "
-    "(`arena runs --format json` with a corrupt runs/x/arena.sqlite)"))
 def test_runs_json_is_valid_json_with_an_unreadable_run(tmp_path):
     # Arrange
     (tmp_path / "runs" / "broken").mkdir(parents=True)
@@ -524,10 +518,10 @@ def test_runs_json_is_valid_json_with_an_unreadable_run(tmp_path):
     assert run["run_id"] == "broken" and run["status"] == "unreadable"
 
 
-def test_data_list_shows_the_bundled_symbols_with_date_ranges(tmp_path):
-    # Act
-    table = arena("data", "list", cwd=tmp_path)
-    as_json = arena("data", "list", "--format", "json", cwd=tmp_path)
+@pytest.mark.slow
+def test_data_list_shows_the_bundled_symbols_with_date_ranges(listings):
+    # Act (in the fixture)
+    table, as_json = listings["data"], listings["data_json"]
     # Assert
     assert table.returncode == 0, table.stderr
     rows = {line.split()[0]: line.split()[1:4] for line in table.stdout.splitlines()[1:]}
@@ -543,10 +537,10 @@ def test_data_list_shows_the_bundled_symbols_with_date_ranges(tmp_path):
     assert set(listed) == {"AAPL", "GOOG", "IBM", "MSFT"}
 
 
-def test_agents_lists_the_seven_builtins(tmp_path):
-    # Act
-    table = arena("agents", cwd=tmp_path)
-    as_json = arena("agents", "--format", "json", cwd=tmp_path)
+@pytest.mark.slow
+def test_agents_lists_the_seven_builtins(listings):
+    # Act (in the fixture)
+    table, as_json = listings["agents"], listings["agents_json"]
     # Assert
     assert table.returncode == 0, table.stderr
     names = {line.split()[0] for line in table.stdout.splitlines()[1:]}

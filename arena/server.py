@@ -1,0 +1,230 @@
+"""``arena serve``: the dashboard plus the HTTP API and metrics, in one server.
+
+Serves the same dashboard as ``panel serve app.py`` (at ``/app``; ``/``
+redirects there) with ``/api/...`` and ``/metrics`` (:mod:`arena.ui.api`) in
+the same tornado application, all acting on the one shared competition of the
+process. Binds to 127.0.0.1 unless told otherwise. See docs/serving.md.
+
+Run it as ``arena serve ...`` or ``python -m arena.server ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from arena.config import ConfigError, load_config
+
+DEFAULT_PORT = 5006
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--address", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 5006)")
+    p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                   help="a host the browser may connect from (repeatable); default "
+                        "localhost:PORT and 127.0.0.1:PORT")
+    p.add_argument("--config", metavar="CONFIG.toml",
+                   help="the run configuration shown at start (sets ARENA_CONFIG)")
+    p.add_argument("--run-dir", help="where recordings go (sets ARENA_RUN_DIR; default ./runs)")
+    p.add_argument("--speed", type=float,
+                   help="starting speed in bars per second, 0 = as fast as possible")
+    p.add_argument("--operators", metavar="alice,bob",
+                   help="users who may operate when authentication is on (sets ARENA_OPERATORS)")
+    p.add_argument("--basic-auth", metavar="FILE_OR_PASSWORD",
+                   help="turn on Panel's basic auth: a JSON file {\"user\": \"password\"} or one "
+                        "shared password")
+    p.add_argument("--cookie-secret",
+                   help="secret that signs login cookies (default: $ARENA_COOKIE_SECRET, else a "
+                        "random one, so logins end when the server restarts)")
+    p.add_argument("--oauth-provider", help="Panel OAuth provider (github, google, azure, ...)")
+    p.add_argument("--oauth-key", help="OAuth client id (or $PANEL_OAUTH_KEY)")
+    p.add_argument("--oauth-secret", help="OAuth client secret (or $PANEL_OAUTH_SECRET)")
+    p.add_argument("--oauth-redirect-uri", help="OAuth redirect URI, if not the server's own")
+    p.add_argument("--oauth-extra-params", metavar="JSON",
+                   help="extra OAuth parameters as a JSON object")
+    p.add_argument("--oauth-encryption-key",
+                   help="key encrypting OAuth tokens in cookies (or $PANEL_OAUTH_ENCRYPTION)")
+    p.add_argument("--admin", action="store_true", help="add Panel's admin page at /admin")
+    p.add_argument("--show", action=argparse.BooleanOptionalAction, default=False,
+                   help="open a browser tab (default --no-show)")
+    return p
+
+
+def add_serve_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``serve`` sub-command to the ``arena`` command's sub-parsers."""
+    p = subparsers.add_parser(
+        "serve", help="serve the live dashboard with its HTTP API and metrics",
+        description="Serve the dashboard (/app), the API (/api/status, POST /api/start ...) "
+                    "and Prometheus metrics (/metrics) on one port.")
+    return _add_arguments(p)
+
+
+def basic_auth_setting(value: str) -> str:
+    """Check ``--basic-auth``: an existing JSON credentials file (returned as an
+    absolute path) or a password; a name that looks like a missing file is refused."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        try:
+            creds = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--basic-auth {value}: cannot read the file: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"--basic-auth {value}: not valid JSON: {exc}") from None
+        if not (isinstance(creds, dict) and creds
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in creds.items())):
+            raise ConfigError(f"--basic-auth {value}: expected a JSON object of user names to "
+                              'passwords, e.g. {"alice": "secret"}')
+        return str(path.resolve())
+    if value.lower().endswith(".json") or os.sep in value:
+        raise ConfigError(f"--basic-auth {value}: file not found (give a JSON credentials file "
+                          "or a password)")
+    if not value:
+        raise ConfigError("--basic-auth needs a credentials file or a password")
+    return value
+
+
+def _server_options(args) -> dict:
+    """Keyword arguments for ``pn.serve`` from the parsed flags."""
+    opts: dict = {"port": args.port, "address": args.address, "show": args.show,
+                  "admin": args.admin}
+    origins = list(args.allow_websocket_origin)
+    if not origins:
+        origins = [f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
+        if args.address not in ("127.0.0.1", "localhost", "::1"):
+            print(f"arena: listening on {args.address}, but browsers are only accepted from "
+                  "localhost; add --allow-websocket-origin HOST:PORT for the name people use",
+                  file=sys.stderr)
+    opts["websocket_origin"] = origins
+    basic = args.basic_auth or os.environ.get("PANEL_BASIC_AUTH")
+    provider = args.oauth_provider or os.environ.get("PANEL_OAUTH_PROVIDER")
+    if basic and provider:
+        raise ConfigError("give --basic-auth or --oauth-provider, not both")
+    auth = bool(basic or provider)
+    if basic:
+        opts["basic_auth"] = basic_auth_setting(basic)
+    if provider:
+        opts["oauth_provider"] = provider
+        _configure_oauth(args)
+    for name in ("oauth_key", "oauth_secret", "oauth_redirect_uri"):
+        if getattr(args, name):
+            opts[name] = getattr(args, name)
+    if args.oauth_extra_params:
+        try:
+            extra = json.loads(args.oauth_extra_params)
+        except ValueError as exc:
+            raise ConfigError(f"--oauth-extra-params: not valid JSON: {exc}") from None
+        if not isinstance(extra, dict):
+            raise ConfigError("--oauth-extra-params must be a JSON object")
+        opts["oauth_extra_params"] = extra
+    if auth:
+        opts["cookie_secret"] = (args.cookie_secret or os.environ.get("ARENA_COOKIE_SECRET")
+                                 or secrets.token_urlsafe(32))
+    return opts
+
+
+def _configure_oauth(args) -> None:
+    """What ``panel serve`` does for OAuth beyond ``pn.serve``: check the client id
+    and install the cookie encryption key (``--oauth-encryption-key`` or
+    ``PANEL_OAUTH_ENCRYPTION``, made with ``panel oauth-secret``)."""
+    import base64
+
+    import panel as pn
+    from panel.io.state import state
+
+    if not (args.oauth_key or os.environ.get("PANEL_OAUTH_KEY")):
+        raise ConfigError("--oauth-provider needs the OAuth client id: --oauth-key or "
+                          "PANEL_OAUTH_KEY")
+    key = args.oauth_encryption_key or os.environ.get("PANEL_OAUTH_ENCRYPTION")
+    if not key:
+        print("arena: OAuth without an encryption key stores tokens unencrypted in cookies; "
+              "make one with `panel oauth-secret` (--oauth-encryption-key)", file=sys.stderr)
+        return
+    try:
+        ok = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        ok = False
+    if not ok:
+        raise ConfigError("--oauth-encryption-key must be 32 url-safe base64-encoded bytes; "
+                          "make one with `panel oauth-secret`")
+    try:
+        from cryptography.fernet import Fernet
+    except ImportError:
+        raise ConfigError("an OAuth encryption key needs the 'cryptography' package "
+                          "(pip install cryptography)") from None
+    if args.oauth_encryption_key:
+        pn.config.oauth_encryption_key = key.encode("ascii")
+    state.encryption = Fernet(key.encode("ascii"))
+
+
+def _set_environment(args) -> None:
+    """The flags that the shared hub and the roles read from the environment."""
+    if args.config:
+        load_config(args.config)  # fail now, with the file and key named
+        os.environ["ARENA_CONFIG"] = str(Path(args.config).resolve())
+    if args.run_dir:
+        os.environ["ARENA_RUN_DIR"] = args.run_dir
+    if args.speed is not None:
+        if not args.speed >= 0:
+            raise ConfigError(f"--speed must be >= 0 bars per second, got {args.speed}")
+        os.environ["ARENA_SPEED"] = str(args.speed)
+    if args.operators is not None:
+        os.environ["ARENA_OPERATORS"] = args.operators
+
+
+def dashboard():
+    """One session's dashboard: the same template ``app.py`` serves."""
+    from arena.ui.app import ArenaApp
+
+    return ArenaApp().template()
+
+
+def cmd_serve(args) -> int:
+    """Build the shared competition, then serve dashboard, API and metrics until ^C."""
+    _set_environment(args)
+    opts = _server_options(args)
+
+    import panel as pn
+
+    from arena.ui.api import routes
+    from arena.ui.hub import shared_hub
+    from arena.ui.roles import operators
+
+    hub = shared_hub()  # built before the first request: bad data or agents fail here
+    if "cookie_secret" in opts and not operators():
+        print("arena: authentication is on but no --operators are named: everyone is "
+              "read-only", file=sys.stderr)
+    print(f"arena: {hub.competition.data_source}, {len(hub.competition.agent_names)} agents; "
+          f"dashboard http://{args.address}:{args.port}/app, API /api/status, metrics /metrics",
+          file=sys.stderr)
+    pn.serve({"app": dashboard}, title={"app": "Trading Arena"}, start=True, verbose=False,
+             extra_patterns=routes(), **opts)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m arena.server [flags]``: the same as ``arena serve [flags]``."""
+    parser = _add_arguments(argparse.ArgumentParser(
+        prog="python -m arena.server", description="Serve the Trading Arena dashboard."))
+    args = parser.parse_args(argv)
+    try:
+        return cmd_serve(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for what a user can fix
+        from arena.agents import AgentSpecError
+        from arena.data import DataError
+
+        if isinstance(exc, ConfigError | DataError | AgentSpecError):
+            print(f"arena: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Trade feed: every fill, newest first, winners green and losers red, with a CSV
+export of the full trade history (safe to open in a spreadsheet).
+
+The table is streamed (each pull sends only the new fills) and bounded to the
+newest ``max_rows``; the export reads ``competition.trades_frame()``, which holds
+every fill of the run.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models import (
+    CategoricalColorMapper,
+    LinearColorMapper,
+    NumberFormatter,
+    StringFormatter,
+)
+
+from arena.ui.feed import SessionFeed
+from arena.ui.theme import DOWN, FLAT, UP
+
+COLUMNS = {"time": "Time", "agent": "Agent", "symbol": "Symbol", "side": "Side",
+           "quantity": "Qty", "price": "Price", "fee": "Fee", "action": "Action",
+           "pnl": "PnL", "seq": "#"}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+# -- shared formatting helpers (also used by the decision feed and event log) -----------
+def is_intraday(times: np.ndarray) -> bool:
+    """True when the bars carry a time of day (not all at midnight)."""
+    t = np.asarray(times[:2000], dtype="datetime64[ns]")
+    return bool((t != t.astype("datetime64[D]")).any())
+
+
+def time_labels(times, intraday: bool) -> np.ndarray:
+    """Bar times as short UTC text ('2024-01-31' or '2024-01-31 14:30'); missing: ''."""
+    t = pd.DatetimeIndex(times)
+    if t.tz is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    labels = t.strftime("%Y-%m-%d %H:%M" if intraday else "%Y-%m-%d")
+    return np.asarray(labels.fillna(""), dtype=object)
+
+
+def signed_colour(field: str) -> dict:
+    """A Bokeh ``text_color`` spec: ``field`` > 0 green, < 0 red, 0 or missing grey."""
+    mapper = LinearColorMapper(palette=[DOWN, FLAT, UP], low=-1e-9, high=1e-9,
+                               nan_color=FLAT)
+    return {"field": field, "transform": mapper}
+
+
+def money(field: str | None = None, fmt: str = "0,0.00") -> NumberFormatter:
+    """Numbers with thousands separators; coloured by sign of ``field`` if given."""
+    kw = {"text_color": signed_colour(field)} if field else {}
+    return NumberFormatter(format=fmt, nan_format="", null_format="", **kw)
+
+
+# -- CSV export ------------------------------------------------------------------------
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy where every TEXT cell starting with = + - @ (or tab / CR) gets a leading
+    apostrophe, so a spreadsheet shows it instead of running it; numbers are kept."""
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+            continue
+        out[col] = s.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(
+            FORMULA_STARTS) else v)
+    return out
+
+
+def trades_csv(frame: pd.DataFrame) -> str:
+    """Trades as CSV text: UTC ISO 8601 times, formula-like text neutralised."""
+    df = neutralise_formulas(frame)
+    if "time" in df and pd.api.types.is_datetime64_any_dtype(df["time"]):
+        t = df["time"]
+        t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
+        df["time"] = t.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return df.to_csv(index=False)
+
+
+class TradeFeed(pn.viewable.Viewer):
+    """The newest fills, newest first; the full history downloads as CSV."""
+
+    feed = param.ClassSelector(class_=SessionFeed, doc="where the rows come from")
+    max_rows = param.Integer(default=500, bounds=(10, 20_000), doc="newest fills shown")
+    height = param.Integer(default=300, bounds=(100, 2000), doc="table height in pixels")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._intraday = is_intraday(self.feed.competition.data.times)
+        self.table = pn.widgets.Tabulator(
+            self._empty(), show_index=False, disabled=True, selectable=False,
+            sizing_mode="stretch_width", height=self.height, titles=COLUMNS,
+            layout="fit_columns", hidden_columns=["seq"], header_align="center",
+            sorters=[{"field": "seq", "dir": "desc"}], sortable=False,
+            widths={"time": 92, "symbol": 64, "side": 46, "quantity": 66, "price": 78,
+                    "fee": 56, "action": 56, "pnl": 86},
+            formatters={
+                "quantity": money(fmt="0,0.[0000]"), "price": money(fmt="0,0.00[00]"),
+                "fee": money(), "pnl": money("pnl"),
+                "side": StringFormatter(text_color={"field": "side", "transform":
+                                        CategoricalColorMapper(factors=["buy", "sell"],
+                                                               palette=[UP, DOWN],
+                                                               nan_color=FLAT)})},
+            css_classes=["arena-trades"], name="trades")
+        self.download = pn.widgets.FileDownload(
+            callback=self._export, filename=self._filename(), label="Download CSV",
+            button_type="primary", button_style="outline", embed=False, width=140,
+            margin=(2, 5))
+        self.feed.subscribe("trades", self._on_rows, self._on_reset)
+
+    @staticmethod
+    def _empty() -> pd.DataFrame:
+        return pd.DataFrame({c: pd.Series(dtype=float if c in ("quantity", "price", "fee", "pnl")
+                                          else "int64" if c == "seq" else object)
+                             for c in COLUMNS})
+
+    def _filename(self) -> str:
+        return f"trades-{self.feed.competition.status()['run_id']}.csv"
+
+    def _on_reset(self) -> None:
+        self._intraday = is_intraday(self.feed.competition.data.times)
+        self.table.value = self._empty()
+        self.download.filename = self._filename()
+
+    def _on_rows(self, rows: pd.DataFrame) -> None:
+        df = pd.DataFrame({
+            "time": time_labels(rows["time"], self._intraday),
+            "agent": rows["agent"].to_numpy(dtype=object),
+            "symbol": rows["symbol"].to_numpy(dtype=object),
+            "side": rows["side"].to_numpy(dtype=object),
+            "quantity": rows["quantity"].to_numpy(dtype=float),
+            "price": rows["price"].to_numpy(dtype=float),
+            "fee": rows["fee"].to_numpy(dtype=float),
+            "action": rows["action"].to_numpy(dtype=object),
+            "pnl": rows["pnl"].to_numpy(dtype=float),
+            "seq": rows.index.to_numpy(dtype="int64"),
+        })
+        self.table.stream(df, rollover=self.max_rows, follow=False)
+
+    def _export(self) -> io.BytesIO:
+        return io.BytesIO(trades_csv(self.feed.competition.trades_frame()).encode("utf-8"))
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(pn.pane.Markdown("#### Trades", margin=(0, 10)), pn.HSpacer(), self.download,
+                   sizing_mode="stretch_width"),
+            self.table, sizing_mode="stretch_width")
