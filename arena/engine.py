@@ -317,7 +317,12 @@ class Competition:
 
     def trades_frame(self) -> pd.DataFrame:
         """Every fill so far (from the in-memory log, not bounded like the stream)."""
-        return pd.DataFrame(self._pub.fills_log, columns=list(self.streams.trades.columns))
+        columns = list(self.streams.trades.columns)
+        if not self._pub.fills_log:
+            return pd.DataFrame(columns=columns)
+        df = pd.concat([pd.DataFrame(c) for c in self._pub.fills_log], ignore_index=True)
+        df["time"] = pd.DatetimeIndex(df["time"]).tz_localize("UTC")
+        return df[columns]
 
     def history(self, name: str, max_points: int = 2000) -> tuple[pd.DataFrame, int]:
         """Rows of the ``equity``, ``benchmark`` or ``prices`` stream for every bar
@@ -640,7 +645,7 @@ class Competition:
         time = self.data.timestamp(t)
         lev = self.config.portfolio.max_leverage
         acc = self.accounts
-        rows, rec_rows = [], []
+        rows = []
         for s in self._slots:
             if s.signals is not None:
                 row = s.signals[t]
@@ -661,11 +666,8 @@ class Competition:
                     acc.pending[s.index, self.data.column(sym)] = float(w)
                 acc.pending_force[s.index] = d.rebalance
             if self._is_news(s, d):
-                rows.append((t, self.data.times[t], s.name, format_targets(d.targets),
-                             float(d.confidence), d.reasoning))
-                rec_rows.append((t, s.index, format_targets(d.targets), float(d.confidence),
-                                 d.reasoning, None))
-        self._pub.decisions(rows, rec_rows)
+                rows.append((t, s, format_targets(d.targets), float(d.confidence), d.reasoning))
+        self._pub.decisions(rows)
 
     def _is_news(self, s: _Slot, d: Decision) -> bool:
         """A decision worth a row: it changes a target, or the agent asks to log all."""

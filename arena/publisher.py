@@ -7,6 +7,7 @@ read the streams, the recorder persists the same rows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import threading
@@ -37,11 +38,17 @@ def wall_time() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=4096)
+def _json_key(symbol: str) -> str:
+    return json.dumps(symbol)
+
+
 def format_targets(targets) -> str | None:
-    """Targets as compact JSON (None when the decision holds)."""
+    """Targets as compact JSON, e.g. ``{"AAPL": 0.5}`` (None when the decision holds)."""
     if targets is None:
         return None
-    return json.dumps({s: round(float(w), 6) for s, w in targets.items()})
+    return "{" + ", ".join(f"{_json_key(s)}: {round(float(w), 6)!r}"
+                           for s, w in targets.items()) + "}"
 
 
 class Publisher:
@@ -63,7 +70,7 @@ class Publisher:
         self.n_bars = len(data)
         self.progress_every = progress_every
         self.recorder: Recorder | None = None
-        self.fills_log: list[tuple] = []
+        self.fills_log: list[dict[str, np.ndarray]] = []  # one column dict per block
         self._events: list[tuple] = []
         self._last_board = -1.0
         self._next_progress = progress_every
@@ -74,11 +81,21 @@ class Publisher:
     def emit(self, kind: str, bar: int | None, agent: str | None = None,
              message: str = "") -> None:
         """Publish an event now; it reaches the recording at the next flush."""
-        time = None if bar is None else self.data.times[bar]
+        self.emit_many([(kind, bar, agent, message)])
+
+    def emit_many(self, events: list[tuple[str, int | None, str | None, str]]) -> None:
+        """Publish events ``(kind, bar, agent, message)`` at once, with one wall time."""
+        if not events:
+            return
         wall = wall_time()
+        kinds, bars, agents, messages = zip(*events, strict=True)
+        times = [None if b is None else self.data.times[b] for b in bars]
+        ids = self._agent_ids
         with self.lock:
-            self.streams.events.append((wall, bar, time, kind, agent, message))
-            self._events.append((wall, bar, kind, self._agent_ids.get(agent), message))
+            self.streams.events.extend({
+                "wall_time": [wall] * len(events), "bar": list(bars), "time": times,
+                "kind": list(kinds), "agent": list(agents), "message": list(messages)})
+            self._events.extend((wall, b, k, ids.get(a), m) for k, b, a, m in events)
 
     def flush_events(self) -> None:
         """Write queued events (engine thread only: it owns the recording)."""
@@ -90,31 +107,38 @@ class Publisher:
     # -- bars, decisions, trades -------------------------------------------------
     def vector_decisions(self, t0: int, t1: int) -> None:
         """Decision rows of signal-driven agents for bars ``t0..t1-1`` (changes only)."""
-        rows, rec_rows = [], []
+        rows = []
+        symbols = self.data.symbols
         for s in self.slots:
             if s.signals is None:
                 continue
             lo, hi = np.searchsorted(s.changes, [t0, t1])
-            for t in s.changes[lo:hi].tolist():
-                row = s.signals[t]
-                targets = {sym: float(row[j]) for j, sym in enumerate(self.data.symbols)
-                           if not np.isnan(row[j])}
-                reason = s.agent.explain(self.data, t)
-                text = format_targets(targets)
-                rows.append((t, self.data.times[t], s.name, text, 1.0, reason))
-                rec_rows.append((t, s.index, text, 1.0, reason, None))
+            bars = s.changes[lo:hi]
+            if not len(bars):
+                continue
+            reasons = s.agent.explain_many(self.data, bars)
+            for t, row, reason in zip(bars.tolist(), s.signals[bars].tolist(), reasons,
+                                      strict=True):
+                targets = {sym: w for sym, w in zip(symbols, row, strict=True) if w == w}
+                rows.append((t, s, format_targets(targets), 1.0, reason))
         rows.sort(key=lambda r: r[0])
-        rec_rows.sort(key=lambda r: r[0])
-        self.decisions(rows, rec_rows)
+        self.decisions(rows)
 
-    def decisions(self, rows, rec_rows) -> None:
+    def decisions(self, rows: list[tuple]) -> None:
+        """Publish decisions ``(bar, slot, targets_json, confidence, reasoning)``."""
         if not rows:
             return
-        self.streams.decisions.extend(rows)
-        for r in rows:
-            self.emit("decision", agent=r[2], message=f"targets {r[3]}: {r[5]}"[:300], bar=r[0])
+        bars, slots, targets, confidence, reasoning = (list(c) for c in zip(*rows, strict=True))
+        names = [s.name for s in slots]
+        self.streams.decisions.extend({
+            "bar": bars, "time": list(self.data.times[bars]), "agent": names,
+            "targets": targets, "confidence": confidence, "reasoning": reasoning})
+        self.emit_many([("decision", b, n, f"targets {t}: {r}"[:300])
+                        for b, n, t, r in zip(bars, names, targets, reasoning, strict=True)])
         if self.recorder is not None:
-            self.recorder.add_decisions(rec_rows)
+            self.recorder.add_decisions(
+                (b, s.index, t, c, r, None)
+                for b, s, t, c, r in zip(bars, slots, targets, confidence, reasoning, strict=True))
 
     # -- internals: publishing -------------------------------------------------
     def bars(self, t0: int, t1: int, fills: np.ndarray) -> None:
@@ -200,28 +224,36 @@ class Publisher:
                                                if o >= start})
 
     def _trades(self, fills: np.ndarray) -> None:
+        """Trade rows (and trade events) for the block's fills."""
         if not len(fills):
             return
         data = self.data
-        rows, rec_rows = [], []
-        for f in fills:
-            a, bar, j = int(f[F_AGENT]), int(f[F_BAR]), int(f[F_SYMBOL])
-            s = self.slots[a]
-            side = "buy" if f[F_SIDE] > 0 else "sell"
-            action = "exit" if f[F_EXIT] else "entry"
-            pnl = None if math.isnan(f[F_PNL]) else float(f[F_PNL])
-            row = (bar, data.times[bar], s.name, data.symbols[j], side, float(f[F_QTY]),
-                   float(f[F_PRICE]), float(f[F_FEE]), action, pnl, float(f[F_POS]))
-            rows.append(row)
-            rec_rows.append((bar, a, data.symbols[j], side, float(f[F_QTY]), float(f[F_PRICE]),
-                             float(f[F_FEE]), action, pnl, float(f[F_POS])))
-            s.last_action = f"{side} {f[F_QTY]:g} {data.symbols[j]} @ {f[F_PRICE]:.2f}"
-            msg = f"{s.last_action} ({action}" + (f", pnl {pnl:+.2f})" if pnl is not None else ")")
-            self.emit("trade", agent=s.name, message=msg, bar=bar)
-        self.fills_log.extend(rows)
-        self.streams.trades.extend(rows)
+        agent = fills[:, F_AGENT].astype(int)
+        bar = fills[:, F_BAR].astype(int)
+        names = np.array([s.name for s in self.slots], dtype=object)[agent]
+        symbols = np.array(data.symbols, dtype=object)[fills[:, F_SYMBOL].astype(int)]
+        side = np.where(fills[:, F_SIDE] > 0, "buy", "sell").astype(object)
+        action = np.where(fills[:, F_EXIT] > 0, "exit", "entry").astype(object)
+        cols = {"bar": bar, "time": data.times[bar], "agent": names, "symbol": symbols,
+                "side": side, "quantity": fills[:, F_QTY].copy(),
+                "price": fills[:, F_PRICE].copy(), "fee": fills[:, F_FEE].copy(),
+                "action": action, "pnl": fills[:, F_PNL].copy(), "position": fills[:, F_POS].copy()}
+        self.fills_log.append(cols)
+        self.streams.trades.extend(cols)
+        qty, price, pnl = fills[:, F_QTY].tolist(), fills[:, F_PRICE].tolist(), fills[:, F_PNL].tolist()
+        did = [f"{sd} {q:g} {sym} @ {p:.2f}"
+               for sd, q, sym, p in zip(side, qty, symbols, price, strict=True)]
+        for a, text in zip(agent.tolist(), did, strict=True):
+            self.slots[a].last_action = text
+        self.emit_many([
+            ("trade", b, n, f"{d} ({act})" if math.isnan(x) else f"{d} ({act}, pnl {x:+.2f})")
+            for b, n, d, act, x in zip(bar.tolist(), names, did, action, pnl, strict=True)])
         if self.recorder is not None:
-            self.recorder.add_trades(rec_rows)
+            self.recorder.add_trades(zip(
+                bar.tolist(), agent.tolist(), symbols.tolist(), side.tolist(), qty, price,
+                fills[:, F_FEE].tolist(), action.tolist(),
+                [None if math.isnan(x) else x for x in pnl], fills[:, F_POS].tolist(),
+                strict=True))
 
     def _progress(self, t1: int) -> None:
         frac = t1 / self.n_bars

@@ -8,14 +8,17 @@ arrived after it, so each pull costs in proportion to the new rows only::
     frame.append((now, 101.5))                 # writer thread
     rows, cursor = frame.since(cursor)         # any reader thread
 
-Storage is one Python list per column. A bounded frame keeps the newest
-``maxlen`` rows; it lets the lists grow to ``2 * maxlen`` and then drops the
-oldest rows in one go, so the trimming cost is O(1) amortised per row.
+Rows are stored in segments: single appended rows go into per-column Python
+lists; a batch of numpy columns is kept as one array segment (no per-value
+Python objects, which is what makes the engine's block publishing cheap). A
+bounded frame keeps the newest ``maxlen`` rows; it lets storage grow to
+``2 * maxlen`` and then drops the oldest rows in one go (O(1) amortised per row).
 Readers copy list slices under the lock and build their DataFrame outside it.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -54,6 +57,11 @@ def _column(values: list) -> Any:
     values are taken as UTC, other time zones are converted. Everything else
     is left to pandas' inference.
     """
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "M":
+            return pd.DatetimeIndex(values).tz_localize("UTC").as_unit("ns").array
+        if values.dtype != object:
+            return values
     for value in values:
         if value is not None and value is not pd.NaT:
             break
@@ -79,6 +87,26 @@ def _build_frame(columns: Sequence[str], data: Sequence[list], index: pd.Index) 
     )
 
 
+def _to_list(piece) -> list:
+    if isinstance(piece, np.ndarray):
+        # tolist() would turn datetime64[ns] into plain integers
+        return list(piece) if piece.dtype.kind in "Mm" else piece.tolist()
+    return list(piece)
+
+
+def _join(pieces: list) -> Any:
+    """Concatenate slices of one column taken from several segments."""
+    if len(pieces) == 1:
+        return pieces[0]
+    if all(isinstance(p, np.ndarray) for p in pieces) and \
+            len({p.dtype.kind for p in pieces}) == 1:
+        return np.concatenate(pieces)
+    out: list = []
+    for p in pieces:
+        out.extend(_to_list(p))
+    return out
+
+
 def _empty_frame(columns: Sequence[str], dtypes: Mapping[str, Any] | None) -> pd.DataFrame:
     dtypes = dtypes or {}
     return pd.DataFrame(
@@ -87,8 +115,8 @@ def _empty_frame(columns: Sequence[str], dtypes: Mapping[str, Any] | None) -> pd
     )
 
 
-def _as_list(values: Any, column: str, owner: str) -> list | tuple:
-    """One column of a columnar batch as a list of values, kept as given."""
+def _as_list(values: Any, column: str, owner: str) -> list | tuple | np.ndarray:
+    """One column of a columnar batch: a list, or a private copy of a 1-D array."""
     if isinstance(values, list | tuple):
         return values
     if isinstance(values, pd.Series | pd.Index):
@@ -96,8 +124,7 @@ def _as_list(values: Any, column: str, owner: str) -> list | tuple:
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
             raise ValueError(f"{owner}: column {column!r} must be 1-D, got shape {values.shape}")
-        # tolist() would turn datetime64[ns] into plain integers
-        return list(values) if values.dtype.kind in "Mm" else values.tolist()
+        return values.copy()  # kept as an array segment: no per-value Python objects
     if isinstance(values, str | bytes) or not isinstance(values, Iterable):
         raise ValueError(
             f"{owner}: column {column!r} must be a list or array of values, "
@@ -130,7 +157,10 @@ class StreamFrame:
         self._maxlen = maxlen
         self._column_set = frozenset(self._columns)
         self._ncols = len(self._columns)
-        self._data: list[list] = [[] for _ in self._columns]
+        # rows live in segments: per-column lists (appended rows) or arrays (batches)
+        self._segs: list[list] = []
+        self._starts: list[int] = []  # id of each segment's first row
+        self._open = False  # the last segment holds lists that append() may grow
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._waiters = 0
@@ -150,8 +180,12 @@ class StreamFrame:
         elif len(row) != self._ncols:
             self._wrong_length(row)
         with self._lock:
+            if not self._open:
+                self._segs.append([[] for _ in self._columns])
+                self._starts.append(self._total)
+                self._open = True
             # list.append returns None, so any() runs it for every column (fastest loop)
-            any(map(list.append, self._data, row))
+            any(map(list.append, self._segs[-1], row))
             row_id = self._total
             self._total = row_id + 1
             if row_id >= self._trim_at:
@@ -171,8 +205,17 @@ class StreamFrame:
         added = len(data[0])
         with self._lock:
             if added:
-                for column, values in zip(self._data, data, strict=True):
-                    column.extend(values)
+                if all(isinstance(v, np.ndarray) for v in data):
+                    self._segs.append(list(data))
+                    self._starts.append(self._total)
+                    self._open = False
+                else:
+                    if not self._open:
+                        self._segs.append([[] for _ in self._columns])
+                        self._starts.append(self._total)
+                        self._open = True
+                    for column, values in zip(self._segs[-1], data, strict=True):
+                        column.extend(_to_list(values))
                 self._total += added
                 if self._total > self._trim_at:
                     self._trim()
@@ -183,8 +226,7 @@ class StreamFrame:
     def clear(self) -> None:
         """Drop the retained rows and bump ``epoch``; ids keep increasing."""
         with self._lock:
-            for column in self._data:
-                column.clear()
+            self._segs, self._starts, self._open = [], [], False
             self._base = self._total
             if self._maxlen is not None:
                 self._trim_at = self._base + 2 * self._maxlen
@@ -290,15 +332,31 @@ class StreamFrame:
             return self._base
         return max(self._base, self._total - self._maxlen)
 
-    def _slice(self, start: int, stop: int) -> list[list]:
-        lo, hi = start - self._base, stop - self._base
-        return [column[lo:hi] for column in self._data]
+    def _slice(self, start: int, stop: int) -> list:
+        """Rows ``start:stop`` per column (copied out of the segments)."""
+        first = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        pieces: list[list] = [[] for _ in self._columns]
+        for i in range(first, len(self._segs)):
+            seg_start = self._starts[i]
+            if seg_start >= stop:
+                break
+            lo, hi = max(start - seg_start, 0), stop - seg_start
+            for col, values in zip(pieces, self._segs[i], strict=True):
+                col.append(values[lo:hi])
+        return [_join(p) for p in pieces]
 
     def _trim(self) -> None:
-        drop = self._total - self._base - self._maxlen
-        for column in self._data:
-            del column[:drop]
-        self._base += drop
+        """Forget rows older than the newest ``maxlen`` (whole segments, or a slice)."""
+        keep_from = self._total - self._maxlen
+        while len(self._starts) > 1 and self._starts[1] <= keep_from:
+            self._segs.pop(0)
+            self._starts.pop(0)
+        if self._starts and self._starts[0] < keep_from:
+            cut = keep_from - self._starts[0]
+            self._segs[0] = [v[cut:].copy() if isinstance(v, np.ndarray) else v[cut:]
+                             for v in self._segs[0]]
+            self._starts[0] = keep_from
+        self._base = keep_from
         self._trim_at = self._base + 2 * self._maxlen
 
     def _empty_source(self) -> pd.DataFrame | tuple[int, list[list]]:

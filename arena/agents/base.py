@@ -163,6 +163,10 @@ class Agent(param.Parameterized):
         """The reasoning behind the signal row ``t`` (vectorised path)."""
         return ""
 
+    def explain_many(self, data: MarketData, bars) -> list[str]:
+        """:meth:`explain` for several bars (override to batch the work)."""
+        return [self.explain(data, int(t)) for t in bars]
+
     def signals(self, data: MarketData) -> np.ndarray | None:
         """Target weights for every bar, shape ``(n_bars, n_symbols)``; NaN keeps
         the previous target. Return None (the default) to be called per bar."""

@@ -11,6 +11,7 @@ Weights: an agent that is "all in" puts ``weight / n_symbols`` on each symbol.
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numba as nb
@@ -27,6 +28,7 @@ __all__ = ["BuyAndHold", "MacdCross", "MeanReversion", "Momentum", "RsiReversion
 
 def _num(x: float) -> str:
     """A price or indicator value, readable at any magnitude."""
+    x = float(x)  # numpy scalars format several times slower
     return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.4g}"
 
 
@@ -169,16 +171,37 @@ class CrossAgent(RuleAgent):
 
     def _one_bar(self, close, symbols, remember, full=None):
         k = len(symbols)
-        targets = np.full(k, np.nan)
-        na, nb_ = self._names()
         t = len(close) - 1
         if t < 1:
-            return targets, f"warming up: a crossover needs {self._warmup()} bars, have {len(close)}"
+            return np.full(k, np.nan), (f"warming up: a crossover needs {self._warmup()} bars, "
+                                        f"have {len(close)}")
         a, b = full if full is not None else self._lines(close)
+        targets, reasoning = self._cross_row(t, symbols, a[t - 1].tolist(), a[t].tolist(),
+                                             b[t - 1].tolist(), b[t].tolist(), self._names())
+        return np.array(targets), reasoning
+
+    def explain_many(self, data: MarketData, bars) -> list[str]:
+        """:meth:`explain` for many bars at once (same text, fewer numpy calls)."""
+        bars = np.asarray(bars, dtype=int)
+        if len(bars) == 0 or bars.min() < 1:
+            return super().explain_many(data, bars)
+        if self._explained is None or self._explained[0] is not data:
+            self._explained = (data, self._series(np.asarray(data.close)))
+        a, b = self._explained[1]
+        rows = zip(bars.tolist(), a[bars - 1].tolist(), a[bars].tolist(), b[bars - 1].tolist(),
+                   b[bars].tolist(), strict=True)
+        names = self._names()
+        return [self._cross_row(t, data.symbols, *r, names)[1] for t, *r in rows]
+
+    def _cross_row(self, t, symbols, a_prev, a_now, b_prev, b_now, names):
+        """Targets (a list) and reasoning at bar ``t`` from the two lines' values."""
+        k = len(symbols)
+        targets = [math.nan] * k
+        na, nb_ = names
         w = self._w(k)
         crossed, quiet = [], []
         for j, sym in enumerate(symbols):
-            a0, a1, b0, b1 = a[t - 1, j], a[t, j], b[t - 1, j], b[t, j]
+            a0, a1, b0, b1 = a_prev[j], a_now[j], b_prev[j], b_now[j]
             if a0 < b0 and a1 > b1:
                 targets[j] = w
                 crossed.append(f"{sym}: {na} {_num(a1)} crossed above {nb_} {_num(b1)} → {side_text(w)}")
@@ -187,8 +210,8 @@ class CrossAgent(RuleAgent):
                 crossed.append(
                     f"{sym}: {na} {_num(a1)} crossed below {nb_} {_num(b1)} → {side_text(targets[j])}"
                 )
-            elif np.isnan(a1) or np.isnan(b1) or np.isnan(a0) or np.isnan(b0):
-                quiet.append(f"{sym} warming up ({len(close)} of {self._warmup()} bars)")
+            elif math.isnan(a1) or math.isnan(b1) or math.isnan(a0) or math.isnan(b0):
+                quiet.append(f"{sym} warming up ({t + 1} of {self._warmup()} bars)")
             else:
                 rel = "above" if a1 > b1 else "below" if a1 < b1 else "at"
                 quiet.append(f"{sym} {na} {_num(a1)} {rel} {nb_} {_num(b1)}")

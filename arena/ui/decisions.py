@@ -47,7 +47,7 @@ class DecisionsFeed(pn.viewable.Viewer):
         comp = self.feed.competition
         self._intraday = is_intraday(comp.data.times)
         self.agent_filter = pn.widgets.MultiChoice(
-            name="", options=list(comp.agent_names), placeholder="all agents", width=260,
+            label="", options=list(comp.agent_names), placeholder="all agents", width=260,
             margin=(2, 5))
         self.table = pn.widgets.Tabulator(
             self._empty(), show_index=False, disabled=True, selectable=False,
@@ -57,7 +57,7 @@ class DecisionsFeed(pn.viewable.Viewer):
             widths={"time": 92, "agent": 130, "targets": 160, "confidence": 52},
             formatters={"reasoning": TEXT_FORMATTER, "targets": TEXT_FORMATTER,
                         "confidence": money(fmt="0.00")},
-            css_classes=["arena-decisions"], name="decisions")
+            css_classes=["arena-decisions"])
         self.table.add_filter(self.agent_filter, "agent")
         self.feed.subscribe("decisions", self._on_rows, self._on_reset)
 

@@ -49,7 +49,7 @@ class EventLog(pn.viewable.Viewer):
             sorters=[{"field": "seq", "dir": "desc"}], sortable=False,
             widths={"wall": 76, "time": 92, "kind": 160, "agent": 130},
             formatters={"kind": kind_formatter(), "message": dict(TEXT_FORMATTER)},
-            css_classes=["arena-events"], name="events")
+            css_classes=["arena-events"])
         self.feed.subscribe("events", self._on_rows, self._on_reset)
 
     @staticmethod

@@ -32,13 +32,13 @@ class PositionsTable(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(
             self._empty(), show_index=False, disabled=True, selectable=False,
             sizing_mode="stretch_width", height=self.height, titles=COLUMNS,
-            layout="fit_columns", header_align="center",
+            layout="fit_columns", header_align="center", sortable=False,
             widths={"symbol": 62, "quantity": 70, "avg_price": 80, "last_price": 80,
                     "market_value": 100, "unrealised_pnl": 104},
             formatters={"quantity": money(fmt="0,0.[0000]"), "avg_price": money(fmt="0,0.00[00]"),
                         "last_price": money(fmt="0,0.00[00]"), "market_value": money(),
                         "unrealised_pnl": money("unrealised_pnl")},
-            css_classes=["arena-positions"], name="positions")
+            css_classes=["arena-positions"])
         self.feed.subscribe("positions", self._on_table, self._on_reset)
 
     @staticmethod

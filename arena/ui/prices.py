@@ -58,10 +58,10 @@ class PriceChart(pn.viewable.Viewer):
         self._symbols: tuple[str, ...] = ()
         self._pane = pn.pane.Bokeh(sizing_mode="stretch_both", min_height=240)
         self._picker = pn.widgets.RadioButtonGroup.from_param(
-            self.param.symbol, name="", button_type="default", button_style="outline",
+            self.param.symbol, label="", color="default", variant="outline",
             margin=(2, 5))
         self._agent_picker = pn.widgets.MultiChoice.from_param(
-            self.param.agents, name="", placeholder="fills of: all agents", width=260,
+            self.param.agents, label="", placeholder="fills of: all agents", width=260,
             margin=(2, 5), max_items=None)
         self._rebuild()
         self.feed.subscribe("prices", self._on_prices, self._rebuild)

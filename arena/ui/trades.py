@@ -98,8 +98,8 @@ class TradeFeed(pn.viewable.Viewer):
             sizing_mode="stretch_width", height=self.height, titles=COLUMNS,
             layout="fit_columns", hidden_columns=["seq"], header_align="center",
             sorters=[{"field": "seq", "dir": "desc"}], sortable=False,
-            widths={"time": 92, "symbol": 64, "side": 46, "quantity": 66, "price": 78,
-                    "fee": 56, "action": 56, "pnl": 86},
+            widths={"time": 88, "symbol": 62, "side": 44, "quantity": 62, "price": 74,
+                    "fee": 50, "action": 54, "pnl": 82},
             formatters={
                 "quantity": money(fmt="0,0.[0000]"), "price": money(fmt="0,0.00[00]"),
                 "fee": money(), "pnl": money("pnl"),
@@ -107,10 +107,10 @@ class TradeFeed(pn.viewable.Viewer):
                                         CategoricalColorMapper(factors=["buy", "sell"],
                                                                palette=[UP, DOWN],
                                                                nan_color=FLAT)})},
-            css_classes=["arena-trades"], name="trades")
+            css_classes=["arena-trades"])
         self.download = pn.widgets.FileDownload(
             callback=self._export, filename=self._filename(), label="Download CSV",
-            button_type="primary", button_style="outline", embed=False, width=140,
+            color="primary", variant="outline", embed=False, width=140,
             margin=(2, 5))
         self.feed.subscribe("trades", self._on_rows, self._on_reset)
 

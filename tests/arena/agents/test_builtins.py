@@ -168,6 +168,9 @@ def test_explain_gives_decides_reasoning(spec, key):
 
     for t in [*with_target[:15], *PROBE_BARS]:
         assert agent.explain(data, int(t)) == decisions[t].reasoning, f"bar {t}"
+    # the batched form the engine uses gives the same text for every bar
+    bars = np.array([*with_target, *PROBE_BARS])
+    assert agent.explain_many(data, bars) == [decisions[t].reasoning for t in bars]
 
 
 @params

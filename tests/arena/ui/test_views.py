@@ -1,0 +1,543 @@
+"""The dashboard's view components without a browser: each one gets rows from a
+real competition through a SessionFeed (``comp.step(n); feed.pull()``) and must
+show the competition's own numbers, stay bounded, stream only new rows, and keep
+agent text literal."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import pytest
+from bokeh.document import Document
+from bokeh.document.events import (
+    ColumnDataChangedEvent,
+    ColumnsPatchedEvent,
+    ColumnsStreamedEvent,
+)
+from bokeh.models import HTMLTemplateFormatter
+
+from arena.agents.base import Agent, Decision
+from arena.channels import EVENT_KINDS
+from arena.config import RunSpec
+from arena.data import synthetic
+from arena.engine import Competition, CompetitionConfig
+from arena.ui.connection import DISCONNECTED, READY, ConnectionIndicator, configure_notifications
+from arena.ui.decisions import DecisionsFeed, targets_text
+from arena.ui.events import EventLog, wall_labels
+from arena.ui.feed import SessionFeed
+from arena.ui.hub import Hub
+from arena.ui.market import MarketCards, SummaryBar
+from arena.ui.positions import PositionsTable
+from arena.ui.prices import PriceChart
+from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP, event_group
+from arena.ui.trades import TradeFeed, neutralise_formulas, time_labels, trades_csv
+
+SPEC = RunSpec(symbols=("AAPL", "MSFT"), agents=("sma_cross", "momentum", "random"),
+               config=CompetitionConfig(record=False))
+XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
+SAFE_TEXT = ("plaintext", "textarea")  # Tabulator formatters that escape HTML
+
+# hand-made positions tables (the keyed stream's columns) for the patch tests
+POSITIONS_A = pd.DataFrame({
+    "agent": ["momentum", "sma_cross", "sma_cross"], "symbol": ["AAPL", "AAPL", "MSFT"],
+    "quantity": [10.0, 0.0, -5.0], "avg_price": [100.0, 0.0, 50.0],
+    "last_price": [101.0, 101.0, 49.0], "market_value": [1010.0, 0.0, -245.0],
+    "unrealised_pnl": [10.0, 0.0, 5.0], "realised_pnl": [0.0, 3.0, 0.0]})
+POSITIONS_B = POSITIONS_A.assign(last_price=[102.0, 102.0, 49.0],
+                                 market_value=[1020.0, 0.0, -245.0],
+                                 unrealised_pnl=[20.0, 0.0, 5.0])
+
+
+class XssAgent(Agent):
+    """Flips between long and flat every 3 bars; its reasoning is an XSS attempt."""
+
+    description = "test agent with hostile reasoning"
+
+    def decide(self, obs):
+        sym = obs.symbols[0]
+        return Decision({sym: 0.5 if (obs.step // 3) % 2 == 0 else 0.0}, 0.7, XSS)
+
+
+class FormulaAgent(XssAgent):
+    """Same trades, but a name that a spreadsheet would run as a formula."""
+
+    registered_name = FORMULA_NAME
+
+    def decide(self, obs):
+        sym = obs.symbols[0]
+        return Decision({sym: -0.5 if (obs.step // 4) % 2 == 0 else 0.0}, 0.9, "short swing")
+
+
+# -- helpers -----------------------------------------------------------------------------
+@pytest.fixture
+def hub():
+    hub = Hub(SPEC)
+    yield hub
+    hub.competition.stop()
+
+
+def show(hub: Hub, competition: Competition) -> None:
+    """Put ``competition`` on show in ``hub`` (what Hub.replace does with a spec)."""
+    hub.competition.stop()
+    hub.param.update(competition=competition, version=hub.version + 1)
+
+
+def synthetic_hub(hub: Hub, agents, bars: int = 400, symbols=("SYN",)) -> Hub:
+    show(hub, Competition(synthetic(symbols, bars=bars, seed=3), agents,
+                          CompetitionConfig(record=False)))
+    return hub
+
+
+def advance(feed: SessionFeed, bars: int) -> None:
+    feed.competition.step(bars)
+    feed.pull()
+
+
+class Recorder:
+    """Renders components into a Bokeh Document and records what would be sent."""
+
+    def __init__(self, *components):
+        self.doc = Document()
+        self.doc.add_root(pn.Column(*components).get_root(self.doc))
+        self.events = []
+        self.doc.on_change(self.events.append)
+
+    def of(self, kind) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def streamed_rows(self, prefix: str = "") -> list[int]:
+        """Rows per stream message (of the sources whose name starts with ``prefix``)."""
+        return [len(next(iter(e.data.values()))) for e in self.of(ColumnsStreamedEvent)
+                if (e.model.name or "").startswith(prefix)]
+
+
+def model_of(widget):
+    return next(iter(widget._models.values()))[0]
+
+
+# -- price chart -------------------------------------------------------------------------
+def test_price_chart_draws_each_symbols_closes_and_streams_only_new_bars(hub):
+    feed = SessionFeed(hub=hub)
+    chart = PriceChart(feed=feed)
+    rec = Recorder(chart)
+    data = hub.competition.data
+
+    advance(feed, 50)
+    rec.events.clear()
+    advance(feed, 20)
+
+    for j, sym in enumerate(data.symbols):
+        closes = np.asarray(chart.sources[sym].data["close"])
+        assert len(closes) == 70
+        np.testing.assert_allclose(closes, data.close[:70, j])
+    assert rec.streamed_rows("prices-") == [20, 20]  # one stream of 20 bars per symbol
+    assert not rec.of(ColumnDataChangedEvent)
+
+
+def test_price_chart_stays_bounded_over_5000_bars(hub):
+    synthetic_hub(hub, ["sma_cross"], bars=5200)
+    feed = SessionFeed(hub=hub)
+    chart = PriceChart(feed=feed, max_points=500)
+    feed.pull()
+    data = feed.competition.data
+
+    sizes = []
+    for _ in range(20):
+        advance(feed, 250)
+        sizes.append(len(chart.sources["SYN"].data["time"]))
+
+    assert max(sizes) <= 2 * 500
+    t = np.asarray(chart.sources["SYN"].data["time"])
+    assert np.all(np.diff(t) > 0)
+    expected_ends = pd.DatetimeIndex(data.times[[0, 4999]]).as_unit("ms").asi8.astype(float)
+    assert (t[0], t[-1]) == tuple(expected_ends)  # first and newest bar survive decimation
+    closes = np.asarray(chart.sources["SYN"].data["close"])
+    assert closes.max() == data.close[:5000, 0].max()  # the extremes survive too
+    assert closes.min() == data.close[:5000, 0].min()
+
+
+def test_price_chart_marks_each_fill_at_its_price_with_side_markers(hub):
+    feed = SessionFeed(hub=hub)
+    chart = PriceChart(feed=feed)
+
+    advance(feed, 400)
+
+    trades = hub.competition.trades_frame()
+    assert len(trades) > 10
+    for sym in hub.competition.data.symbols:
+        mine = trades[trades["symbol"] == sym]
+        mk = chart.markers[sym].data
+        assert list(mk["agent"]) == list(mine["agent"])
+        np.testing.assert_allclose(mk["price"], mine["price"])
+        np.testing.assert_allclose(mk["quantity"], mine["quantity"])
+        buys = mine["side"].to_numpy() == "buy"
+        assert list(mk["marker"]) == ["triangle" if b else "inverted_triangle" for b in buys]
+        assert list(mk["fill"]) == [UP if b else DOWN for b in buys]
+    tips = [dict(t.tooltips) for t in chart._fig.tools if getattr(t, "tooltips", None)]
+    assert any({"agent", "side", "quantity", "price"} <= set(t) for t in tips)
+
+
+def test_price_chart_keeps_only_the_newest_markers(hub):
+    feed = SessionFeed(hub=hub)
+    chart = PriceChart(feed=feed, max_markers=10)
+
+    for _ in range(8):
+        advance(feed, 100)
+
+    trades = hub.competition.trades_frame()
+    for sym in hub.competition.data.symbols:
+        newest = trades[trades["symbol"] == sym].tail(10)
+        assert len(chart.markers[sym].data["price"]) == 10
+        np.testing.assert_allclose(chart.markers[sym].data["price"], newest["price"])
+
+
+def test_price_chart_symbol_switch_and_agent_filter_change_visibility_only(hub):
+    feed = SessionFeed(hub=hub)
+    chart = PriceChart(feed=feed)
+    advance(feed, 100)
+
+    chart.symbol = "MSFT"
+    chart.agents = ["momentum"]
+
+    assert [s for s, r in chart._lines.items() if r.visible] == ["MSFT"]
+    assert [s for s, r in chart._dots.items() if r.visible] == ["MSFT"]
+    groups = [f.group for f in chart._views["MSFT"].filter.operands]
+    assert groups == ["momentum"]
+
+
+def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
+    feed = SessionFeed(hub=hub)
+    chart = PriceChart(feed=feed)
+    advance(feed, 30)
+
+    synthetic_hub(hub, ["sma_cross"], symbols=("XAA", "XBB", "XCC"))
+    advance(feed, 10)
+
+    assert chart.param.symbol.objects == ["XAA", "XBB", "XCC"]
+    assert [len(s.data["close"]) for s in chart.sources.values()] == [10, 10, 10]
+
+
+# -- positions -----------------------------------------------------------------------------
+def test_positions_table_shows_open_positions_from_the_competition(hub):
+    feed = SessionFeed(hub=hub)
+    table = PositionsTable(feed=feed)
+
+    advance(feed, 300)
+
+    snap = hub.competition.streams.positions.snapshot()
+    open_ = snap[snap["quantity"] != 0].sort_values(["agent", "symbol"]).reset_index(drop=True)
+    shown = table.table.value
+    assert len(shown) == len(open_) > 0
+    assert list(shown["agent"]) == list(open_["agent"])
+    for col in ("quantity", "avg_price", "last_price", "market_value", "unrealised_pnl"):
+        np.testing.assert_allclose(shown[col].to_numpy(float), open_[col].to_numpy(float))
+    colour = table.table.formatters["unrealised_pnl"].text_color
+    assert colour["field"] == "unrealised_pnl"
+    assert list(colour["transform"].palette) == [DOWN, FLAT, UP]
+
+
+def test_positions_table_patches_changed_cells_and_skips_unchanged_tables(hub):
+    table = PositionsTable(feed=SessionFeed(hub=hub))
+    rec = Recorder(table)
+
+    table._on_table(POSITIONS_A)  # the flat sma_cross AAPL row is left out
+    rec.events.clear()
+    table._on_table(POSITIONS_B)
+    patches = rec.of(ColumnsPatchedEvent)
+    table._on_table(POSITIONS_B)
+
+    assert list(table.table.value["symbol"]) == ["AAPL", "MSFT"]
+    assert list(table.table.value["unrealised_pnl"]) == [20.0, 5.0]
+    assert len(patches) == 1 and not rec.of(ColumnDataChangedEvent)
+    assert set(patches[0].patches) == {"last_price", "market_value", "unrealised_pnl"}
+    assert len(rec.of(ColumnsPatchedEvent)) == 1  # the identical table sent nothing
+
+
+# -- trades ---------------------------------------------------------------------------------
+def test_trade_feed_shows_the_competitions_fills_newest_first(hub):
+    feed = SessionFeed(hub=hub)
+    trades = TradeFeed(feed=feed)
+
+    advance(feed, 300)
+
+    expected = hub.competition.trades_frame()
+    shown = trades.table.value
+    assert len(shown) == len(expected) > 0
+    assert list(shown["agent"]) == list(expected["agent"])
+    assert list(shown["side"]) == list(expected["side"])
+    np.testing.assert_allclose(shown["price"], expected["price"])
+    np.testing.assert_allclose(shown["pnl"], expected["pnl"])  # NaN where nothing closed
+    assert list(shown["time"]) == list(expected["time"].dt.strftime("%Y-%m-%d"))
+    assert trades.table.sorters == [{"field": "seq", "dir": "desc"}]
+    assert np.all(np.diff(shown["seq"].to_numpy()) > 0)  # seq follows arrival
+    pnl_colour = trades.table.formatters["pnl"].text_color
+    assert pnl_colour["field"] == "pnl" and list(pnl_colour["transform"].palette) == \
+        [DOWN, FLAT, UP]
+
+
+def test_trade_feed_is_bounded_and_streams_only_new_fills(hub):
+    feed = SessionFeed(hub=hub)
+    trades = TradeFeed(feed=feed, max_rows=25)
+    rec = Recorder(trades)
+    advance(feed, 200)
+    before = len(hub.competition.trades_frame())
+    rec.events.clear()
+
+    for _ in range(6):
+        advance(feed, 100)
+
+    all_fills = hub.competition.trades_frame()
+    assert len(trades.table.value) == 25
+    np.testing.assert_allclose(trades.table.value["price"], all_fills["price"].tail(25))
+    assert sum(rec.streamed_rows()) == len(all_fills) - before
+    assert not rec.of(ColumnDataChangedEvent)
+
+
+def test_trade_csv_export_is_the_full_history_with_formulas_neutralised(hub):
+    show(hub, Competition(synthetic(("SYN",), bars=300, seed=5), [FormulaAgent(), XssAgent()],
+                          CompetitionConfig(record=False)))
+    feed = SessionFeed(hub=hub)
+    trades = TradeFeed(feed=feed, max_rows=10)
+    advance(feed, 200)
+
+    csv = trades.download.callback().getvalue().decode("utf-8")
+    back = pd.read_csv(io.StringIO(csv))
+
+    full = hub.competition.trades_frame()
+    assert len(full) > 10 and len(back) == len(full)  # the whole history, not the table
+    assert set(back["agent"]) == {"'" + FORMULA_NAME, "XssAgent"}
+    for col in ("quantity", "price", "fee", "pnl", "position"):
+        assert pd.api.types.is_float_dtype(back[col])
+        np.testing.assert_allclose(back[col], full[col])
+    assert (back["pnl"] < 0).any()  # negative numbers stay numbers, no apostrophe
+    assert back["time"].iloc[0] == full["time"].iloc[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert trades.download.filename.startswith("trades-") and trades.download.filename \
+        .endswith(".csv")
+
+
+def test_neutralise_formulas_touches_only_text_cells():
+    frame = pd.DataFrame({"text": ["=1+2", "+cmd", "-x", "@SUM(A1)", "\tA", "plain", None],
+                          "number": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0]})
+
+    out = neutralise_formulas(frame)
+
+    assert list(out["text"][:6]) == ["'=1+2", "'+cmd", "'-x", "'@SUM(A1)", "'\tA", "plain"]
+    assert pd.isna(out["text"][6])
+    assert list(out["number"]) == [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0]
+    assert list(frame["text"][:1]) == ["=1+2"]  # the input is not modified
+    assert trades_csv(pd.DataFrame({"time": pd.to_datetime(["2024-01-02 15:30"]),
+                                    "pnl": [-2.5]})) == "time,pnl\n2024-01-02T15:30:00Z,-2.5\n"
+
+
+# -- decisions --------------------------------------------------------------------------------
+def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
+    synthetic_hub(hub, [XssAgent(), "sma_cross"])
+    feed = SessionFeed(hub=hub)
+    decisions = DecisionsFeed(feed=feed)
+    Recorder(decisions)
+
+    advance(feed, 30)
+
+    mine = decisions.table.value[decisions.table.value["agent"] == "XssAgent"]
+    assert len(mine) >= 4
+    assert set(mine["reasoning"]) == {XSS}
+    assert set(mine["targets"]) == {"SYN +50%", "SYN 0%"}
+    np.testing.assert_allclose(mine["confidence"], 0.7)
+    # the column is rendered by a Tabulator text formatter, never as HTML
+    assert decisions.table.formatters["reasoning"]["type"] in SAFE_TEXT
+    assert not any(isinstance(f, HTMLTemplateFormatter) for f in decisions.table.formatters.values())
+    model = model_of(decisions.table)
+    column = next(c for c in model.columns if c.field == "reasoning")
+    assert not isinstance(column.formatter, HTMLTemplateFormatter)
+    config = next(c for c in model.configuration["columns"] if c["field"] == "reasoning")
+    assert config["formatter"] in SAFE_TEXT
+
+
+def test_decision_filter_hides_other_agents_without_losing_their_rows(hub):
+    synthetic_hub(hub, [XssAgent(), FormulaAgent()])
+    feed = SessionFeed(hub=hub)
+    decisions = DecisionsFeed(feed=feed)
+    Recorder(decisions)
+    advance(feed, 20)
+
+    decisions.agent_filter.value = ["XssAgent"]
+    advance(feed, 40)
+    filtered = decisions.table.current_view
+    decisions.agent_filter.value = []
+
+    assert decisions.agent_filter.options == ["XssAgent", FORMULA_NAME]
+    assert set(filtered["agent"]) == {"XssAgent"}
+    all_rows = decisions.table.value
+    expected = hub.competition.streams.decisions.since(0)[0]
+    assert len(all_rows) == len(expected)
+    assert (all_rows["agent"] == FORMULA_NAME).sum() == (expected["agent"] == FORMULA_NAME).sum()
+    assert len(decisions.table.current_view) == len(expected)
+
+
+def test_decision_feed_is_bounded_and_options_follow_a_new_competition(hub):
+    feed = SessionFeed(hub=hub)
+    decisions = DecisionsFeed(feed=feed, max_rows=15)
+    advance(feed, 600)
+    assert len(decisions.table.value) == 15
+
+    synthetic_hub(hub, [XssAgent()])
+    feed.pull()
+
+    assert decisions.agent_filter.options == ["XssAgent"]
+    assert decisions.table.value.empty
+
+
+def test_targets_text_reads_like_a_trader_would_say_it():
+    assert targets_text('{"AAPL": 0.5, "MSFT": -0.25, "IBM": 0.0}') == \
+        "AAPL +50% · MSFT -25% · IBM 0%"
+    assert targets_text(None) == "hold"
+    assert targets_text("not json <b>") == "not json <b>"
+
+
+# -- events -----------------------------------------------------------------------------------
+def test_event_log_is_bounded_newest_first_and_coloured_by_group(hub):
+    feed = SessionFeed(hub=hub)
+    log = EventLog(feed=feed, max_rows=40)
+    rec = Recorder(log)
+
+    for _ in range(5):
+        advance(feed, 100)
+
+    events = hub.competition.streams.events.since(0)[0]
+    shown = log.table.value
+    assert len(events) > 40 and len(shown) == 40
+    assert list(shown["kind"]) == list(events["kind"].tail(40))
+    assert list(shown["message"]) == list(events["message"].tail(40))
+    assert log.table.sorters == [{"field": "seq", "dir": "desc"}]
+    assert rec.of(ColumnsStreamedEvent)
+    mapper = log.table.formatters["kind"].text_color["transform"]
+    colours = dict(zip(mapper.factors, mapper.palette, strict=True))
+    assert colours == {k: EVENT_COLOURS[event_group(k)] for k in EVENT_KINDS}
+    assert colours["competition_started"] == EVENT_COLOURS["lifecycle"]
+    assert colours["engine_error"] == EVENT_COLOURS["error"]
+    assert log.table.formatters["message"]["type"] in SAFE_TEXT
+
+
+def test_event_log_shows_agent_errors_with_the_message_as_text(hub):
+    class Broken(Agent):
+        def decide(self, obs):
+            raise RuntimeError(XSS)
+
+    synthetic_hub(hub, [Broken()])
+    feed = SessionFeed(hub=hub)
+    log = EventLog(feed=feed)
+
+    advance(feed, 3)
+
+    errors = log.table.value[log.table.value["kind"] == "agent_error"]
+    assert len(errors) >= 1 and all(XSS in m for m in errors["message"])
+    assert set(errors["agent"]) == {"Broken"}
+
+
+def test_time_and_wall_labels():
+    times = pd.Series(pd.to_datetime(["2024-01-02 00:00", "2024-01-02 15:30", None], utc=True))
+    assert list(time_labels(times, intraday=False)) == ["2024-01-02", "2024-01-02", ""]
+    assert list(time_labels(times, intraday=True)) == ["2024-01-02 00:00", "2024-01-02 15:30",
+                                                       ""]
+    assert wall_labels(pd.Series(["2026-01-31T14:30:05.123Z", None])) == ["14:30:05", ""]
+
+
+# -- market cards and summary -------------------------------------------------------------------
+def test_market_cards_show_last_close_and_changes_even_after_a_decimated_history(hub):
+    comp = hub.competition
+    comp.step(400)
+    feed = SessionFeed(hub=hub, chart_points=100)  # joins late: history is decimated
+    cards = MarketCards(feed=feed)
+
+    feed.pull()
+
+    close = comp.data.close
+    for j, sym in enumerate(comp.data.symbols):
+        q = cards.quotes[sym]
+        assert (q["bar"], q["close"], q["previous"], q["first"]) == \
+            (399, close[399, j], close[398, j], close[0, j])
+    html = cards._pane.object
+    aapl = close[:, 0]
+    assert f"{aapl[399]:,.2f}" in html
+    assert f"{100 * (aapl[399] / aapl[398] - 1):+.2f}%" in html
+    assert f"{100 * (aapl[399] / aapl[0] - 1):+.2f}%" in html
+
+
+def test_market_cards_colour_a_rise_up_and_a_fall_down(hub):
+    feed = SessionFeed(hub=hub)
+    cards = MarketCards(feed=feed)
+
+    cards.quotes = {"AAPL": {"bar": 2, "close": 11.0, "previous": 10.0, "first": 12.0}}
+
+    html = cards._pane.object
+    assert '<div class="val up">11.00</div>' in html
+    assert '<span class="up">+10.00%</span> bar' in html
+    assert '<span class="down">-8.33%</span> start' in html
+    assert '<div class="lbl">MSFT</div><div class="val ">–</div>' in html
+
+
+def test_summary_bar_totals_state_progress_and_update_counter(hub):
+    feed = SessionFeed(hub=hub)
+    summary = SummaryBar(feed=feed)
+
+    advance(feed, 327)
+
+    board = hub.competition.leaderboard()
+    snap = hub.competition.streams.positions.snapshot()
+    html = summary._pane.object
+    assert f"{board['equity'].sum():,.0f}" in html
+    assert f"{board['pnl'].sum():+,.0f}" in html
+    assert f'<div class="val ">{board["trades"].sum()}</div>' in html
+    assert summary.open_positions == int((snap["quantity"] != 0).sum())
+    assert '<span class="state s-paused">paused</span>' in html
+    assert "10.0%" in html and "327/3270 bars" in html
+    assert f'<div class="val ">{feed.updates}</div><div class="sub ">this session' in html
+
+
+# -- connection -----------------------------------------------------------------------------------
+def test_connection_heartbeat_follows_every_pull_and_reaches_the_browser_model(hub):
+    feed = SessionFeed(hub=hub, period=500)
+    conn = ConnectionIndicator(feed=feed)
+    Recorder(conn)  # the feed param must not be sent to the browser
+
+    for _ in range(3):
+        feed.pull()  # nothing new after the first, still a heartbeat
+
+    assert conn.heartbeat == 3
+    assert model_of(conn).data.heartbeat == 3
+    assert conn.stale_after == 5000  # 10 periods, at least 3 s
+    assert "connection_lost" in conn._esm and "location.reload()" in conn._esm
+
+
+def test_configure_notifications_sets_panels_texts():
+    before = (pn.config.disconnect_notification, pn.config.ready_notification)
+    try:
+        configure_notifications()
+        assert (pn.config.disconnect_notification, pn.config.ready_notification) == \
+            (DISCONNECTED, READY)
+    finally:
+        pn.config.disconnect_notification, pn.config.ready_notification = before
+
+
+# -- reset ----------------------------------------------------------------------------------------
+def test_every_view_empties_on_reset(hub):
+    feed = SessionFeed(hub=hub)
+    views = dict(prices=PriceChart(feed=feed), positions=PositionsTable(feed=feed),
+                 trades=TradeFeed(feed=feed), decisions=DecisionsFeed(feed=feed),
+                 cards=MarketCards(feed=feed), summary=SummaryBar(feed=feed))
+    advance(feed, 200)
+
+    hub.competition.reset()
+    feed.pull()
+
+    assert all(len(s.data["time"]) == 0 for s in views["prices"].sources.values())
+    assert all(len(s.data["time"]) == 0 for s in views["prices"].markers.values())
+    for name in ("positions", "trades", "decisions"):
+        assert views[name].table.value.empty, name
+    assert views["cards"].quotes == {}
+    assert views["summary"].totals == {} and views["summary"].open_positions == 0
+    assert '<span class="state s-idle">idle</span>' in views["summary"]._pane.object
