@@ -218,7 +218,10 @@ class Publisher:
                 if x:
                     pnls.setdefault(int(o), []).append(float(p))
         start = 1 if t0 == 0 else 0  # bar 0 is the stats' starting point
-        if start < t1 - t0:
+        if t1 - t0 == 1 and start == 0:  # the per-bar path: the scalar update is cheaper
+            s.stats.update(self.data.timestamp(t0), float(e[0]), bool(inv[0]), float(fees[0]),
+                           pnls.get(0, ()))
+        elif start < t1 - t0:
             s.stats.update_many(self.data.times[t0 + start:t1], e[start:], inv[start:],
                                 fees[start:], {o - start: v for o, v in pnls.items()
                                                if o >= start})

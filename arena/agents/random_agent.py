@@ -20,9 +20,11 @@ class RandomAgent(Agent):
     """Each bar, each symbol: with probability ``trade_prob`` pick short, flat or long
     (uniformly) at ``weight / n_symbols``.
 
-    The draws for bar t are the t-th pair ``rng.random(k)``, ``rng.integers(0, 3, k)``
-    of a generator seeded in :meth:`reset`, so ``decide``, ``signals`` and
-    ``explain`` see the same numbers whatever order they are called in.
+    The draws for bar t are row t of two streams of uniforms seeded in
+    :meth:`reset` (one decides whether to trade, the other which side:
+    ``floor(3 u)``). Uniform doubles come out the same whether drawn a row or a
+    block at a time, so ``decide``, ``signals`` and ``explain`` see the same
+    numbers whatever order they are called in, and ``signals`` needs no loop.
     """
 
     description = "Baseline: on each bar, with some probability, goes long, flat or short at random."
@@ -39,21 +41,28 @@ class RandomAgent(Agent):
         self._clear()
 
     def _clear(self) -> None:
-        self._rng = np.random.default_rng(self._seed)
-        self._u: list[np.ndarray] = []
-        self._pick: list[np.ndarray] = []
+        trade, side = np.random.SeedSequence(self._seed).spawn(2)
+        self._rng_u = np.random.default_rng(trade)
+        self._rng_side = np.random.default_rng(side)
+        self._u = np.empty((0, 0))
+        self._pick = np.empty((0, 0), dtype=int)
 
     def reset(self, data: MarketData, seed: int) -> None:
         self._seed = seed
         self._clear()
 
     def _extend(self, n: int, k: int) -> None:
-        """Draw bars up to n−1: per bar, uniforms and side picks for k symbols."""
-        if self._u and self._u[0].shape[0] != k:
-            self._clear()  # a different symbol set: start the stream over
-        while len(self._u) < n:
-            self._u.append(self._rng.random(k))
-            self._pick.append(self._rng.integers(0, 3, k))
+        """Draw bars up to n−1 (in blocks): uniforms and side picks for k symbols."""
+        if len(self._u) and self._u.shape[1] != k:
+            self._clear()  # a different symbol set: start the streams over
+        have = len(self._u)
+        if have >= n:
+            return
+        more = max(n - have, 1024, have)
+        u = self._rng_u.random((more, k))
+        pick = np.floor(self._rng_side.random((more, k)) * 3).astype(int)
+        self._u = u if not have else np.vstack([self._u, u])
+        self._pick = pick if not have else np.vstack([self._pick, pick])
 
     def _targets(self, u: np.ndarray, pick: np.ndarray, k: int) -> np.ndarray:
         return np.where(u < self.trade_prob, _SIDES[pick] * (self.weight / k), np.nan)
@@ -76,7 +85,7 @@ class RandomAgent(Agent):
         if n == 0:
             return np.empty((0, k))
         self._extend(n, k)
-        return self._targets(np.stack(self._u[:n]), np.stack(self._pick[:n]), k)
+        return self._targets(self._u[:n], self._pick[:n], k)
 
     def decide(self, obs: Observation) -> Decision:
         targets, reasoning = self._row(len(obs.history) - 1, obs.symbols)
