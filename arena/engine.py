@@ -568,6 +568,9 @@ class Competition:
                         self._pace_origin = (now, self._t)
                     t0, b0 = self._pace_origin
                     due = int((now - t0) * self._speed) + 1 - (self._t - b0)
+                    if due > max(2.0, self._speed):  # over a second behind (a stall):
+                        self._pace_origin = (now, self._t)  # drop the debt, no burst
+                        due = 1
                     if due > 0:
                         self._advancing = True
                         return min(due, max(1, int(self._speed))), False

@@ -1,46 +1,95 @@
-"""ArenaApp: the dashboard, composed from the components in a dark template."""
+"""ArenaApp: the dashboard, composed from the components in a dark template.
+
+One ArenaApp per browser session (or notebook); they all read the one shared
+competition of the process through their own :class:`SessionFeed`.
+"""
 
 from __future__ import annotations
 
 import panel as pn
 import param
 
+from arena.ui.connection import ConnectionIndicator, configure_notifications
+from arena.ui.controls import ControlPanel
+from arena.ui.decisions import DecisionsFeed
 from arena.ui.equity import EquityChart
+from arena.ui.events import EventLog
 from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub, shared_hub
 from arena.ui.leaderboard import Leaderboard
+from arena.ui.market import MarketCards, SummaryBar
+from arena.ui.positions import PositionsTable
+from arena.ui.prices import PriceChart
+from arena.ui.trades import TradeFeed
+
+CSS = """
+.arena-card { border-radius: 6px; }
+"""
+
+
+def _card(title: str, body, **kw) -> pn.Card:
+    return pn.Card(body, title=title, collapsible=False, sizing_mode="stretch_width",
+                   css_classes=["arena-card"], margin=(4, 4), **kw)
 
 
 class ArenaApp(pn.viewable.Viewer):
     """The whole dashboard for one session."""
 
-    feed = param.ClassSelector(class_=SessionFeed)
+    feed = param.ClassSelector(class_=SessionFeed, doc="this session's reader of the streams")
 
     def __init__(self, hub: Hub | None = None, **params):
         hub = hub or shared_hub()
         super().__init__(feed=params.pop("feed", None) or SessionFeed(hub=hub), **params)
-        self.equity = EquityChart(feed=self.feed)
-        self.leaderboard = Leaderboard(feed=self.feed)
+        feed = self.feed
+        self.controls = ControlPanel(feed=feed)
+        self.summary = SummaryBar(feed=feed)
+        self.market = MarketCards(feed=feed)
+        self.equity = EquityChart(feed=feed)
+        self.leaderboard = Leaderboard(feed=feed)
+        self.prices = PriceChart(feed=feed)
+        self.positions = PositionsTable(feed=feed)
+        self.trades = TradeFeed(feed=feed)
+        self.decisions = DecisionsFeed(feed=feed)
+        self.events = EventLog(feed=feed)
+        self.connection = ConnectionIndicator(feed=feed)
 
-    def controls(self):
-        comp = self.feed.competition
-        start = pn.widgets.Button(name="Start", button_type="success")
-        pause = pn.widgets.Button(name="Pause", button_type="warning")
-        step = pn.widgets.Button(name="Step", button_type="primary")
-        stop = pn.widgets.Button(name="Stop", button_type="danger")
-        start.on_click(lambda e: comp.start())
-        pause.on_click(lambda e: comp.pause())
-        step.on_click(lambda e: comp.step(wait=False))
-        stop.on_click(lambda e: comp.stop())
-        return pn.Column(start, pause, step, stop)
+    def main(self) -> list:
+        """The main area, top to bottom."""
+        return [
+            pn.Row(self.summary, sizing_mode="stretch_width"),
+            pn.Row(self.market, sizing_mode="stretch_width"),
+            pn.Row(
+                pn.Column(self.equity, sizing_mode="stretch_both", min_height=520,
+                          styles={"flex": "3"}),
+                pn.Column(self.leaderboard, self.positions, sizing_mode="stretch_both",
+                          styles={"flex": "2"}, min_width=420),
+                sizing_mode="stretch_width", height=540),
+            pn.Row(
+                pn.Column(self.prices, sizing_mode="stretch_both", styles={"flex": "3"}),
+                pn.Column(self.trades, sizing_mode="stretch_both", styles={"flex": "2"},
+                          min_width=420),
+                sizing_mode="stretch_width", height=460),
+            pn.Row(
+                pn.Column(self.decisions, sizing_mode="stretch_both", styles={"flex": "3"}),
+                pn.Column(self.events, sizing_mode="stretch_both", styles={"flex": "2"},
+                          min_width=420),
+                sizing_mode="stretch_width", height=420),
+        ]
 
     def template(self) -> pn.template.FastListTemplate:
+        """The served page: controls in the sidebar, everything else in the main area."""
+        configure_notifications()
         tpl = pn.template.FastListTemplate(
-            title="Trading Arena", theme="dark", sidebar=[self.controls()],
-            main=[pn.Row(self.equity, sizing_mode="stretch_both"), self.leaderboard],
-            accent="#56b4e9")
+            title="Trading Arena", theme="dark", accent="#56b4e9",
+            header_background="#15202b", header_color="#e6edf3",
+            sidebar=[self.controls], sidebar_width=330, main=self.main(),
+            header=[pn.Row(pn.HSpacer(), self.connection, margin=(10, 20))],
+            raw_css=[CSS], main_layout=None)
         pn.state.onload(self.feed.start)
         return tpl
 
     def __panel__(self):
-        return pn.Column(self.leaderboard, self.equity, sizing_mode="stretch_both")
+        """For notebooks: the same components in one column (the feed starts here)."""
+        self.feed.start()
+        return pn.Column(self.connection, self.controls, *self.main(),
+                         sizing_mode="stretch_width")
