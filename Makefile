@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run cli test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,27 +13,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-# The main job: a competition between the built-in agents on bundled real prices.
+# The main job: the live dashboard on bundled real prices (8 agents, AAPL MSFT IBM GOOG)
+# at http://127.0.0.1:5006/app — press Start. PORT=... to change the port.
+PORT ?= 5006
 run: $(STAMP)
+	$(BIN)/arena serve --port $(PORT)
+
+# The same competition from the command line, printing the leaderboard.
+cli: $(STAMP)
 	$(BIN)/arena run --symbol AAPL --symbol MSFT --symbol IBM --symbol GOOG \
 		--agent buy_and_hold --agent sma_cross --agent momentum --agent mean_reversion \
 		--agent rsi --agent macd --agent random --fee-bps 1 --slippage-bps 2
 
-
 # Every test, slow ones included; fails when no test is collected (pytest exit 5).
 test: $(STAMP)
-	$(BIN)/ruff check arena streams tests benchmarks
+	$(BIN)/ruff check arena streams tests benchmarks app.py
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check arena streams tests benchmarks
+	$(BIN)/ruff check arena streams tests benchmarks app.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_speed.py
 	$(BIN)/python benchmarks/sma_cross_vs_backtesting.py
+	$(BIN)/python benchmarks/dashboard_stream.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
