@@ -14,10 +14,10 @@ import panel as pn
 import param
 
 from arena.ui.feed import SessionFeed
-from arena.ui.trades import is_intraday, money, time_labels
+from arena.ui.trades import feed_table, is_intraday, money, time_labels
 
 COLUMNS = {"time": "Time", "agent": "Agent", "targets": "Targets", "confidence": "Conf.",
-           "reasoning": "Reasoning", "seq": "#"}
+           "reasoning": "Reasoning"}
 TEXT_FORMATTER = {"type": "textarea"}  # Tabulator escapes the text and wraps it
 
 
@@ -49,11 +49,8 @@ class DecisionsFeed(pn.viewable.Viewer):
         self.agent_filter = pn.widgets.MultiChoice(
             label="", options=list(comp.agent_names), placeholder="all agents", width=260,
             margin=(2, 5))
-        self.table = pn.widgets.Tabulator(
-            self._empty(), show_index=False, disabled=True, selectable=False,
-            sizing_mode="stretch_width", height=self.height, titles=COLUMNS,
-            layout="fit_columns", hidden_columns=["seq"], header_align="center",
-            sorters=[{"field": "seq", "dir": "desc"}], sortable=False,
+        self.table = feed_table(
+            COLUMNS, value=self._empty(), height=self.height,
             widths={"time": 92, "agent": 130, "targets": 160, "confidence": 52},
             formatters={"reasoning": TEXT_FORMATTER, "targets": TEXT_FORMATTER,
                         "confidence": money(fmt="0.00")},
@@ -63,8 +60,7 @@ class DecisionsFeed(pn.viewable.Viewer):
 
     @staticmethod
     def _empty() -> pd.DataFrame:
-        return pd.DataFrame({c: pd.Series(dtype=float if c == "confidence" else
-                                          "int64" if c == "seq" else object)
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "confidence" else object)
                              for c in COLUMNS})
 
     def _on_reset(self) -> None:
@@ -82,9 +78,8 @@ class DecisionsFeed(pn.viewable.Viewer):
             "targets": [targets_text(t) for t in rows["targets"].to_numpy(dtype=object)],
             "confidence": rows["confidence"].to_numpy(dtype=float),
             "reasoning": rows["reasoning"].fillna("").to_numpy(dtype=object),
-            "seq": rows.index.to_numpy(dtype="int64"),
         })
-        self.table.stream(df, rollover=self.max_rows, follow=False)
+        self.table.stream(df, rollover=self.max_rows)
 
     def __panel__(self):
         return pn.Column(

@@ -12,10 +12,10 @@ from arena.channels import EVENT_KINDS
 from arena.ui.decisions import TEXT_FORMATTER
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import EVENT_COLOURS, event_group
-from arena.ui.trades import is_intraday, time_labels
+from arena.ui.trades import feed_table, is_intraday, time_labels
 
 COLUMNS = {"wall": "Wall time", "time": "Bar time", "kind": "Kind", "agent": "Agent",
-           "message": "Message", "seq": "#"}
+           "message": "Message"}
 
 
 def kind_formatter() -> StringFormatter:
@@ -42,11 +42,8 @@ class EventLog(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._intraday = is_intraday(self.feed.competition.data.times)
-        self.table = pn.widgets.Tabulator(
-            self._empty(), show_index=False, disabled=True, selectable=False,
-            sizing_mode="stretch_width", height=self.height, titles=COLUMNS,
-            layout="fit_columns", hidden_columns=["seq"], header_align="center",
-            sorters=[{"field": "seq", "dir": "desc"}], sortable=False,
+        self.table = feed_table(
+            COLUMNS, value=self._empty(), height=self.height,
             widths={"wall": 76, "time": 92, "kind": 160, "agent": 130},
             formatters={"kind": kind_formatter(), "message": dict(TEXT_FORMATTER)},
             css_classes=["arena-events"])
@@ -54,8 +51,7 @@ class EventLog(pn.viewable.Viewer):
 
     @staticmethod
     def _empty() -> pd.DataFrame:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "seq" else object)
-                             for c in COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
 
     def _on_reset(self) -> None:
         self._intraday = is_intraday(self.feed.competition.data.times)
@@ -68,9 +64,8 @@ class EventLog(pn.viewable.Viewer):
             "kind": rows["kind"].to_numpy(dtype=object),
             "agent": rows["agent"].fillna("").to_numpy(dtype=object),
             "message": rows["message"].fillna("").to_numpy(dtype=object),
-            "seq": rows.index.to_numpy(dtype="int64"),
         })
-        self.table.stream(df, rollover=self.max_rows, follow=False)
+        self.table.stream(df, rollover=self.max_rows)
 
     def __panel__(self):
         return pn.Column(pn.pane.Markdown("#### Events", margin=(0, 10)), self.table,

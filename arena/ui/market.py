@@ -1,8 +1,10 @@
 """Market cards (last price and change per symbol) and the summary bar (totals,
-engine state, progress, throughput): two compact HTML strips.
+engine state, progress, throughput).
 
-All text is escaped (``theme.text``); styling lives in a stylesheet sent once,
-so an update carries only the short markup of the strip that changed.
+Both are rows of small cards drawn by :class:`StatStrip`, a tiny ESM component
+whose only data is the list of cards: an update sends that short list (a few
+hundred bytes), and the browser writes it with ``textContent``, so nothing in a
+card can ever be read as HTML.
 """
 
 from __future__ import annotations
@@ -15,45 +17,88 @@ import panel as pn
 import param
 
 from arena.ui.feed import SessionFeed
-from arena.ui.theme import DOWN, FLAT, UP, text
+from arena.ui.theme import DOWN, FLAT, UP
 
-CSS = f"""
+_CSS = f"""
 :host {{ width: 100%; }}
-.strip {{ display: flex; flex-wrap: wrap; gap: 6px; font-size: 13px; line-height: 1.25; }}
-.card {{ background: rgba(255,255,255,0.05); border: 1px solid rgba(255,255,255,0.10);
-         border-radius: 6px; padding: 4px 10px; min-width: 92px; }}
-.lbl {{ color: #9aa5ad; font-size: 11px; text-transform: uppercase; letter-spacing: .04em; }}
-.val {{ font-size: 16px; font-weight: 600; color: #eceff1; white-space: nowrap; }}
-.sub {{ font-size: 11px; white-space: nowrap; }}
-.up {{ color: {UP}; }} .down {{ color: {DOWN}; }} .flat {{ color: {FLAT}; }}
-.state {{ display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 13px;
-          font-weight: 700; color: #111; }}
-.s-running {{ background: {UP}; }} .s-paused {{ background: #ffb74d; }}
-.s-idle {{ background: {FLAT}; }} .s-stopped {{ background: {DOWN}; }}
-.s-finished {{ background: #56b4e9; }}
-.bar {{ height: 4px; background: rgba(255,255,255,0.12); border-radius: 2px; margin-top: 3px; }}
-.bar > div {{ height: 4px; background: #56b4e9; border-radius: 2px; }}
+.s {{ display: flex; flex-wrap: wrap; gap: 6px; font-size: 13px; line-height: 1.25; }}
+p {{ margin: 0; background: rgba(255,255,255,0.05); border: 1px solid rgba(255,255,255,0.10);
+     border-radius: 6px; padding: 4px 10px; min-width: 92px; }}
+i {{ display: block; font-style: normal; color: #9aa5ad; font-size: 11px;
+     text-transform: uppercase; letter-spacing: .04em; }}
+b {{ display: block; font-size: 16px; font-weight: 600; color: #eceff1; white-space: nowrap; }}
+small {{ display: block; font-size: 11px; color: #b0bec5; white-space: nowrap; }}
+.u {{ color: {UP}; }} .d {{ color: {DOWN}; }} .f {{ color: {FLAT}; }}
+b.state {{ display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 13px;
+           font-weight: 700; color: #111; background: {FLAT}; }}
+b.running {{ background: {UP}; }} b.paused {{ background: #ffb74d; }}
+b.stopped {{ background: {DOWN}; }} b.finished {{ background: #56b4e9; }}
+progress {{ display: block; width: 100%; height: 4px; margin-top: 3px; border: 0;
+            appearance: none; background: rgba(255,255,255,0.12); }}
+progress::-webkit-progress-bar {{ background: rgba(255,255,255,0.12); border-radius: 2px; }}
+progress::-webkit-progress-value {{ background: #56b4e9; border-radius: 2px; }}
+progress::-moz-progress-bar {{ background: #56b4e9; }}
 """
 
 
-def _sign_class(value: float | None) -> str:
+class StatStrip(pn.custom.JSComponent):
+    """A row of cards ``[label, value, sub, class, progress]``: ``sub`` is text or a
+    list of ``[text, class]`` pieces, ``class`` colours the value (u up, d down,
+    f flat, or ``state <name>`` for a badge), ``progress`` is 0..1 or None."""
+
+    cards = param.List(default=[], doc="the cards, left to right")
+
+    _esm = """
+export function render({ model, el }) {
+  const strip = document.createElement("div")
+  strip.className = "s"
+  el.append(strip)
+  const draw = () => {
+    const cards = model.cards || []
+    while (strip.children.length > cards.length) strip.lastChild.remove()
+    cards.forEach((card, n) => {
+      let p = strip.children[n]
+      if (!p) {
+        p = document.createElement("p")
+        for (const tag of ["i", "b", "small", "progress"]) p.append(document.createElement(tag))
+        strip.append(p)
+      }
+      const [label, value, sub, cls, frac] = card
+      const [i, b, small, bar] = p.children
+      i.textContent = label
+      b.textContent = value
+      b.className = cls || ""
+      small.replaceChildren()
+      for (const [piece, c] of (Array.isArray(sub) ? sub : [[sub || "", ""]])) {
+        const span = document.createElement("span")
+        span.textContent = piece
+        if (c) span.className = c
+        small.append(span)
+      }
+      bar.style.display = frac == null ? "none" : "block"
+      if (frac != null) bar.value = frac
+    })
+  }
+  draw()
+  model.on("cards", draw)
+}
+"""
+    _stylesheets = [_CSS]
+
+
+def sign_class(value: float | None) -> str:
+    """u(p), d(own) or f(lat): the colour class of a change."""
     if value is None or not math.isfinite(value) or value == 0:
-        return "flat"
-    return "up" if value > 0 else "down"
+        return "f"
+    return "u" if value > 0 else "d"
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:+.2f}%"
 
 
-def _num(value: float, fmt: str = ",.2f") -> str:
+def _num(value: float | None, fmt: str = ",.2f") -> str:
     return "–" if value is None or not math.isfinite(value) else format(value, fmt)
-
-
-def _card(label: str, value: str, sub: str = "", cls: str = "") -> str:
-    sub_html = f'<div class="sub {cls}">{sub}</div>' if sub else ""
-    return (f'<div class="card"><div class="lbl">{text(label)}</div>'
-            f'<div class="val {cls}">{value}</div>{sub_html}</div>')
 
 
 class MarketCards(pn.viewable.Viewer):
@@ -64,8 +109,7 @@ class MarketCards(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._pane = pn.pane.HTML(self._html(), stylesheets=[CSS], sizing_mode="stretch_width",
-                                  margin=(2, 5))
+        self.strip = StatStrip(cards=self._cards(), sizing_mode="stretch_width", margin=(2, 5))
         self.feed.subscribe("prices", self._on_rows, self._on_reset)
 
     def _on_reset(self) -> None:
@@ -89,7 +133,7 @@ class MarketCards(pn.viewable.Viewer):
                 prev = float(c[-2])
             elif q.get("bar") == last - 1:
                 prev = q["close"]
-            else:
+            else:  # a decimated history skipped the bar before: read it from the data
                 prev = float(data.close[last - 1, j]) if last >= 1 else math.nan
             q.update(bar=last, close=float(c[-1]), previous=prev)
             quotes[sym] = q
@@ -97,25 +141,24 @@ class MarketCards(pn.viewable.Viewer):
 
     @param.depends("quotes", watch=True)
     def _render(self) -> None:
-        self._pane.object = self._html()
+        self.strip.cards = self._cards()
 
-    def _html(self) -> str:
+    def _cards(self) -> list:
         cards = []
         for sym in self.feed.competition.data.symbols:
             q = self.quotes.get(sym)
             if q is None:
-                cards.append(_card(sym, "–"))
+                cards.append([sym, "–", "", "", None])
                 continue
             d_bar = 100 * (q["close"] / q["previous"] - 1) if q["previous"] else math.nan
             d_all = 100 * (q["close"] / q["first"] - 1) if q["first"] else math.nan
-            cls = _sign_class(d_bar)
-            sub = (f'<span class="{cls}">{_pct(d_bar)}</span> bar · '
-                   f'<span class="{_sign_class(d_all)}">{_pct(d_all)}</span> start')
-            cards.append(_card(sym, _num(q["close"]), sub, cls))
-        return f'<div class="strip">{"".join(cards)}</div>'
+            sub = [[_pct(d_bar), sign_class(d_bar)], [" bar · ", ""],
+                   [_pct(d_all), sign_class(d_all)], [" start", ""]]
+            cards.append([sym, _num(q["close"]), sub, sign_class(d_bar), None])
+        return cards
 
     def __panel__(self):
-        return self._pane
+        return self.strip
 
 
 class SummaryBar(pn.viewable.Viewer):
@@ -127,8 +170,7 @@ class SummaryBar(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._pane = pn.pane.HTML(self._html(), stylesheets=[CSS], sizing_mode="stretch_width",
-                                  margin=(2, 5))
+        self.strip = StatStrip(cards=self._cards(), sizing_mode="stretch_width", margin=(2, 5))
         self.feed.subscribe("leaderboard", self._on_board, self._on_reset)
         self.feed.subscribe("positions", self._on_positions)
         self.feed.param.watch(self._render, "last_pull")
@@ -147,35 +189,32 @@ class SummaryBar(pn.viewable.Viewer):
         self.open_positions = int((table["quantity"].to_numpy(dtype=float) != 0).sum())
 
     def _render(self, *_) -> None:
-        self._pane.object = self._html()
+        self.strip.cards = self._cards()
 
-    def _html(self) -> str:
-        st = self.feed.status or self.feed.competition.status()
+    def _cards(self) -> list:
+        comp = self.feed.competition
+        st = self.feed.status or comp.status()
         t = self.totals
-        cash = float(self.feed.competition.config.portfolio.cash)
-        n = t.get("agents", len(self.feed.competition.agent_names))
+        cash = float(comp.config.portfolio.cash)
+        n = t.get("agents", len(comp.agent_names))
         pnl = t.get("pnl", 0.0)
         pnl_pct = 100 * pnl / (cash * n) if n else math.nan
         state = str(st.get("state", "idle"))
-        progress = 100 * float(st.get("progress") or 0.0)
-        bar_time = st.get("time") or "–"
-        bar_time = bar_time[:16].replace("T", " ") if bar_time != "–" else bar_time
+        frac = float(st.get("progress") or 0.0)
+        bar_time = (st.get("time") or "–")[:16].replace("T", " ")
         bps = st.get("bars_per_second") or 0.0
-        cls = _sign_class(pnl)
-        cards = [
-            _card("Total equity", _num(t.get("equity", cash * n), ",.0f"), f"{n} agents"),
-            _card("Total PnL", _num(pnl, "+,.0f"), _pct(pnl_pct), cls),
-            _card("Trades", str(t.get("trades", 0)), "closed"),
-            _card("Open positions", str(self.open_positions)),
-            _card("Engine", f'<span class="state s-{text(state)}">{text(state)}</span>',
-                  text(bar_time)),
-            _card("Progress", f"{progress:.1f}%",
-                  f'{st.get("bar", 0)}/{st.get("bars", 0)} bars'
-                  f'<div class="bar"><div style="width:{progress:.1f}%"></div></div>'),
-            _card("Speed", f"{bps:,.0f}", "bars/s"),
-            _card("Updates", str(self.feed.updates), "this session"),
+        return [
+            ["Total equity", _num(t.get("equity", cash * n), ",.0f"), f"{n} agents", "", None],
+            ["Total PnL", _num(pnl, "+,.0f"), [[_pct(pnl_pct), sign_class(pnl)]],
+             sign_class(pnl), None],
+            ["Trades", str(t.get("trades", 0)), "closed", "", None],
+            ["Open positions", str(self.open_positions), "", "", None],
+            ["Engine", state, bar_time, f"state {state}", None],
+            ["Progress", f"{100 * frac:.1f}%", f"{st.get('bar', 0)}/{st.get('bars', 0)} bars",
+             "", round(frac, 4)],
+            ["Speed", f"{bps:,.0f}", "bars/s", "", None],
+            ["Updates", str(self.feed.updates), "this session", "", None],
         ]
-        return f'<div class="strip">{"".join(cards)}</div>'
 
     def __panel__(self):
-        return self._pane
+        return self.strip

@@ -1,9 +1,11 @@
 """Open positions per agent: quantity, average and last price, market value and
 unrealised PnL (green / red).
 
-The ``positions`` table arrives whole when it changed; when the same positions
-are open as before only the changed cells are patched, otherwise the (small)
-table is replaced.
+The ``positions`` table arrives whole when it changed; the rows (sorted by agent
+and symbol) are brought up to date with the cheapest messages: changed cells are
+patched, newly opened positions streamed in at the bottom, and rows of closed
+positions let go from the top by an empty stream's rollover (the rows below move
+up by patches). The table is reloaded only when that would cost more.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ import panel as pn
 import param
 
 from arena.ui.feed import SessionFeed
-from arena.ui.trades import money
+from arena.ui.trades import FeedTable, money
 
 COLUMNS = {"agent": "Agent", "symbol": "Sym.", "quantity": "Qty", "avg_price": "Avg px",
            "last_price": "Last", "market_value": "Value", "unrealised_pnl": "Unreal. PnL"}
 _NUMERIC = ("quantity", "avg_price", "last_price", "market_value", "unrealised_pnl")
+_PATCH_CELL_BYTES = 20  # about what one patched cell costs on the wire
+
+
+def _reload_bytes(rows: int) -> int:
+    """About what sending the whole table costs."""
+    return 700 + 60 * rows
 
 
 class PositionsTable(pn.viewable.Viewer):
@@ -29,7 +37,7 @@ class PositionsTable(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.table = pn.widgets.Tabulator(
+        self.table = FeedTable(
             self._empty(), show_index=False, disabled=True, selectable=False,
             sizing_mode="stretch_width", height=self.height, titles=COLUMNS,
             layout="fit_columns", header_align="center", sortable=False,
@@ -51,25 +59,46 @@ class PositionsTable(pn.viewable.Viewer):
 
     def _on_table(self, table: pd.DataFrame) -> None:
         open_ = table[table["quantity"].to_numpy(dtype=float) != 0]
-        df = pd.DataFrame({c: open_[c].to_numpy(dtype=float if c in _NUMERIC else object)
-                           for c in COLUMNS}).sort_values(["agent", "symbol"], kind="stable")
-        df = df.reset_index(drop=True)
+        new = pd.DataFrame({c: open_[c].to_numpy(dtype=float if c in _NUMERIC else object)
+                            for c in COLUMNS}).sort_values(["agent", "symbol"], kind="stable")
+        new = new.reset_index(drop=True)
         old = self.table.value
-        same_rows = (len(old) == len(df) and
-                     (old["agent"].to_numpy() == df["agent"].to_numpy()).all() and
-                     (old["symbol"].to_numpy() == df["symbol"].to_numpy()).all())
-        if not same_rows:
-            self.table.value = df
+        n, m = len(old), len(new)
+        if n == 0 or m == 0:
+            if n or m:
+                self.table.value = new
             return
-        patch = {}
-        for col in _NUMERIC:
-            a, b = old[col].to_numpy(dtype=float), df[col].to_numpy(dtype=float)
-            changed = np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))
-            if len(changed):
-                patch[col] = [(int(old.index[i]), float(b[i])) for i in changed]
+        drop = max(0, n - m)  # rows to let go from the top (closed positions)
+        kept = old.iloc[drop:]
+        patch = _changed_cells(kept, new.iloc[:len(kept)])
+        if _PATCH_CELL_BYTES * sum(map(len, patch.values())) > _reload_bytes(m):
+            self.table.value = new  # most cells changed: one reload is cheaper
+            return
         if patch:
             self.table.patch(patch)
+        if m > n:  # newly opened positions go in as new rows at the bottom
+            self.table.stream(new.iloc[n:])
+        elif drop:  # an empty stream whose rollover drops the top rows
+            self.table.stream(new.iloc[:0], rollover=m)
 
     def __panel__(self):
         return pn.Column(pn.pane.Markdown("#### Open positions", margin=(0, 10)), self.table,
                          sizing_mode="stretch_width")
+
+
+def _changed_cells(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, list]:
+    """``{column: [(row, value), ...]}`` for the cells of ``new`` that differ from ``old``
+    (same row positions; NaN equals NaN)."""
+    patch = {}
+    for col in COLUMNS:
+        a, b = old[col].to_numpy(), new[col].to_numpy()
+        if col in _NUMERIC:
+            a, b = a.astype(float), b.astype(float)
+            same = (a == b) | (np.isnan(a) & np.isnan(b))
+        else:
+            same = a == b
+        rows = np.flatnonzero(~same)
+        if len(rows):
+            patch[col] = [(int(old.index[i]), b[i].item() if hasattr(b[i], "item") else b[i])
+                          for i in rows]
+    return patch

@@ -1,10 +1,12 @@
 """Price chart: the close of one symbol at a time, with every agent's fills on it.
 
-One Bokeh figure holds a close line and a marker layer per symbol; the symbol
-buttons only switch which ones are visible (nothing is resent). Prices are
-streamed (history comes decimated, a source past twice ``max_points`` is
-decimated again); fills are streamed as markers (▲ buy, ▼ sell, outlined in the
-agent's colour) with the newest ``max_markers`` kept per symbol.
+One Bokeh figure holds a close line per symbol and one marker layer; the symbol
+buttons only switch which line is visible and which fills the marker view lets
+through (nothing is resent). Closes go to the browser as one wide source (time
+plus a column per symbol), streamed: each pull sends only the new bars; history
+comes decimated, and a source past twice ``max_points`` is decimated again.
+Fills are streamed as markers (▲ buy green, ▼ sell red, outlined in the agent's
+colour), the newest ``max_markers`` kept.
 """
 
 from __future__ import annotations
@@ -14,22 +16,24 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models import (
-    AllIndices,
     CDSView,
     ColumnDataSource,
     DataRange1d,
     GroupFilter,
     HoverTool,
+    IntersectionFilter,
     NumeralTickFormatter,
     UnionFilter,
 )
 from bokeh.plotting import figure
+from bokeh.transform import factor_cmap, factor_mark
 
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import DOWN, PALETTE, UP
 from streams.decimate import envelope_indices
 
-_MARKER_COLUMNS = ("time", "price", "agent", "side", "quantity", "marker", "fill", "edge")
+FILL_COLUMNS = ("time", "price", "agent", "side", "quantity", "symbol")
+SIDES = ["buy", "sell"]
 
 
 def epoch_ms(times) -> np.ndarray:
@@ -51,11 +55,12 @@ class PriceChart(pn.viewable.Viewer):
                                doc="most bars kept in the browser per symbol")
     chunk_points = param.Integer(default=300, doc="a pull with more bars is decimated to this")
     max_markers = param.Integer(default=2000, bounds=(10, 100_000),
-                                doc="newest fills kept as markers per symbol")
+                                doc="newest fills kept as markers")
 
     def __init__(self, **params):
         super().__init__(**params)
         self._symbols: tuple[str, ...] = ()
+        self.columns: dict[str, str] = {}
         self._pane = pn.pane.Bokeh(sizing_mode="stretch_both", min_height=240)
         self._picker = pn.widgets.RadioButtonGroup.from_param(
             self.param.symbol, label="", color="default", variant="outline",
@@ -72,115 +77,116 @@ class PriceChart(pn.viewable.Viewer):
         comp = self.feed.competition
         symbols = tuple(comp.data.symbols)
         names = list(comp.agent_names)
-        self._colour = {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(names)}
-        if symbols == self._symbols and set(names) == set(self.param.agents.objects):
+        if symbols == self._symbols and names == list(self.param.agents.objects):
             self._clear()
             return
         self._symbols = symbols
         self.param.symbol.objects = list(symbols)
         self.param.agents.objects = names
         self.agents = [a for a in self.agents if a in names]
+        self.columns = {sym: f"c{j}" for j, sym in enumerate(symbols)}
         fig = figure(x_axis_type="datetime", sizing_mode="stretch_both", min_height=240,
                      tools="pan,xwheel_zoom,box_zoom,reset,save", active_scroll="xwheel_zoom",
                      toolbar_location="above", x_range=DataRange1d(only_visible=True),
                      y_range=DataRange1d(only_visible=True))
         fig.yaxis.formatter = NumeralTickFormatter(format="0,0.00")
-        self.sources: dict[str, ColumnDataSource] = {}
-        self.markers: dict[str, ColumnDataSource] = {}
-        self._lines, self._dots, self._views = {}, {}, {}
-        hover = HoverTool(tooltips=[("agent", "@agent"), ("side", "@side"),
-                                    ("quantity", "@quantity{0,0.[0000]}"),
-                                    ("price", "@price{0,0.00[00]}"), ("time", "@time{%F %R}")],
-                          formatters={"@time": "datetime"}, renderers=[])
-        line_hover = HoverTool(tooltips=[("time", "@time{%F %R}"), ("close", "@close{0,0.00[00]}")],
-                               formatters={"@time": "datetime"}, renderers=[], mode="vline")
-        for sym in symbols:
-            src = ColumnDataSource({"time": [], "close": []}, name=f"prices-{sym}")
-            mk = ColumnDataSource({c: [] for c in _MARKER_COLUMNS}, name=f"fills-{sym}")
-            line = fig.line("time", "close", source=src, color="#cfd8dc", line_width=1.5,
+        self.source = ColumnDataSource(self._empty_prices(), name="prices")
+        self.fills = ColumnDataSource({c: [] for c in FILL_COLUMNS}, name="fills")
+        self._lines = {}
+        for sym, col in self.columns.items():
+            line = fig.line("time", col, source=self.source, color="#cfd8dc", line_width=1.5,
                             name=sym)
-            self._views[sym] = view = CDSView(filter=self._marker_filter())  # one per source
-            dots = fig.scatter("time", "price", source=mk, view=view, marker="marker",
-                               fill_color="fill", line_color="edge", size=11, line_width=1.2,
-                               fill_alpha=0.9, name=f"{sym} fills")
-            self.sources[sym], self.markers[sym] = src, mk
-            self._lines[sym], self._dots[sym] = line, dots
-            line_hover.renderers.append(line)
-            hover.renderers.append(dots)
-        fig.add_tools(line_hover, hover)
+            fig.add_tools(HoverTool(renderers=[line], mode="vline", tooltips=[
+                ("time", "@time{%F %R}"), (sym, f"@{col}{{0,0.00[00]}}")],
+                formatters={"@time": "datetime"}))
+            self._lines[sym] = line
+        self.view = CDSView(filter=self._fill_filter())
+        palette = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
+        self._dots = fig.scatter(
+            "time", "price", source=self.fills, view=self.view, size=11, line_width=1.2,
+            marker=factor_mark("side", ["triangle", "inverted_triangle"], SIDES),
+            fill_color=factor_cmap("side", [UP, DOWN], SIDES),
+            line_color=factor_cmap("agent", palette or ["#ffffff"], names), fill_alpha=0.9,
+            name="fills")
+        fig.add_tools(HoverTool(renderers=[self._dots], tooltips=[
+            ("agent", "@agent"), ("side", "@side"), ("quantity", "@quantity{0,0.[0000]}"),
+            ("price", "@price{0,0.00[00]}"), ("time", "@time{%F %R}")],
+            formatters={"@time": "datetime"}))
         self._fig = fig
         if self.symbol not in symbols:
             self.symbol = symbols[0] if symbols else None
         self._show_symbol()
         self._pane.object = fig
 
+    def _empty_prices(self) -> dict:
+        return {"time": [], **{col: [] for col in self.columns.values()}}
+
     def _clear(self) -> None:
-        for src in self.sources.values():
-            src.data = {"time": [], "close": []}
+        self.source.data = self._empty_prices()
         self._on_trades_reset()
 
-    def _marker_filter(self):
+    def _fill_filter(self):
+        """Fills of the symbol on show, of the chosen agents (none chosen: all)."""
+        by_symbol = GroupFilter(column_name="symbol", group=self.symbol or "")
         chosen = [a for a in self.agents if a in self.param.agents.objects]
         if not chosen:
-            return AllIndices()
-        return UnionFilter(operands=[GroupFilter(column_name="agent", group=a) for a in chosen])
+            return by_symbol
+        by_agent = UnionFilter(operands=[GroupFilter(column_name="agent", group=a)
+                                         for a in chosen])
+        return IntersectionFilter(operands=[by_symbol, by_agent])
 
     @param.depends("symbol", watch=True)
     def _show_symbol(self) -> None:
+        if not hasattr(self, "_fig"):
+            return
         for sym, line in self._lines.items():
-            line.visible = self._dots[sym].visible = sym == self.symbol
+            line.visible = sym == self.symbol
+        self.view.filter = self._fill_filter()
         if self.symbol is not None:
             self._fig.title.text = f"{self.symbol} close"
 
     @param.depends("agents", watch=True)
     def _filter_agents(self) -> None:
-        for view in getattr(self, "_views", {}).values():
-            view.filter = self._marker_filter()
+        if hasattr(self, "view"):
+            self.view.filter = self._fill_filter()
 
     # -- data -------------------------------------------------------------------------
     def _on_prices(self, rows: pd.DataFrame) -> None:
+        bars = rows["bar"].to_numpy(dtype=np.int64)
+        unique, slot = np.unique(bars, return_inverse=True)
+        times = np.full(len(unique), np.nan)
+        times[slot] = epoch_ms(rows["time"])
+        new = {"time": times}
         symbols = rows["symbol"].to_numpy()
-        times = epoch_ms(rows["time"])
         close = rows["close"].to_numpy(dtype=float)
-        for sym, src in self.sources.items():
+        for sym, col in self.columns.items():
+            values = np.full(len(unique), np.nan)
             mask = symbols == sym
-            if not mask.any():
-                continue
-            new = _decimate({"time": times[mask], "close": close[mask]}, self.chunk_points)
-            self._append(src, new)
+            values[slot[mask]] = close[mask]
+            new[col] = values
+        self._append(_decimate(new, self.chunk_points))
 
-    def _append(self, source: ColumnDataSource, new: dict) -> None:
+    def _append(self, new: dict) -> None:
+        source = self.source
         n = len(source.data["time"])
         if n + len(new["time"]) > 2 * self.max_points:
             merged = {k: np.concatenate([np.asarray(source.data[k], dtype=float), v])
                       for k, v in new.items()}
             source.data = _decimate(merged, self.max_points)
         else:
-            source.stream(new)
+            source.stream(_small_as_lists(new))
 
     def _on_trades_reset(self) -> None:
-        for mk in self.markers.values():
-            mk.data = {c: [] for c in _MARKER_COLUMNS}
+        self.fills.data = {c: [] for c in FILL_COLUMNS}
 
     def _on_trades(self, rows: pd.DataFrame) -> None:
-        symbols = rows["symbol"].to_numpy()
-        buy = rows["side"].to_numpy() == "buy"
-        times = epoch_ms(rows["time"])
-        agents = rows["agent"].to_numpy(dtype=object)
-        for sym, mk in self.markers.items():
-            mask = symbols == sym
-            if not mask.any():
-                continue
-            b = buy[mask]
-            mk.stream({
-                "time": times[mask], "price": rows["price"].to_numpy(dtype=float)[mask],
-                "agent": agents[mask].tolist(),
-                "side": np.where(b, "buy", "sell").tolist(),
-                "quantity": rows["quantity"].to_numpy(dtype=float)[mask],
-                "marker": np.where(b, "triangle", "inverted_triangle").tolist(),
-                "fill": np.where(b, UP, DOWN).tolist(),
-                "edge": [self._colour.get(a, "#ffffff") for a in agents[mask]],
-            }, rollover=self.max_markers)
+        self.fills.stream(_small_as_lists({
+            "time": epoch_ms(rows["time"]), "price": rows["price"].to_numpy(dtype=float),
+            "agent": rows["agent"].to_numpy(dtype=object).tolist(),
+            "side": rows["side"].to_numpy(dtype=object).tolist(),
+            "quantity": rows["quantity"].to_numpy(dtype=float),
+            "symbol": rows["symbol"].to_numpy(dtype=object).tolist(),
+        }), rollover=self.max_markers)
 
     def __panel__(self):
         return pn.Column(
@@ -193,5 +199,14 @@ def _decimate(columns: dict[str, np.ndarray], max_points: int) -> dict[str, np.n
     n = len(columns["time"])
     if n <= max_points:
         return columns
-    idx = envelope_indices(np.nan_to_num(columns["close"]), max_points)
+    values = np.column_stack([v for k, v in columns.items() if k != "time"])
+    idx = envelope_indices(np.nan_to_num(values), max_points)
     return {k: np.asarray(v)[idx] for k, v in columns.items()}
+
+
+def _small_as_lists(columns: dict, limit: int = 50) -> dict:
+    """A few rows go to the browser cheaper as plain JSON lists than as binary arrays
+    (each array carries its own header)."""
+    if len(next(iter(columns.values()))) > limit:
+        return columns
+    return {k: np.asarray(v).tolist() for k, v in columns.items()}

@@ -25,9 +25,42 @@ from arena.ui.feed import SessionFeed
 from arena.ui.theme import DOWN, FLAT, UP
 
 COLUMNS = {"time": "Time", "agent": "Agent", "symbol": "Symbol", "side": "Side",
-           "quantity": "Qty", "price": "Price", "fee": "Fee", "action": "Action",
-           "pnl": "PnL", "seq": "#"}
+           "quantity": "Qty", "price": "Price", "fee": "Fee", "action": "Action", "pnl": "PnL"}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NEWEST_FIRST = [{"field": "index", "dir": "desc"}]  # the index grows with every streamed row
+INLINE_ROWS = 50
+
+
+class FeedTable(pn.widgets.Tabulator):
+    """A Tabulator tuned for small, frequent updates (the feeds and the positions).
+
+    No pandas Styler is used, so Panel's per-update (empty) ``cell_styles`` message
+    is skipped; a small streamed chunk goes to the browser as plain JSON lists
+    instead of typed arrays (each array carries ~80 bytes of header, more than a
+    few rows of data). Rows stream in at the bottom of ``value``; the feeds show
+    them newest first by sorting on the (hidden) index, which grows with every row.
+    Both hooks override private Panel methods (checked by tests/arena/ui/test_views.py).
+    """
+
+    def _update_style(self, recompute=True):
+        if self.style is not None and getattr(self.style, "_todo", None):
+            super()._update_style(recompute)
+
+    def _stream(self, stream, rollover=None, follow=True):
+        if stream and len(next(iter(stream.values()))) <= INLINE_ROWS:
+            stream = {k: np.asarray(v).tolist() for k, v in stream.items()}
+        super()._stream(stream, rollover, follow)
+
+    def stream(self, stream_value, rollover=None, reset_index=True, follow=False):
+        super().stream(stream_value, rollover=rollover, reset_index=reset_index, follow=follow)
+
+
+def feed_table(columns: dict[str, str], **params) -> FeedTable:
+    """A read-only, newest-first feed table with ``columns`` (field → title)."""
+    return FeedTable(show_index=True, hidden_columns=["index"], disabled=True,
+                     selectable=False, sortable=False, sorters=NEWEST_FIRST,
+                     sizing_mode="stretch_width", titles=columns, layout="fit_columns",
+                     header_align="center", **params)
 
 
 # -- shared formatting helpers (also used by the decision feed and event log) -----------
@@ -93,11 +126,8 @@ class TradeFeed(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._intraday = is_intraday(self.feed.competition.data.times)
-        self.table = pn.widgets.Tabulator(
-            self._empty(), show_index=False, disabled=True, selectable=False,
-            sizing_mode="stretch_width", height=self.height, titles=COLUMNS,
-            layout="fit_columns", hidden_columns=["seq"], header_align="center",
-            sorters=[{"field": "seq", "dir": "desc"}], sortable=False,
+        self.table = feed_table(
+            COLUMNS, value=self._empty(), height=self.height,
             widths={"time": 88, "symbol": 62, "side": 44, "quantity": 62, "price": 74,
                     "fee": 50, "action": 54, "pnl": 82},
             formatters={
@@ -117,8 +147,7 @@ class TradeFeed(pn.viewable.Viewer):
     @staticmethod
     def _empty() -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=float if c in ("quantity", "price", "fee", "pnl")
-                                          else "int64" if c == "seq" else object)
-                             for c in COLUMNS})
+                                          else object) for c in COLUMNS})
 
     def _filename(self) -> str:
         return f"trades-{self.feed.competition.status()['run_id']}.csv"
@@ -139,9 +168,8 @@ class TradeFeed(pn.viewable.Viewer):
             "fee": rows["fee"].to_numpy(dtype=float),
             "action": rows["action"].to_numpy(dtype=object),
             "pnl": rows["pnl"].to_numpy(dtype=float),
-            "seq": rows.index.to_numpy(dtype="int64"),
         })
-        self.table.stream(df, rollover=self.max_rows, follow=False)
+        self.table.stream(df, rollover=self.max_rows)
 
     def _export(self) -> io.BytesIO:
         return io.BytesIO(trades_csv(self.feed.competition.trades_frame()).encode("utf-8"))

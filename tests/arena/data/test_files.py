@@ -251,7 +251,7 @@ def test_empty_window_is_an_error(tmp_path):
     path = tmp_path / "staggered.csv"
     path.write_text(STAGGERED_CSV)
 
-    with pytest.raises(DataError, match="no bars between 2021-01-01 and None"):
+    with pytest.raises(DataError, match="no bars between 2021-01-01 and the end"):
         load_file(path, start="2021-01-01")
 
 

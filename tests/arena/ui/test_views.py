@@ -6,6 +6,9 @@ agent text literal."""
 from __future__ import annotations
 
 import io
+import json
+import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,7 @@ from bokeh.document.events import (
     ColumnsStreamedEvent,
 )
 from bokeh.models import HTMLTemplateFormatter
+from bokeh.protocol import Protocol
 
 from arena.agents.base import Agent, Decision
 from arena.channels import EVENT_KINDS
@@ -28,8 +32,8 @@ from arena.ui.connection import DISCONNECTED, READY, ConnectionIndicator, config
 from arena.ui.decisions import DecisionsFeed, targets_text
 from arena.ui.events import EventLog, wall_labels
 from arena.ui.feed import SessionFeed
-from arena.ui.hub import Hub
-from arena.ui.market import MarketCards, SummaryBar
+from arena.ui.hub import Hub, default_spec
+from arena.ui.market import MarketCards, StatStrip, SummaryBar
 from arena.ui.positions import PositionsTable
 from arena.ui.prices import PriceChart
 from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP, event_group
@@ -50,6 +54,20 @@ POSITIONS_A = pd.DataFrame({
 POSITIONS_B = POSITIONS_A.assign(last_price=[102.0, 102.0, 49.0],
                                  market_value=[1020.0, 0.0, -245.0],
                                  unrealised_pnl=[20.0, 0.0, 5.0])
+POSITIONS_C = pd.concat([POSITIONS_B, pd.DataFrame({  # momentum opens MSFT
+    "agent": ["momentum"], "symbol": ["MSFT"], "quantity": [3.0], "avg_price": [49.0],
+    "last_price": [49.0], "market_value": [147.0], "unrealised_pnl": [0.0],
+    "realised_pnl": [0.0]})], ignore_index=True)
+POSITIONS_D = POSITIONS_C.assign(quantity=[0.0, 0.0, -5.0, 3.0])  # momentum closes AAPL
+
+
+def positions_of(agents: list[str], price: float) -> pd.DataFrame:
+    """One open AAPL position per agent, every number derived from ``price``."""
+    n = len(agents)
+    return pd.DataFrame({"agent": agents, "symbol": ["AAPL"] * n, "quantity": [price] * n,
+                         "avg_price": [price] * n, "last_price": [price] * n,
+                         "market_value": [price * price] * n, "unrealised_pnl": [0.0] * n,
+                         "realised_pnl": [0.0] * n})
 
 
 class XssAgent(Agent):
@@ -120,6 +138,10 @@ def model_of(widget):
 
 
 # -- price chart -------------------------------------------------------------------------
+def closes_of(chart: PriceChart, sym: str) -> np.ndarray:
+    return np.asarray(chart.source.data[chart.columns[sym]], dtype=float)
+
+
 def test_price_chart_draws_each_symbols_closes_and_streams_only_new_bars(hub):
     feed = SessionFeed(hub=hub)
     chart = PriceChart(feed=feed)
@@ -131,10 +153,8 @@ def test_price_chart_draws_each_symbols_closes_and_streams_only_new_bars(hub):
     advance(feed, 20)
 
     for j, sym in enumerate(data.symbols):
-        closes = np.asarray(chart.sources[sym].data["close"])
-        assert len(closes) == 70
-        np.testing.assert_allclose(closes, data.close[:70, j])
-    assert rec.streamed_rows("prices-") == [20, 20]  # one stream of 20 bars per symbol
+        np.testing.assert_allclose(closes_of(chart, sym), data.close[:70, j])
+    assert rec.streamed_rows("prices") == [20]  # one message: the 20 new bars, all symbols
     assert not rec.of(ColumnDataChangedEvent)
 
 
@@ -148,35 +168,39 @@ def test_price_chart_stays_bounded_over_5000_bars(hub):
     sizes = []
     for _ in range(20):
         advance(feed, 250)
-        sizes.append(len(chart.sources["SYN"].data["time"]))
+        sizes.append(len(chart.source.data["time"]))
 
     assert max(sizes) <= 2 * 500
-    t = np.asarray(chart.sources["SYN"].data["time"])
+    t = np.asarray(chart.source.data["time"], dtype=float)
     assert np.all(np.diff(t) > 0)
     expected_ends = pd.DatetimeIndex(data.times[[0, 4999]]).as_unit("ms").asi8.astype(float)
     assert (t[0], t[-1]) == tuple(expected_ends)  # first and newest bar survive decimation
-    closes = np.asarray(chart.sources["SYN"].data["close"])
+    closes = closes_of(chart, "SYN")
     assert closes.max() == data.close[:5000, 0].max()  # the extremes survive too
     assert closes.min() == data.close[:5000, 0].min()
 
 
-def test_price_chart_marks_each_fill_at_its_price_with_side_markers(hub):
+def test_price_chart_marks_each_fill_at_its_price_and_time(hub):
     feed = SessionFeed(hub=hub)
     chart = PriceChart(feed=feed)
 
     advance(feed, 400)
 
     trades = hub.competition.trades_frame()
+    fills = chart.fills.data
     assert len(trades) > 10
-    for sym in hub.competition.data.symbols:
-        mine = trades[trades["symbol"] == sym]
-        mk = chart.markers[sym].data
-        assert list(mk["agent"]) == list(mine["agent"])
-        np.testing.assert_allclose(mk["price"], mine["price"])
-        np.testing.assert_allclose(mk["quantity"], mine["quantity"])
-        buys = mine["side"].to_numpy() == "buy"
-        assert list(mk["marker"]) == ["triangle" if b else "inverted_triangle" for b in buys]
-        assert list(mk["fill"]) == [UP if b else DOWN for b in buys]
+    assert list(fills["agent"]) == list(trades["agent"])
+    assert list(fills["symbol"]) == list(trades["symbol"])
+    assert list(fills["side"]) == list(trades["side"])
+    np.testing.assert_allclose(fills["price"], trades["price"])
+    np.testing.assert_allclose(fills["quantity"], trades["quantity"])
+    np.testing.assert_allclose(fills["time"], pd.DatetimeIndex(trades["time"]).as_unit("ms")
+                               .asi8.astype(float))
+    glyph = chart._dots.glyph
+    assert (glyph.marker.transform.markers, glyph.marker.transform.factors) == \
+        (["triangle", "inverted_triangle"], ["buy", "sell"])
+    assert list(glyph.fill_color.transform.palette) == [UP, DOWN]
+    assert list(glyph.line_color.transform.factors) == hub.competition.agent_names
     tips = [dict(t.tooltips) for t in chart._fig.tools if getattr(t, "tooltips", None)]
     assert any({"agent", "side", "quantity", "price"} <= set(t) for t in tips)
 
@@ -188,25 +212,24 @@ def test_price_chart_keeps_only_the_newest_markers(hub):
     for _ in range(8):
         advance(feed, 100)
 
-    trades = hub.competition.trades_frame()
-    for sym in hub.competition.data.symbols:
-        newest = trades[trades["symbol"] == sym].tail(10)
-        assert len(chart.markers[sym].data["price"]) == 10
-        np.testing.assert_allclose(chart.markers[sym].data["price"], newest["price"])
+    newest = hub.competition.trades_frame().tail(10)
+    np.testing.assert_allclose(chart.fills.data["price"], newest["price"])
 
 
-def test_price_chart_symbol_switch_and_agent_filter_change_visibility_only(hub):
+def test_price_chart_symbol_and_agent_choices_only_change_visibility_and_filter(hub):
     feed = SessionFeed(hub=hub)
     chart = PriceChart(feed=feed)
     advance(feed, 100)
+    rec = Recorder(chart)
 
     chart.symbol = "MSFT"
     chart.agents = ["momentum"]
 
     assert [s for s, r in chart._lines.items() if r.visible] == ["MSFT"]
-    assert [s for s, r in chart._dots.items() if r.visible] == ["MSFT"]
-    groups = [f.group for f in chart._views["MSFT"].filter.operands]
-    assert groups == ["momentum"]
+    by_symbol, by_agent = chart.view.filter.operands
+    assert (by_symbol.column_name, by_symbol.group) == ("symbol", "MSFT")
+    assert [(f.column_name, f.group) for f in by_agent.operands] == [("agent", "momentum")]
+    assert not rec.of(ColumnDataChangedEvent) and not rec.of(ColumnsStreamedEvent)
 
 
 def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
@@ -217,8 +240,8 @@ def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
     synthetic_hub(hub, ["sma_cross"], symbols=("XAA", "XBB", "XCC"))
     advance(feed, 10)
 
-    assert chart.param.symbol.objects == ["XAA", "XBB", "XCC"]
-    assert [len(s.data["close"]) for s in chart.sources.values()] == [10, 10, 10]
+    assert chart.param.symbol.objects == ["XAA", "XBB", "XCC"] and chart.symbol == "XAA"
+    assert [len(closes_of(chart, s)) for s in ("XAA", "XBB", "XCC")] == [10, 10, 10]
 
 
 # -- positions -----------------------------------------------------------------------------
@@ -257,6 +280,42 @@ def test_positions_table_patches_changed_cells_and_skips_unchanged_tables(hub):
     assert len(rec.of(ColumnsPatchedEvent)) == 1  # the identical table sent nothing
 
 
+def test_positions_table_streams_opened_positions_and_rolls_closed_ones_off(hub):
+    table = PositionsTable(feed=SessionFeed(hub=hub))
+    rec = Recorder(table)
+    table._on_table(POSITIONS_B)
+    rec.events.clear()
+
+    table._on_table(POSITIONS_C)
+    opened = (len(rec.of(ColumnsPatchedEvent)), rec.streamed_rows())
+    shown_c = table.table.value[["agent", "symbol", "quantity"]].to_numpy().tolist()
+    rec.events.clear()
+    table._on_table(POSITIONS_D)
+    closed = rec.of(ColumnsStreamedEvent)
+    shown_d = table.table.value[["agent", "symbol", "quantity"]].to_numpy().tolist()
+
+    # sorted by agent, symbol: the new row lands in the middle, the rows below shift
+    assert shown_c == [["momentum", "AAPL", 10.0], ["momentum", "MSFT", 3.0],
+                       ["sma_cross", "MSFT", -5.0]]
+    assert opened == (1, [1])  # one patch (the shifted row) and one streamed row
+    # momentum AAPL, the top row, closed: an empty stream rolls it off
+    assert shown_d == [["momentum", "MSFT", 3.0], ["sma_cross", "MSFT", -5.0]]
+    assert [(len(e.data["agent"]), e.rollover) for e in closed] == [(0, 2)]
+    assert not rec.of(ColumnsPatchedEvent) and not rec.of(ColumnDataChangedEvent)
+
+
+def test_positions_table_reloads_when_everything_changed(hub):
+    table = PositionsTable(feed=SessionFeed(hub=hub))
+    rec = Recorder(table)
+    table._on_table(positions_of([f"a{i:02}" for i in range(20)], 1.0))
+    rec.events.clear()
+
+    table._on_table(positions_of([f"b{i:02}" for i in range(20)], 2.0))
+
+    assert len(rec.of(ColumnDataChangedEvent)) == 1 and not rec.of(ColumnsPatchedEvent)
+    assert list(table.table.value["agent"]) == [f"b{i:02}" for i in range(20)]
+
+
 # -- trades ---------------------------------------------------------------------------------
 def test_trade_feed_shows_the_competitions_fills_newest_first(hub):
     feed = SessionFeed(hub=hub)
@@ -272,8 +331,8 @@ def test_trade_feed_shows_the_competitions_fills_newest_first(hub):
     np.testing.assert_allclose(shown["price"], expected["price"])
     np.testing.assert_allclose(shown["pnl"], expected["pnl"])  # NaN where nothing closed
     assert list(shown["time"]) == list(expected["time"].dt.strftime("%Y-%m-%d"))
-    assert trades.table.sorters == [{"field": "seq", "dir": "desc"}]
-    assert np.all(np.diff(shown["seq"].to_numpy()) > 0)  # seq follows arrival
+    assert trades.table.sorters == [{"field": "index", "dir": "desc"}]  # newest first
+    assert np.all(np.diff(shown.index.to_numpy()) > 0)  # the index grows with arrival
     pnl_colour = trades.table.formatters["pnl"].text_color
     assert pnl_colour["field"] == "pnl" and list(pnl_colour["transform"].palette) == \
         [DOWN, FLAT, UP]
@@ -331,6 +390,48 @@ def test_neutralise_formulas_touches_only_text_cells():
     assert list(frame["text"][:1]) == ["=1+2"]  # the input is not modified
     assert trades_csv(pd.DataFrame({"time": pd.to_datetime(["2024-01-02 15:30"]),
                                     "pnl": [-2.5]})) == "time,pnl\n2024-01-02T15:30:00Z,-2.5\n"
+
+
+def test_feed_tables_send_small_chunks_as_plain_lists_and_no_style_messages(hub):
+    feed = SessionFeed(hub=hub)
+    trades = TradeFeed(feed=feed)
+    rec = Recorder(trades)
+    advance(feed, 200)
+    rec.events.clear()
+
+    while not rec.of(ColumnsStreamedEvent):
+        advance(feed, 5)
+
+    event = rec.of(ColumnsStreamedEvent)[0]
+    assert all(isinstance(v, list) for v in event.data.values())
+    assert not [e for e in rec.events if getattr(e, "attr", None) == "cell_styles"]
+
+
+def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
+    spec = default_spec()
+    hub = Hub(replace(spec, config=replace(spec.config, record=False)))
+    feed = SessionFeed(hub=hub)
+    views = [PriceChart(feed=feed), PositionsTable(feed=feed), TradeFeed(feed=feed),
+             DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed)]
+    strips = [MarketCards(feed=feed), SummaryBar(feed=feed)]
+    rec = Recorder(*views, *strips)
+    advance(feed, 100)
+    protocol = Protocol()
+
+    sizes = []
+    for _ in range(12):  # one bar per update, as at a slow replay speed
+        rec.events.clear()
+        time.sleep(0.11)  # positions and leaderboard publish at most 10 times a second
+        advance(feed, 1)
+        msg = protocol.create("PATCH-DOC", rec.events)
+        tables_and_charts = len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
+        cards = sum(len(json.dumps(s.strip.cards)) for s in strips)  # ESM data: sent as JSON
+        sizes.append(tables_and_charts + cards)
+    hub.competition.stop()
+
+    assert len(hub.competition.trades_frame()) > 0
+    print(sizes)
+    assert np.mean(sizes) < 5000, sizes
 
 
 # -- decisions --------------------------------------------------------------------------------
@@ -412,7 +513,7 @@ def test_event_log_is_bounded_newest_first_and_coloured_by_group(hub):
     assert len(events) > 40 and len(shown) == 40
     assert list(shown["kind"]) == list(events["kind"].tail(40))
     assert list(shown["message"]) == list(events["message"].tail(40))
-    assert log.table.sorters == [{"field": "seq", "dir": "desc"}]
+    assert log.table.sorters == [{"field": "index", "dir": "desc"}]
     assert rec.of(ColumnsStreamedEvent)
     mapper = log.table.formatters["kind"].text_color["transform"]
     colours = dict(zip(mapper.factors, mapper.palette, strict=True))
@@ -460,42 +561,48 @@ def test_market_cards_show_last_close_and_changes_even_after_a_decimated_history
         q = cards.quotes[sym]
         assert (q["bar"], q["close"], q["previous"], q["first"]) == \
             (399, close[399, j], close[398, j], close[0, j])
-    html = cards._pane.object
     aapl = close[:, 0]
-    assert f"{aapl[399]:,.2f}" in html
-    assert f"{100 * (aapl[399] / aapl[398] - 1):+.2f}%" in html
-    assert f"{100 * (aapl[399] / aapl[0] - 1):+.2f}%" in html
+    label, value, sub, _, _ = cards.strip.cards[0]
+    assert (label, value) == ("AAPL", f"{aapl[399]:,.2f}")
+    assert sub[0][0] == f"{100 * (aapl[399] / aapl[398] - 1):+.2f}%"
+    assert sub[2][0] == f"{100 * (aapl[399] / aapl[0] - 1):+.2f}%"
 
 
 def test_market_cards_colour_a_rise_up_and_a_fall_down(hub):
-    feed = SessionFeed(hub=hub)
-    cards = MarketCards(feed=feed)
+    cards = MarketCards(feed=SessionFeed(hub=hub))
 
     cards.quotes = {"AAPL": {"bar": 2, "close": 11.0, "previous": 10.0, "first": 12.0}}
 
-    html = cards._pane.object
-    assert '<div class="val up">11.00</div>' in html
-    assert '<span class="up">+10.00%</span> bar' in html
-    assert '<span class="down">-8.33%</span> start' in html
-    assert '<div class="lbl">MSFT</div><div class="val ">–</div>' in html
+    assert cards.strip.cards == [
+        ["AAPL", "11.00", [["+10.00%", "u"], [" bar · ", ""], ["-8.33%", "d"], [" start", ""]],
+         "u", None],
+        ["MSFT", "–", "", "", None]]
 
 
 def test_summary_bar_totals_state_progress_and_update_counter(hub):
     feed = SessionFeed(hub=hub)
     summary = SummaryBar(feed=feed)
+    feed.pull()
 
     advance(feed, 327)
 
     board = hub.competition.leaderboard()
     snap = hub.competition.streams.positions.snapshot()
-    html = summary._pane.object
-    assert f"{board['equity'].sum():,.0f}" in html
-    assert f"{board['pnl'].sum():+,.0f}" in html
-    assert f'<div class="val ">{board["trades"].sum()}</div>' in html
-    assert summary.open_positions == int((snap["quantity"] != 0).sum())
-    assert '<span class="state s-paused">paused</span>' in html
-    assert "10.0%" in html and "327/3270 bars" in html
-    assert f'<div class="val ">{feed.updates}</div><div class="sub ">this session' in html
+    cards = {c[0]: c for c in summary.strip.cards}
+    assert cards["Total equity"][1] == f"{board['equity'].sum():,.0f}"
+    assert cards["Total PnL"][1] == f"{board['pnl'].sum():+,.0f}"
+    assert cards["Total PnL"][3] == ("u" if board["pnl"].sum() > 0 else "d")
+    assert cards["Trades"][1] == str(board["trades"].sum())
+    assert cards["Open positions"][1] == str(int((snap["quantity"] != 0).sum()))
+    assert cards["Engine"][1:4] == ["paused", hub.competition.status()["time"][:16]
+                                    .replace("T", " "), "state paused"]
+    assert cards["Progress"][1:3] == ["10.0%", "327/3270 bars"]
+    assert cards["Progress"][4] == 0.1
+    assert cards["Updates"][1] == "2" == str(feed.updates)
+
+
+def test_stat_strip_writes_text_never_html():
+    assert "textContent" in StatStrip._esm and "innerHTML" not in StatStrip._esm
 
 
 # -- connection -----------------------------------------------------------------------------------
@@ -534,10 +641,10 @@ def test_every_view_empties_on_reset(hub):
     hub.competition.reset()
     feed.pull()
 
-    assert all(len(s.data["time"]) == 0 for s in views["prices"].sources.values())
-    assert all(len(s.data["time"]) == 0 for s in views["prices"].markers.values())
+    assert len(views["prices"].source.data["time"]) == 0
+    assert len(views["prices"].fills.data["time"]) == 0
     for name in ("positions", "trades", "decisions"):
         assert views[name].table.value.empty, name
     assert views["cards"].quotes == {}
     assert views["summary"].totals == {} and views["summary"].open_positions == 0
-    assert '<span class="state s-idle">idle</span>' in views["summary"]._pane.object
+    assert views["summary"].strip.cards[4][:2] == ["Engine", "idle"]
