@@ -66,16 +66,22 @@ export function render({{ model, el, view }}) {{
 """
     _stylesheets = [f"""
 :host {{ display: flex; align-items: center; }}
-.conn {{ font-weight: 700; font-size: 13px; white-space: nowrap; }}
-.reload {{ margin-left: 8px; padding: 1px 10px; border-radius: 4px; cursor: pointer;
-           border: 1px solid {DOWN}; background: transparent; color: {DOWN}; font-size: 12px; }}
+.conn {{ font-weight: 700; font-size: 13px; white-space: nowrap; padding: 2px 10px;
+         border-radius: 12px; background: rgba(18, 18, 18, 0.75); }}
+.reload {{ margin-left: 8px; padding: 2px 12px; border-radius: 12px; cursor: pointer;
+           border: 0; background: {DOWN}; color: #fff; font-weight: 700; font-size: 12px; }}
 """]
 
     def __init__(self, **params):
         super().__init__(**params)
         if self.feed is not None:
-            self.stale_after = max(3000, 10 * self.feed.period)
+            self._scale()
             self.feed.param.watch(self._beat, "last_pull")
+            self.feed.param.watch(self._scale, "period")
+
+    def _scale(self, *_) -> None:
+        """Stale after ten missed pulls, and never sooner than 3 s."""
+        self.stale_after = max(3000, 10 * self.feed.period)
 
     def _beat(self, *_) -> None:
         self.heartbeat += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -53,7 +54,7 @@ class DecisionsFeed(pn.viewable.Viewer):
             COLUMNS, value=self._empty(), height=self.height,
             widths={"time": 92, "agent": 130, "targets": 160, "confidence": 52},
             formatters={"reasoning": TEXT_FORMATTER, "targets": TEXT_FORMATTER,
-                        "confidence": money(fmt="0.00")},
+                        "confidence": money()},
             css_classes=["arena-decisions"])
         self.table.add_filter(self.agent_filter, "agent")
         self.feed.subscribe("decisions", self._on_rows, self._on_reset)
@@ -76,7 +77,7 @@ class DecisionsFeed(pn.viewable.Viewer):
             "time": time_labels(rows["time"], self._intraday),
             "agent": rows["agent"].to_numpy(dtype=object),
             "targets": [targets_text(t) for t in rows["targets"].to_numpy(dtype=object)],
-            "confidence": rows["confidence"].to_numpy(dtype=float),
+            "confidence": np.round(rows["confidence"].to_numpy(dtype=float), 3),
             "reasoning": rows["reasoning"].fillna("").to_numpy(dtype=object),
         })
         self.table.stream(df, rollover=self.max_rows)

@@ -16,12 +16,14 @@ import panel as pn
 import param
 
 from arena.ui.feed import SessionFeed
-from arena.ui.trades import FeedTable, money
+from arena.ui.trades import PLAIN_TEXT, FeedTable, money, signed_money
 
 COLUMNS = {"agent": "Agent", "symbol": "Sym.", "quantity": "Qty", "avg_price": "Avg px",
            "last_price": "Last", "market_value": "Value", "unrealised_pnl": "Unreal. PnL"}
 _NUMERIC = ("quantity", "avg_price", "last_price", "market_value", "unrealised_pnl")
-_PATCH_CELL_BYTES = 20  # about what one patched cell costs on the wire
+_DECIMALS = {"quantity": 6, "avg_price": 4, "last_price": 4, "market_value": 2,
+             "unrealised_pnl": 2}  # more than shown, few enough to keep updates short
+_PATCH_CELL_BYTES = 16  # about what one patched cell costs on the wire
 
 
 def _reload_bytes(rows: int) -> int:
@@ -43,9 +45,10 @@ class PositionsTable(pn.viewable.Viewer):
             layout="fit_columns", header_align="center", sortable=False,
             widths={"symbol": 62, "quantity": 70, "avg_price": 80, "last_price": 80,
                     "market_value": 100, "unrealised_pnl": 104},
-            formatters={"quantity": money(fmt="0,0.[0000]"), "avg_price": money(fmt="0,0.00[00]"),
-                        "last_price": money(fmt="0,0.00[00]"), "market_value": money(),
-                        "unrealised_pnl": money("unrealised_pnl")},
+            formatters={"agent": dict(PLAIN_TEXT), "symbol": dict(PLAIN_TEXT),
+                        "quantity": money(None), "avg_price": money(None),
+                        "last_price": money(None), "market_value": money(),
+                        "unrealised_pnl": signed_money("unrealised_pnl")},
             css_classes=["arena-positions"])
         self.feed.subscribe("positions", self._on_table, self._on_reset)
 
@@ -59,7 +62,8 @@ class PositionsTable(pn.viewable.Viewer):
 
     def _on_table(self, table: pd.DataFrame) -> None:
         open_ = table[table["quantity"].to_numpy(dtype=float) != 0]
-        new = pd.DataFrame({c: open_[c].to_numpy(dtype=float if c in _NUMERIC else object)
+        new = pd.DataFrame({c: np.round(open_[c].to_numpy(dtype=float), _DECIMALS[c])
+                            if c in _NUMERIC else open_[c].to_numpy(dtype=object)
                             for c in COLUMNS}).sort_values(["agent", "symbol"], kind="stable")
         new = new.reset_index(drop=True)
         old = self.table.value

@@ -29,6 +29,7 @@ COLUMNS = {"time": "Time", "agent": "Agent", "symbol": "Symbol", "side": "Side",
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NEWEST_FIRST = [{"field": "index", "dir": "desc"}]  # the index grows with every streamed row
 INLINE_ROWS = 50
+PLAIN_TEXT = {"type": "plaintext"}  # Tabulator escapes the text; the cheapest to draw
 
 
 class FeedTable(pn.widgets.Tabulator):
@@ -55,12 +56,15 @@ class FeedTable(pn.widgets.Tabulator):
         super().stream(stream_value, rollover=rollover, reset_index=reset_index, follow=follow)
 
 
-def feed_table(columns: dict[str, str], **params) -> FeedTable:
-    """A read-only, newest-first feed table with ``columns`` (field → title)."""
+def feed_table(columns: dict[str, str], formatters: dict | None = None,
+               **params) -> FeedTable:
+    """A read-only, newest-first feed table with ``columns`` (field → title); columns
+    without a formatter in ``formatters`` are shown as plain (escaped) text."""
+    shown = {c: dict(PLAIN_TEXT) for c in columns} | (formatters or {})
     return FeedTable(show_index=True, hidden_columns=["index"], disabled=True,
                      selectable=False, sortable=False, sorters=NEWEST_FIRST,
                      sizing_mode="stretch_width", titles=columns, layout="fit_columns",
-                     header_align="center", **params)
+                     header_align="center", formatters=shown, **params)
 
 
 # -- shared formatting helpers (also used by the decision feed and event log) -----------
@@ -86,10 +90,17 @@ def signed_colour(field: str) -> dict:
     return {"field": field, "transform": mapper}
 
 
-def money(field: str | None = None, fmt: str = "0,0.00") -> NumberFormatter:
-    """Numbers with thousands separators; coloured by sign of ``field`` if given."""
-    kw = {"text_color": signed_colour(field)} if field else {}
-    return NumberFormatter(format=fmt, nan_format="", null_format="", **kw)
+def money(decimals: int | None = 2) -> dict:
+    """Numbers with thousands separators and ``decimals`` places (None: as sent, for
+    values rounded on the server). A plain Tabulator formatter: the cheapest to draw."""
+    return {"type": "money", "thousand": ",", "decimal": ".",
+            "precision": False if decimals is None else decimals}
+
+
+def signed_money(field: str) -> NumberFormatter:
+    """Money coloured by its sign (green up, red down); missing values left blank."""
+    return NumberFormatter(format="0,0.00", nan_format="", null_format="",
+                           text_color=signed_colour(field))
 
 
 # -- CSV export ------------------------------------------------------------------------
@@ -131,8 +142,8 @@ class TradeFeed(pn.viewable.Viewer):
             widths={"time": 88, "symbol": 62, "side": 44, "quantity": 62, "price": 74,
                     "fee": 50, "action": 54, "pnl": 82},
             formatters={
-                "quantity": money(fmt="0,0.[0000]"), "price": money(fmt="0,0.00[00]"),
-                "fee": money(), "pnl": money("pnl"),
+                "quantity": money(None), "price": money(None), "fee": money(),
+                "pnl": signed_money("pnl"),
                 "side": StringFormatter(text_color={"field": "side", "transform":
                                         CategoricalColorMapper(factors=["buy", "sell"],
                                                                palette=[UP, DOWN],
@@ -163,11 +174,11 @@ class TradeFeed(pn.viewable.Viewer):
             "agent": rows["agent"].to_numpy(dtype=object),
             "symbol": rows["symbol"].to_numpy(dtype=object),
             "side": rows["side"].to_numpy(dtype=object),
-            "quantity": rows["quantity"].to_numpy(dtype=float),
-            "price": rows["price"].to_numpy(dtype=float),
-            "fee": rows["fee"].to_numpy(dtype=float),
+            "quantity": np.round(rows["quantity"].to_numpy(dtype=float), 6),
+            "price": np.round(rows["price"].to_numpy(dtype=float), 4),
+            "fee": np.round(rows["fee"].to_numpy(dtype=float), 4),
             "action": rows["action"].to_numpy(dtype=object),
-            "pnl": rows["pnl"].to_numpy(dtype=float),
+            "pnl": np.round(rows["pnl"].to_numpy(dtype=float), 2),
         })
         self.table.stream(df, rollover=self.max_rows)
 

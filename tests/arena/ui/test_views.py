@@ -20,7 +20,7 @@ from bokeh.document.events import (
     ColumnsPatchedEvent,
     ColumnsStreamedEvent,
 )
-from bokeh.models import HTMLTemplateFormatter
+from bokeh.models import HTMLTemplateFormatter, StringFormatter
 from bokeh.protocol import Protocol
 
 from arena.agents.base import Agent, Decision
@@ -61,12 +61,12 @@ POSITIONS_C = pd.concat([POSITIONS_B, pd.DataFrame({  # momentum opens MSFT
 POSITIONS_D = POSITIONS_C.assign(quantity=[0.0, 0.0, -5.0, 3.0])  # momentum closes AAPL
 
 
-def positions_of(agents: list[str], price: float) -> pd.DataFrame:
-    """One open AAPL position per agent, every number derived from ``price``."""
+def positions_of(agents: list[str], symbol: str, price: float) -> pd.DataFrame:
+    """One open position per agent, every number derived from ``price``."""
     n = len(agents)
-    return pd.DataFrame({"agent": agents, "symbol": ["AAPL"] * n, "quantity": [price] * n,
+    return pd.DataFrame({"agent": agents, "symbol": [symbol] * n, "quantity": [price] * n,
                          "avg_price": [price] * n, "last_price": [price] * n,
-                         "market_value": [price * price] * n, "unrealised_pnl": [0.0] * n,
+                         "market_value": [price * price] * n, "unrealised_pnl": [price] * n,
                          "realised_pnl": [0.0] * n})
 
 
@@ -257,7 +257,8 @@ def test_positions_table_shows_open_positions_from_the_competition(hub):
     assert len(shown) == len(open_) > 0
     assert list(shown["agent"]) == list(open_["agent"])
     for col in ("quantity", "avg_price", "last_price", "market_value", "unrealised_pnl"):
-        np.testing.assert_allclose(shown[col].to_numpy(float), open_[col].to_numpy(float))
+        np.testing.assert_allclose(shown[col].to_numpy(float), open_[col].to_numpy(float),
+                                   atol=0.005)  # shown to the cent (prices to 1/10,000)
     colour = table.table.formatters["unrealised_pnl"].text_color
     assert colour["field"] == "unrealised_pnl"
     assert list(colour["transform"].palette) == [DOWN, FLAT, UP]
@@ -307,10 +308,10 @@ def test_positions_table_streams_opened_positions_and_rolls_closed_ones_off(hub)
 def test_positions_table_reloads_when_everything_changed(hub):
     table = PositionsTable(feed=SessionFeed(hub=hub))
     rec = Recorder(table)
-    table._on_table(positions_of([f"a{i:02}" for i in range(20)], 1.0))
+    table._on_table(positions_of([f"a{i:02}" for i in range(20)], "AAPL", 1.0))
     rec.events.clear()
 
-    table._on_table(positions_of([f"b{i:02}" for i in range(20)], 2.0))
+    table._on_table(positions_of([f"b{i:02}" for i in range(20)], "MSFT", 2.0))
 
     assert len(rec.of(ColumnDataChangedEvent)) == 1 and not rec.of(ColumnsPatchedEvent)
     assert list(table.table.value["agent"]) == [f"b{i:02}" for i in range(20)]
@@ -328,8 +329,8 @@ def test_trade_feed_shows_the_competitions_fills_newest_first(hub):
     assert len(shown) == len(expected) > 0
     assert list(shown["agent"]) == list(expected["agent"])
     assert list(shown["side"]) == list(expected["side"])
-    np.testing.assert_allclose(shown["price"], expected["price"])
-    np.testing.assert_allclose(shown["pnl"], expected["pnl"])  # NaN where nothing closed
+    np.testing.assert_allclose(shown["price"], expected["price"], atol=5e-5)  # 4 decimals
+    np.testing.assert_allclose(shown["pnl"], expected["pnl"], atol=0.005)  # NaN: nothing closed
     assert list(shown["time"]) == list(expected["time"].dt.strftime("%Y-%m-%d"))
     assert trades.table.sorters == [{"field": "index", "dir": "desc"}]  # newest first
     assert np.all(np.diff(shown.index.to_numpy()) > 0)  # the index grows with arrival
@@ -351,7 +352,8 @@ def test_trade_feed_is_bounded_and_streams_only_new_fills(hub):
 
     all_fills = hub.competition.trades_frame()
     assert len(trades.table.value) == 25
-    np.testing.assert_allclose(trades.table.value["price"], all_fills["price"].tail(25))
+    np.testing.assert_allclose(trades.table.value["price"], all_fills["price"].tail(25),
+                               atol=5e-5)
     assert sum(rec.streamed_rows()) == len(all_fills) - before
     assert not rec.of(ColumnDataChangedEvent)
 
@@ -419,7 +421,7 @@ def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
     protocol = Protocol()
 
     sizes = []
-    for _ in range(12):  # one bar per update, as at a slow replay speed
+    for _ in range(10):  # one bar per update, as at a slow replay speed
         rec.events.clear()
         time.sleep(0.11)  # positions and leaderboard publish at most 10 times a second
         advance(feed, 1)
@@ -430,8 +432,7 @@ def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
     hub.competition.stop()
 
     assert len(hub.competition.trades_frame()) > 0
-    print(sizes)
-    assert np.mean(sizes) < 5000, sizes
+    assert np.mean(sizes) < 4500, sizes
 
 
 # -- decisions --------------------------------------------------------------------------------
@@ -450,12 +451,27 @@ def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
     np.testing.assert_allclose(mine["confidence"], 0.7)
     # the column is rendered by a Tabulator text formatter, never as HTML
     assert decisions.table.formatters["reasoning"]["type"] in SAFE_TEXT
+    assert decisions.table.formatters["agent"]["type"] in SAFE_TEXT  # agent names too
     assert not any(isinstance(f, HTMLTemplateFormatter) for f in decisions.table.formatters.values())
     model = model_of(decisions.table)
     column = next(c for c in model.columns if c.field == "reasoning")
     assert not isinstance(column.formatter, HTMLTemplateFormatter)
     config = next(c for c in model.configuration["columns"] if c["field"] == "reasoning")
     assert config["formatter"] in SAFE_TEXT
+
+
+def test_no_table_column_is_rendered_as_html(hub):
+    feed = SessionFeed(hub=hub)
+    tables = [TradeFeed(feed=feed).table, PositionsTable(feed=feed).table,
+              DecisionsFeed(feed=feed).table, EventLog(feed=feed).table]
+
+    for table in tables:
+        text_columns = [c for c in table.value.columns if table.value[c].dtype == object]
+        assert "agent" in text_columns
+        for col in text_columns:
+            f = table.formatters.get(col)
+            assert not isinstance(f, HTMLTemplateFormatter), col
+            assert isinstance(f, StringFormatter) or f["type"] in SAFE_TEXT, col
 
 
 def test_decision_filter_hides_other_agents_without_losing_their_rows(hub):
@@ -617,6 +633,8 @@ def test_connection_heartbeat_follows_every_pull_and_reaches_the_browser_model(h
     assert conn.heartbeat == 3
     assert model_of(conn).data.heartbeat == 3
     assert conn.stale_after == 5000  # 10 periods, at least 3 s
+    feed.period = 100
+    assert conn.stale_after == 3000
     assert "connection_lost" in conn._esm and "location.reload()" in conn._esm
 
 
