@@ -506,6 +506,8 @@ class Competition:
                 t_before = self._t
                 try:
                     self._advance(budget, stepping)
+                    if stepping or self._state is not State.RUNNING:
+                        self._pub.board(self._t, force=True)  # a stepped/paused bar is exact
                 finally:
                     with self._cond:
                         self._advancing = False

@@ -38,6 +38,10 @@ class SessionFeed(param.Parameterized):
                                doc="newest rows a table starts with")
     resync_rows = param.Integer(default=50_000, doc="a backlog larger than this reloads "
                                                     "the history instead of streaming it")
+    table_period = param.Integer(default=1000, bounds=(0, 60_000),
+                                 doc="ms between refreshes of the keyed tables (leaderboard, "
+                                     "positions): they change every bar, a person reads them "
+                                     "about once a second")
     updates = param.Integer(default=0, doc="pulls that brought something new")
     status = param.Dict(default={}, doc="the engine's status after the last pull")
     last_pull = param.Number(default=0.0, doc="wall time of the last pull")
@@ -49,6 +53,7 @@ class SessionFeed(param.Parameterized):
         self._epoch: dict[str, int] = {}
         self._hub_version = -1
         self._callback = None
+        self._keyed_at = 0.0
 
     @property
     def competition(self):
@@ -116,12 +121,16 @@ class SessionFeed(param.Parameterized):
                 if len(rows):
                     news = True
                     self._deliver(name, rows)
+            now = time.monotonic()
+            refresh = now - self._keyed_at >= self.table_period / 1000
             for name in KEYED:
                 table = getattr(st, name)
                 if not self._subs[name]:
                     continue
                 key = (table.epoch, table.version)
-                if key != self._epoch.get(name):
+                fresh = self._epoch.get(name) is None or key[0] != self._epoch[name][0]
+                if key != self._epoch.get(name) and (refresh or fresh):
+                    self._keyed_at = now
                     self._epoch[name] = key
                     news = True
                     self._deliver(name, table.snapshot())

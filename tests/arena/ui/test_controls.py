@@ -45,7 +45,7 @@ def hub():
 def panel(hub, monkeypatch):
     monkeypatch.delenv("PANEL_BASIC_AUTH", raising=False)
     monkeypatch.delenv("PANEL_OAUTH_PROVIDER", raising=False)
-    return ControlPanel(feed=SessionFeed(hub=hub))
+    return ControlPanel(feed=SessionFeed(hub=hub, table_period=0))
 
 
 def shown(note) -> str:
@@ -235,7 +235,7 @@ def test_bad_toml_is_refused_and_the_form_and_competition_stay(panel, hub, filen
 
 
 def test_settings_applied_elsewhere_reach_this_form(hub, panel):
-    other = ControlPanel(feed=SessionFeed(hub=hub))
+    other = ControlPanel(feed=SessionFeed(hub=hub, table_period=0))
     other.symbols.value = ["GOOG"]
     click(other.apply_button)
 
@@ -325,7 +325,7 @@ def test_with_auth_only_listed_users_operate(with_auth):
 
 def test_non_operator_sees_read_only_and_cannot_start(hub, with_auth):
     # Arrange
-    viewer = ControlPanel(feed=SessionFeed(hub=hub), user="bob")
+    viewer = ControlPanel(feed=SessionFeed(hub=hub, table_period=0), user="bob")
 
     # Act: the widget is disabled, but a click reaching the server must still be refused
     click(viewer.start_button)
@@ -344,7 +344,7 @@ def test_non_operator_sees_read_only_and_cannot_start(hub, with_auth):
 
 
 def test_operator_may_start_when_auth_is_on(hub, with_auth):
-    op = ControlPanel(feed=SessionFeed(hub=hub), user="alice")
+    op = ControlPanel(feed=SessionFeed(hub=hub, table_period=0), user="alice")
     hub.competition.speed = 5
     click(op.start_button)
     assert not op.role_note.visible

@@ -143,7 +143,7 @@ def closes_of(chart: PriceChart, sym: str) -> np.ndarray:
 
 
 def test_price_chart_draws_each_symbols_closes_and_streams_only_new_bars(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     chart = PriceChart(feed=feed)
     rec = Recorder(chart)
     data = hub.competition.data
@@ -160,7 +160,7 @@ def test_price_chart_draws_each_symbols_closes_and_streams_only_new_bars(hub):
 
 def test_price_chart_stays_bounded_over_5000_bars(hub):
     synthetic_hub(hub, ["sma_cross"], bars=5200)
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     chart = PriceChart(feed=feed, max_points=500)
     feed.pull()
     data = feed.competition.data
@@ -181,7 +181,7 @@ def test_price_chart_stays_bounded_over_5000_bars(hub):
 
 
 def test_price_chart_marks_each_fill_at_its_price_and_time(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     chart = PriceChart(feed=feed)
 
     advance(feed, 400)
@@ -206,7 +206,7 @@ def test_price_chart_marks_each_fill_at_its_price_and_time(hub):
 
 
 def test_price_chart_keeps_only_the_newest_markers(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     chart = PriceChart(feed=feed, max_markers=10)
 
     for _ in range(8):
@@ -217,7 +217,7 @@ def test_price_chart_keeps_only_the_newest_markers(hub):
 
 
 def test_price_chart_symbol_and_agent_choices_only_change_visibility_and_filter(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     chart = PriceChart(feed=feed)
     advance(feed, 100)
     rec = Recorder(chart)
@@ -233,7 +233,7 @@ def test_price_chart_symbol_and_agent_choices_only_change_visibility_and_filter(
 
 
 def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     chart = PriceChart(feed=feed)
     advance(feed, 30)
 
@@ -246,7 +246,7 @@ def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
 
 # -- positions -----------------------------------------------------------------------------
 def test_positions_table_shows_open_positions_from_the_competition(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     table = PositionsTable(feed=feed)
 
     advance(feed, 300)
@@ -265,7 +265,7 @@ def test_positions_table_shows_open_positions_from_the_competition(hub):
 
 
 def test_positions_table_patches_changed_cells_and_skips_unchanged_tables(hub):
-    table = PositionsTable(feed=SessionFeed(hub=hub))
+    table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0))
     rec = Recorder(table)
 
     table._on_table(POSITIONS_A)  # the flat sma_cross AAPL row is left out
@@ -282,7 +282,7 @@ def test_positions_table_patches_changed_cells_and_skips_unchanged_tables(hub):
 
 
 def test_positions_table_streams_opened_positions_and_rolls_closed_ones_off(hub):
-    table = PositionsTable(feed=SessionFeed(hub=hub))
+    table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0))
     rec = Recorder(table)
     table._on_table(POSITIONS_B)
     rec.events.clear()
@@ -306,7 +306,7 @@ def test_positions_table_streams_opened_positions_and_rolls_closed_ones_off(hub)
 
 
 def test_positions_table_reloads_when_everything_changed(hub):
-    table = PositionsTable(feed=SessionFeed(hub=hub))
+    table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0))
     rec = Recorder(table)
     table._on_table(positions_of([f"a{i:02}" for i in range(20)], "AAPL", 1.0))
     rec.events.clear()
@@ -319,7 +319,7 @@ def test_positions_table_reloads_when_everything_changed(hub):
 
 # -- trades ---------------------------------------------------------------------------------
 def test_trade_feed_shows_the_competitions_fills_newest_first(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     trades = TradeFeed(feed=feed)
 
     advance(feed, 300)
@@ -340,7 +340,7 @@ def test_trade_feed_shows_the_competitions_fills_newest_first(hub):
 
 
 def test_trade_feed_is_bounded_and_streams_only_new_fills(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     trades = TradeFeed(feed=feed, max_rows=25)
     rec = Recorder(trades)
     advance(feed, 200)
@@ -361,7 +361,7 @@ def test_trade_feed_is_bounded_and_streams_only_new_fills(hub):
 def test_trade_csv_export_is_the_full_history_with_formulas_neutralised(hub):
     show(hub, Competition(synthetic(("SYN",), bars=300, seed=5), [FormulaAgent(), XssAgent()],
                           CompetitionConfig(record=False)))
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     trades = TradeFeed(feed=feed, max_rows=10)
     advance(feed, 200)
 
@@ -395,7 +395,7 @@ def test_neutralise_formulas_touches_only_text_cells():
 
 
 def test_feed_tables_send_small_chunks_as_plain_lists_and_no_style_messages(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     trades = TradeFeed(feed=feed)
     rec = Recorder(trades)
     advance(feed, 200)
@@ -412,7 +412,7 @@ def test_feed_tables_send_small_chunks_as_plain_lists_and_no_style_messages(hub)
 def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
     spec = default_spec()
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     views = [PriceChart(feed=feed), PositionsTable(feed=feed), TradeFeed(feed=feed),
              DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed)]
     strips = [MarketCards(feed=feed), SummaryBar(feed=feed)]
@@ -438,7 +438,7 @@ def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
 # -- decisions --------------------------------------------------------------------------------
 def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
     synthetic_hub(hub, [XssAgent(), "sma_cross"])
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     decisions = DecisionsFeed(feed=feed)
     Recorder(decisions)
 
@@ -461,7 +461,7 @@ def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
 
 
 def test_no_table_column_is_rendered_as_html(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     tables = [TradeFeed(feed=feed).table, PositionsTable(feed=feed).table,
               DecisionsFeed(feed=feed).table, EventLog(feed=feed).table]
 
@@ -476,7 +476,7 @@ def test_no_table_column_is_rendered_as_html(hub):
 
 def test_decision_filter_hides_other_agents_without_losing_their_rows(hub):
     synthetic_hub(hub, [XssAgent(), FormulaAgent()])
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     decisions = DecisionsFeed(feed=feed)
     Recorder(decisions)
     advance(feed, 20)
@@ -496,7 +496,7 @@ def test_decision_filter_hides_other_agents_without_losing_their_rows(hub):
 
 
 def test_decision_feed_is_bounded_and_options_follow_a_new_competition(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     decisions = DecisionsFeed(feed=feed, max_rows=15)
     advance(feed, 600)
     assert len(decisions.table.value) == 15
@@ -517,7 +517,7 @@ def test_targets_text_reads_like_a_trader_would_say_it():
 
 # -- events -----------------------------------------------------------------------------------
 def test_event_log_is_bounded_newest_first_and_coloured_by_group(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     log = EventLog(feed=feed, max_rows=40)
     rec = Recorder(log)
 
@@ -545,7 +545,7 @@ def test_event_log_shows_agent_errors_with_the_message_as_text(hub):
             raise RuntimeError(XSS)
 
     synthetic_hub(hub, [Broken()])
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     log = EventLog(feed=feed)
 
     advance(feed, 3)
@@ -585,7 +585,7 @@ def test_market_cards_show_last_close_and_changes_even_after_a_decimated_history
 
 
 def test_market_cards_colour_a_rise_up_and_a_fall_down(hub):
-    cards = MarketCards(feed=SessionFeed(hub=hub))
+    cards = MarketCards(feed=SessionFeed(hub=hub, table_period=0))
 
     cards.quotes = {"AAPL": {"bar": 2, "close": 11.0, "previous": 10.0, "first": 12.0}}
 
@@ -596,7 +596,7 @@ def test_market_cards_colour_a_rise_up_and_a_fall_down(hub):
 
 
 def test_summary_bar_totals_state_progress_and_update_counter(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     summary = SummaryBar(feed=feed)
     feed.pull()
 
@@ -650,7 +650,7 @@ def test_configure_notifications_sets_panels_texts():
 
 # -- reset ----------------------------------------------------------------------------------------
 def test_every_view_empties_on_reset(hub):
-    feed = SessionFeed(hub=hub)
+    feed = SessionFeed(hub=hub, table_period=0)
     views = dict(prices=PriceChart(feed=feed), positions=PositionsTable(feed=feed),
                  trades=TradeFeed(feed=feed), decisions=DecisionsFeed(feed=feed),
                  cards=MarketCards(feed=feed), summary=SummaryBar(feed=feed))
@@ -666,3 +666,24 @@ def test_every_view_empties_on_reset(hub):
     assert views["cards"].quotes == {}
     assert views["summary"].totals == {} and views["summary"].open_positions == 0
     assert views["summary"].strip.cards[4][:2] == ["Engine", "idle"]
+
+
+def test_keyed_tables_refresh_at_most_once_per_table_period(hub):
+    # Arrange: the leaderboard and positions change every bar; a person reads them ~1/s
+    feed = SessionFeed(hub=hub, table_period=60_000)
+    boards = []
+    feed.subscribe("leaderboard", boards.append)
+    comp = hub.competition
+
+    # Act
+    comp.step(5)
+    feed.pull()  # first delivery: straight away
+    comp.step(5)
+    feed.pull()  # within the period: held back
+    feed.table_period = 0
+    feed.pull()  # period over: the latest table arrives
+
+    # Assert
+    assert len(boards) == 2
+    assert boards[-1].set_index("agent")["equity"].to_dict() == \
+        comp.leaderboard().set_index("agent")["equity"].to_dict()
