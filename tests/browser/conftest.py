@@ -3,24 +3,25 @@
 Playwright's own browser downloads are not reachable here, so the tests launch
 /usr/bin/chromium (installed by .ci/run). With CI=true a missing browser fails
 the run instead of skipping it.
+
+The fixtures below serve the dashboard (``served``: `panel serve app.py`;
+``arena_server``: `arena serve`, one per test module) and open it in a page
+(``dashboard``); the helpers they use are in support.py.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.browser.support import ROOT, Dashboard, start_arena_serve, start_panel_serve
+
 CHROMIUM = os.environ.get("ARENA_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+VIEWPORT = {"width": 1366, "height": 768}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -41,57 +42,40 @@ def browser_type_launch_args(browser_type_launch_args):
                      "--disable-component-update", "--no-first-run", "--disable-sync"]}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A served dashboard in a subprocess on 127.0.0.1."""
-
-    def __init__(self, args: list[str], env: dict, port: int, log: Path):
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-
-    def wait_ready(self, path: str = "/app", timeout: float = 60) -> float:
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=2) as r:
-                    if r.status == 200:
-                        return time.monotonic() - start
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"server not ready after {timeout}s: {self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
-
-
-def start_panel_serve(tmp_path: Path, extra_env: dict | None = None) -> Server:
-    port = free_port()
-    env = {**os.environ, "ARENA_RUN_DIR": str(tmp_path / "runs"), **(extra_env or {})}
-    args = [sys.executable, "-m", "panel", "serve", "app.py", "--port", str(port),
-            "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
-    return Server(args, env, port, tmp_path / "server.log")
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    """The size the dashboard is designed for."""
+    return {**browser_context_args, "viewport": VIEWPORT}
 
 
 @pytest.fixture
 def served(tmp_path):
     """`panel serve app.py` on the default config (bundled real data), ready."""
     server = start_panel_serve(tmp_path)
-    server.ready_seconds = server.wait_ready()
+    server.wait_ready()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def arena_server(tmp_path_factory):
+    """One `arena serve` on the default config for a whole test module; each test
+    starts from :meth:`Server.fresh`."""
+    server = start_arena_serve(tmp_path_factory.mktemp("arena"))
+    server.wait_ready()
+    server.first_run_seconds = server.warm_up()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dashboard(page, arena_server):
+    """The module's dashboard in a fresh browser page (not yet loaded)."""
+    return Dashboard(page, arena_server)
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir() -> Path:
+    """artifacts/screenshots (the README shows dashboard.png from there)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,279 @@
+"""What the browser tests share: a served dashboard in a subprocess (:class:`Server`,
+with its HTTP API and memory use) and a page object that reads the dashboard's
+state from the browser's Bokeh document (:class:`Dashboard`). The fixtures that
+use them are in conftest.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARENA = Path(sys.executable).with_name("arena")  # the console script of this environment
+DEFAULT_SPEED = 20.0  # bars per second of the default config (arena.ui.hub.default_spec)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; that value, or the last
+    falsy one after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < end:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+def server_env(run_dir: Path, extra_env: dict | None = None) -> dict:
+    """The environment of a served process: the developer's ARENA_*/PANEL_* settings
+    removed (the tests name what they need), the repository importable (agents by
+    dotted path, e.g. ``tests.browser.agents_fixture:XssAgent``)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ARENA_", "PANEL_", "BOKEH_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["ARENA_RUN_DIR"] = str(run_dir)
+    env.update(extra_env or {})
+    return env
+
+
+class Server:
+    """A served dashboard in a subprocess on 127.0.0.1."""
+
+    def __init__(self, args: list[str], env: dict, port: int, log: Path):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.args, self.env = args, env
+        self.run_dir = Path(env["ARENA_RUN_DIR"])
+        self.ready_seconds: float | None = None
+        self.auth: tuple[str, str] | None = None  # HTTP Basic credentials for api()
+        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_ready(self, path: str = "/app", timeout: float = 60) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                    if r.status == 200:
+                        self.ready_seconds = time.monotonic() - start
+                        return self.ready_seconds
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"server not ready after {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if not self._log.closed:
+            self._log.close()
+
+    # -- the HTTP API (arena serve only) ----------------------------------------------
+    def api(self, method: str, route: str, auth: tuple[str, str] | None = None) -> tuple[int, dict]:
+        """``(status code, JSON answer)`` of ``METHOD /api/<route>``."""
+        req = urllib.request.Request(f"{self.url}/api/{route}", method=method,
+                                     data=b"" if method == "POST" else None)
+        auth = auth or self.auth
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def status(self) -> dict:
+        code, body = self.api("GET", "status")
+        assert code == 200, body
+        return body
+
+    def command(self, action: str) -> dict:
+        """POST a run command; the new status (fails the test on an error answer)."""
+        code, body = self.api("POST", action)
+        assert code == 200, f"POST /api/{action}: {code} {body}"
+        return body["status"]
+
+    def warm_up(self) -> float:
+        """Run one bar and reset; returns the seconds the first bar took. The first run
+        of a process loads the compiled accounting kernel and computes every agent's
+        signals (about 0.6 s on a quiet machine): tests of the dashboard's latency
+        measure the dashboard, not that."""
+        t0 = time.monotonic()
+        self.command("step?bars=1")
+        took = time.monotonic() - t0
+        self.command("reset")
+        return took
+
+    def fresh(self, speed: float = DEFAULT_SPEED) -> dict:
+        """A clean slate: whatever ran before stopped and reset to bar 0 (new run id),
+        at ``speed`` bars per second."""
+        if self.status()["state"] != "idle":
+            self.command("reset")
+        self.command(f"speed?value={speed:g}")
+        st = self.status()
+        assert st["state"] == "idle" and st["bar"] == 0 and st["speed"] == speed, st
+        return st
+
+    # -- the process ----------------------------------------------------------------
+    def rss_kb(self) -> int:
+        """Resident memory of the server process (VmRSS), in kB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS line")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_share(self, seconds: float = 3.0) -> float:
+        """Share of one core the server uses over the next ``seconds``."""
+        before, t0 = self.cpu_seconds(), time.monotonic()
+        time.sleep(seconds)
+        return (self.cpu_seconds() - before) / (time.monotonic() - t0)
+
+
+def start_panel_serve(tmp_path: Path, extra_env: dict | None = None) -> Server:
+    port = free_port()
+    env = server_env(tmp_path / "runs", extra_env)
+    args = [sys.executable, "-m", "panel", "serve", "app.py", "--port", str(port),
+            "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    return Server(args, env, port, tmp_path / "server.log")
+
+
+def start_arena_serve(tmp_path: Path, *flags: str, port: int | None = None,
+                      extra_env: dict | None = None, log_name: str = "arena.log") -> Server:
+    """The README's run command (``make run`` = ``arena serve --port P``) in a subprocess."""
+    port = port or free_port()
+    env = server_env(tmp_path / "runs", extra_env)
+    args = [str(ARENA), "serve", "--port", str(port), "--no-show", *flags]
+    return Server(args, env, port, tmp_path / log_name)
+
+
+# -- reading the dashboard from the browser ---------------------------------------------
+# The page is Panel/Bokeh: the state of each chart and table is a ColumnDataSource in
+# the browser's Bokeh document. A chart that was rebuilt (new run) leaves its old
+# models in the document, so "the" equity source is the one drawn by a plot that has
+# a live view on the page.
+_EQUITY_JS = """() => {
+  const doc = window.Bokeh && Bokeh.documents && Bokeh.documents[0];
+  if (!doc) return null;
+  for (const m of doc._all_models.values()) {
+    if (!Array.isArray(m.renderers) || !m.title) continue;
+    const view = Bokeh.index.find_one(m);
+    if (!view || !view.el.isConnected) continue;
+    for (const r of m.renderers) {
+      const ds = r.data_source;
+      if (!ds || !ds.data || !('a0' in ds.data) || !('a0_dd' in ds.data)) continue;
+      const n = ds.get_length() || 0, t = ds.data.time;
+      return {n, first: n ? t[0] : null, last: n ? t[n - 1] : null,
+              columns: Object.keys(ds.data).filter(c => /^a[0-9]+$/.test(c)).length,
+              a0: n ? ds.data.a0[n - 1] : null};
+    }
+  }
+  return null;
+}"""
+
+_TABLE_JS = """(column) => {
+  const doc = window.Bokeh && Bokeh.documents && Bokeh.documents[0];
+  if (!doc) return null;
+  for (const m of doc._all_models.values()) {
+    if (m.type !== 'ColumnDataSource' || !(column in m.data)) continue;
+    const out = {};
+    for (const [k, v] of Object.entries(m.data)) out[k] = Array.from(v);
+    return out;
+  }
+  return null;
+}"""
+
+_PLOTS_JS = """() => {
+  const doc = Bokeh.documents[0], out = [];
+  for (const m of doc._all_models.values()) {
+    if (!Array.isArray(m.renderers) || !m.title) continue;
+    const view = Bokeh.index.find_one(m);
+    if (!view || !view.el.isConnected) continue;
+    const box = view.el.getBoundingClientRect();
+    out.push({title: m.title.text, width: box.width, height: box.height});
+  }
+  return out;
+}"""
+
+_DEEP_TEXT_JS = """() => {
+  const parts = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+    parts.push(root === document ? document.body.innerText : Array.from(root.childNodes)
+      .map(n => n.textContent || '').join(' '));
+  };
+  walk(document);
+  return parts.join('\\n');
+}"""
+
+
+class Dashboard:
+    """The dashboard in one browser page, read through its Bokeh document."""
+
+    def __init__(self, page, server: Server):
+        self.page, self.server = page, server
+
+    def open(self, timeout: float = 90) -> Dashboard:
+        """Load /app and wait until this session's feed has started (the equity chart
+        has been built with one column per agent)."""
+        self.page.goto(self.server.url + "/app", timeout=timeout * 1000)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        self.page.wait_for_function(f"() => ({_EQUITY_JS})() !== null", timeout=timeout * 1000)
+
+    def equity(self) -> dict | None:
+        """The visible equity source: ``n`` points, ``first``/``last`` time (ms since
+        the epoch), ``columns`` (agents), ``a0`` (the first agent's last equity)."""
+        return self.page.evaluate(_EQUITY_JS)
+
+    def table(self, column: str) -> dict | None:
+        """Columns of the table whose source has ``column`` (e.g. 'place': leaderboard)."""
+        return self.page.evaluate(_TABLE_JS, column)
+
+    def leaderboard(self) -> dict[str, float]:
+        data = self.table("place") or {"agent": [], "equity": []}
+        return dict(zip(data["agent"], data["equity"], strict=True))
+
+    def plots(self) -> list[dict]:
+        return self.page.evaluate(_PLOTS_JS)
+
+    def text(self) -> str:
+        """All text on the page, inside shadow roots too."""
+        return self.page.evaluate(_DEEP_TEXT_JS)
+
+    def button(self, label: str):
+        return self.page.get_by_role("button", name=label, exact=True)
+
+    def connection(self):
+        return self.page.locator(".conn")
