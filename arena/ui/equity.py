@@ -25,19 +25,11 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from arena.ui.feed import SessionFeed
-from arena.ui.theme import PALETTE
+from arena.ui.theme import PALETTE, epoch_ms
 from streams.decimate import envelope_indices
 
 _PCT_JS = "const out = new Float64Array(xs.length); for (let i = 0; i < xs.length; i++) " \
           "out[i] = 100 * (xs[i] / base - 1); return out"
-
-
-def _ms(times: pd.Series) -> np.ndarray:
-    """UTC times → float milliseconds since the epoch (Bokeh's datetime unit)."""
-    t = pd.DatetimeIndex(times)
-    if t.tz is not None:
-        t = t.tz_convert("UTC").tz_localize(None)
-    return t.values.astype("datetime64[ms]").astype(np.int64).astype(float)
 
 
 class EquityChart(pn.viewable.Viewer):
@@ -129,7 +121,7 @@ class EquityChart(pn.viewable.Viewer):
                                 values=["equity", "drawdown_pct"], sort=True)
         if wide.empty:
             return
-        times = _ms(wide.index.get_level_values("time"))
+        times = epoch_ms(wide.index.get_level_values("time"))
         new = {"time": times}
         for agent, col in self._columns.items():
             new[col] = wide["equity"][agent].to_numpy() if agent in wide["equity"] else \
@@ -140,7 +132,7 @@ class EquityChart(pn.viewable.Viewer):
         self._append(self.source, new)
 
     def _on_bench(self, rows: pd.DataFrame) -> None:
-        new = _decimate({"time": _ms(rows["time"]), "equity": rows["equity"].to_numpy()},
+        new = _decimate({"time": epoch_ms(rows["time"]), "equity": rows["equity"].to_numpy()},
                         self.chunk_points)
         self._append(self.bench, new)
 

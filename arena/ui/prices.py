@@ -29,19 +29,13 @@ from bokeh.plotting import figure
 from bokeh.transform import factor_cmap, factor_mark
 
 from arena.ui.feed import SessionFeed
-from arena.ui.theme import DOWN, PALETTE, UP
+from arena.ui.theme import DOWN, PALETTE, UP, epoch_ms
 from streams.decimate import envelope_indices
 
 FILL_COLUMNS = ("time", "price", "agent", "side", "quantity", "symbol")
 SIDES = ["buy", "sell"]
 
 
-def epoch_ms(times) -> np.ndarray:
-    """UTC times → float milliseconds since the epoch (Bokeh's datetime unit)."""
-    t = pd.DatetimeIndex(times)
-    if t.tz is not None:
-        t = t.tz_convert("UTC").tz_localize(None)
-    return t.values.astype("datetime64[ms]").astype(np.int64).astype(float)
 
 
 class PriceChart(pn.viewable.Viewer):

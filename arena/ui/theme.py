@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
+import pandas as pd
+
 # Colour-blind-friendly, readable on the dark template (Okabe-Ito + extras).
 PALETTE = ("#56b4e9", "#e69f00", "#009e73", "#f0e442", "#cc79a7", "#d55e00", "#0072b2",
            "#bbbbbb", "#8dd3c7", "#fb8072", "#80b1d3", "#fdb462")
@@ -27,3 +30,11 @@ def event_group(kind: str) -> str:
 def text(value) -> str:
     """Agent- or model-supplied text made safe to put inside HTML."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def epoch_ms(times) -> np.ndarray:
+    """UTC times → float milliseconds since the epoch (Bokeh's datetime unit)."""
+    t = pd.DatetimeIndex(times)
+    if t.tz is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return t.values.astype("datetime64[ms]").astype(np.int64).astype(float)
