@@ -10,8 +10,9 @@ records every websocket frame the page receives.
 Phase A at bar 100, phase B at bar 100,000, each with a fresh page:
 
 * page load: bytes of every frame from the websocket's opening until the session's
-  feed has started (its equity chart is built) and no data has arrived for 2 s
-  (the tables' first rows come in messages of their own, up to seconds later);
+  feed has started (its equity chart is built), the trades, decisions and events
+  tables have their first rows (they come in messages of their own, seconds
+  later) and no data has arrived for 2 s;
 * updates: 10 s at 10 bars/s; an update is one Bokeh PATCH-DOC message (header,
   metadata, content and binary buffer frames) that carries stream or table data
   (ColumnsStreamed / ColumnsPatched / ColumnDataChanged); messages that carry
@@ -64,6 +65,15 @@ _READY_JS = """() => {
     for (const r of m.renderers) if (r.data_source && 'a0' in r.data_source.data) return true;
   }
   return false;
+}"""
+
+_TABLES_JS = """() => {
+  const doc = Bokeh.documents[0], want = ['message', 'reasoning', 'side'];
+  const filled = new Set();
+  for (const m of doc._all_models.values())
+    if (m.type === 'ColumnDataSource')
+      for (const c of want) if (c in m.data && m.get_length() > 0) filled.add(c);
+  return filled.size === want.length;
 }"""
 
 
@@ -250,8 +260,9 @@ def measure(browser, arena: Arena, label: str, run_seconds: float, steps: int,
     t0 = time.monotonic()
     page.goto(arena.url + "/app", timeout=120_000)
     page.wait_for_function(_READY_JS, timeout=120_000)
+    page.wait_for_function(_TABLES_JS, timeout=120_000)  # they come in later messages
     ready_s = time.monotonic() - t0
-    quiet_for(page, frames, QUIET_S)  # the tables' first rows come in later messages
+    quiet_for(page, frames, QUIET_S)
     load_bytes = sum(size for _, size, _ in frames.frames)
     load_frames = len(frames.frames)
 

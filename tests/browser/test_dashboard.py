@@ -53,6 +53,11 @@ def first_bar_ms() -> float:
                  .astype("int64")[0])
 
 
+def recorded_status(db) -> str | None:
+    with Recording(db) as rec:
+        return rec.meta.get("status")
+
+
 def settle(status: dict, *dashes: Dashboard) -> None:
     """Wait until every page shows the paused run's last bar (prints how long)."""
     t0 = time.monotonic()
@@ -143,7 +148,7 @@ def test_start_pause_step_stop_reset_from_the_page(arena_server, dashboard):
     assert wait_until(lambda: server.status()["state"] == "stopped", 5)
     status = server.status()
     db = server.run_dir / status["run_id"] / "arena.sqlite"
-    assert wait_until(lambda: db.exists() and Recording(db).meta.get("status") == "stopped", 10)
+    assert wait_until(lambda: db.exists() and recorded_status(db) == "stopped", 10)
     with Recording(db) as rec:
         meta, equity = rec.meta, rec.equity()
     assert meta["bars_processed"] == status["bar"] == bar + 1
@@ -188,6 +193,7 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
 
     # Act: a third viewer joins late
     c = Dashboard(new_context().new_page(), server).open()
+    assert wait_until(lambda: c.equity()["n"] > 0, SETTLE_S), c.equity()  # history follows
     late = c.equity()
 
     # Assert: it has the history from the first bar to the current one
@@ -205,6 +211,27 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
     assert a.equity()["n"] == now["bar"]
     assert c.equity()["n"] == late["n"] + (now["bar"] - bar)
     assert c.leaderboard() == a.leaderboard() == b.leaderboard()
+
+
+# -- a session is built once ------------------------------------------------------------------
+_FIGURES_JS = """() => Array.from(Bokeh.documents[0]._all_models.values())
+  .filter(m => Array.isArray(m.renderers) && m.title && m.title.text === 'Equity').length"""
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: a new session's first pull (SessionFeed.start -> pull -> _reload_all) rebuilds "
+    "the equity and price figures that EquityChart/PriceChart.__init__ have just built "
+    "(on_reset -> _rebuild), so the page receives every figure twice; about 1.5 s of "
+    "server CPU per session on this machine"))
+def test_a_new_session_receives_the_equity_figure_once(arena_server, dashboard):
+    # Arrange
+    arena_server.fresh()
+
+    # Act
+    dash = dashboard.open()
+
+    # Assert
+    assert dash.page.evaluate(_FIGURES_JS) == 1
 
 
 # -- the page keeps up ----------------------------------------------------------------------
