@@ -159,7 +159,7 @@ def _check(what: str, fmt: str) -> None:
         raise ExportError(f"unknown item {what!r} to export; choose one of {', '.join(WHATS)}")
     if fmt not in FORMATS[what]:
         raise ExportError(
-            f"{what} cannot be exported as {fmt!r}: {what} comes as "
+            f"{what} cannot be exported as {fmt!r}; it can be exported as "
             f"{' or '.join(FORMATS[what])}"
             + ("" if fmt in EXTENSIONS else
                f" ({fmt!r} is not a format; formats: {', '.join(EXTENSIONS)})"))
@@ -229,6 +229,8 @@ def _check_writable(target: Path) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise ExportError(f"cannot write {target}: it is a folder; give a file name")
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"cannot write {target}: {folder} is a file, not a folder")
     if not folder.is_dir():
         raise ExportError(f"cannot write {target}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or (target.exists()
