@@ -76,17 +76,20 @@ def _add_export_parser(sub) -> None:
         description="Export a recorded run as a file. Formats per item: " + combos + ".")
     e.add_argument("run", metavar="RUN",
                    help="a run id under --runs-dir, a run folder or an arena.sqlite file")
-    e.add_argument("--what", "-w", required=True, metavar="|".join(FORMATS),
-                   help="what to export")
-    e.add_argument("--format", "-f", metavar="|".join(EXTENSIONS),
-                   help="file format (default: from -o's extension, else csv; html for report)")
+    e.add_argument("--what", "-w", required=True, metavar="ITEM",
+                   help="what to export: " + ", ".join(FORMATS))
+    e.add_argument("--format", "-f", metavar="FORMAT",
+                   help=f"{', '.join(EXTENSIONS)} (default: from -o's extension, else csv; "
+                        "html for the report)")
     e.add_argument("-o", "--output", metavar="PATH",
                    help="file to write (default: RUNID-WHAT.EXT here)")
-    e.add_argument("--runs-dir", "--run-dir", dest="runs_dir", default="runs",
+    e.add_argument("--runs-dir", "--run-dir", dest="runs_dir", default="runs", metavar="DIR",
                    help="where run ids are looked up (default ./runs)")
-    e.add_argument("--width", type=int, default=DEFAULT_SIZE[0], help="chart width in pixels")
-    e.add_argument("--height", type=int, default=DEFAULT_SIZE[1], help="chart height in pixels")
-    e.add_argument("--symbol", help="the price chart's symbol (default: the run's first)")
+    e.add_argument("--width", type=int, default=DEFAULT_SIZE[0], metavar="PX",
+                   help=f"chart width in pixels (default {DEFAULT_SIZE[0]})")
+    e.add_argument("--height", type=int, default=DEFAULT_SIZE[1], metavar="PX",
+                   help=f"chart height in pixels (default {DEFAULT_SIZE[1]})")
+    e.add_argument("--symbol", metavar="SYM", help="the price chart's symbol (default: the run's first)")
 
 
 def _spec_from_args(args) -> RunSpec:
