@@ -103,10 +103,18 @@ def _table(rec: Recording, what: str) -> pd.DataFrame:
     if what == "leaderboard":
         return leaderboard(rec)
     if what == "trades":
-        return rec.trades()
+        return _floats(rec.trades(), "quantity", "price", "fee", "pnl", "position")
     if what == "decisions":
-        return rec.decisions()
+        return _floats(rec.decisions(), "confidence")
     return rec.bars()
+
+
+def _floats(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``columns`` as float64 (SQLite gives an all-NULL column, e.g. the pnl of a run
+    with entries only, as objects; the exported schema stays the same)."""
+    for col in columns:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame
 
 
 def leaderboard(rec: Recording) -> pd.DataFrame:

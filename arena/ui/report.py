@@ -21,7 +21,7 @@ from bokeh.embed import components
 from bokeh.embed.bundle import bundle_for_objs_and_resources
 from markupsafe import Markup
 
-from arena.export import leaderboard
+from arena.export import leaderboard, table
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
 from arena.ui.export import BACKGROUND, OFFLINE, benchmark
@@ -196,7 +196,7 @@ def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
     board = leaderboard(rec)
     board_rows = [(STAT_LABELS[k], [_stat(k, v) for v in board[k]])
                   for k in (*STAT_KEYS, "errors")]
-    trades = rec.trades()
+    trades = table(rec, "trades")
     trade_columns = ["Time", "Agent", "Symbol", "Side", "Qty", "Price", "Fee", "Action", "PnL",
                      "Position"]
     trade_rows = [[
@@ -208,7 +208,7 @@ def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
         {"text": _number(t.pnl), "cls": "num " + ("up" if t.pnl > 0 else "down" if t.pnl < 0
                                                   else "")},
         {"text": f"{t.position:,.6g}", "cls": "num"}] for t in trades.head(max_rows).itertuples()]
-    decisions = rec.decisions()
+    decisions = table(rec, "decisions")
     decision_rows = [{"time": _time(d.time), "agent": d.agent,
                       "targets": "hold" if d.targets is None or pd.isna(d.targets) else d.targets,
                       "confidence": _number(d.confidence), "reasoning": d.reasoning}

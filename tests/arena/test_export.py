@@ -15,6 +15,8 @@ import pytest
 
 from arena import export
 from arena.csvsafe import FORMULA_STARTS
+from arena.data import load
+from arena.engine import Competition, CompetitionConfig
 from arena.export import ExportError
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
@@ -298,3 +300,18 @@ def test_cli_bad_requests_exit_2_with_one_paragraph(run, tmp_path, case, args, n
     args = [str(rec.run_path) if a == "RUN" else a for a in args]
     result = arena(*args, cwd=tmp_path)
     assert_clean_error(result, *names)
+
+
+# -- a run with entries only (every pnl missing) ------------------------------------------------
+def test_entries_only_run_keeps_the_numeric_schema(tmp_path):
+    # Arrange: buy and hold never exits, so every fill's pnl is NULL in SQLite
+    comp = Competition(load("AAPL", start="2010-01-04", end="2010-01-15"), ["buy_and_hold"],
+                       CompetitionConfig(run_dir=str(tmp_path)))
+    comp.run()
+    # Act
+    trades = pd.read_parquet(io.BytesIO(export.export_bytes(comp.run_path, "trades", "parquet")))
+    board = export.table(comp.run_path, "leaderboard")
+    # Assert
+    assert len(trades) == 1 and trades["pnl"].dtype == "float64" and trades["pnl"].isna().all()
+    assert board.loc[0, "trades"] == 0 and np.isnan(board.loc[0, "win_rate_pct"])
+    assert board.loc[0, "bars"] == 10

@@ -15,10 +15,12 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from arena import export
+from arena.data import load
+from arena.engine import Competition, CompetitionConfig
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
 from arena.ui.figures import agent_colours
-from arena.ui.report import STAT_LABELS
+from arena.ui.report import STAT_LABELS, report_html
 from arena.ui.theme import PALETTE
 from tests.arena.export_fixture import AGENTS, HOSTILE_NAME, SECRET, XSS, record_run
 from tests.arena.test_cli import arena, assert_clean_error
@@ -191,6 +193,19 @@ def test_report_renders_offline_with_everything_and_escaped_text(rec, tmp_path, 
     assert "bundled:AAPL,MSFT" in body and "portfolio.fee_bps" in body
     assert SECRET not in html and "hidden" in body
     page.close()
+
+
+def test_report_of_a_run_with_entries_only(tmp_path):
+    # Arrange: buy and hold never exits: every pnl is missing, no statistic of closed trades
+    comp = Competition(load("AAPL", start="2010-01-04", end="2010-01-15"), ["buy_and_hold"],
+                       CompetitionConfig(run_dir=str(tmp_path)))
+    comp.run()
+    # Act
+    with Recording(comp.run_path) as rec:
+        html = report_html(rec)
+    # Assert
+    assert "Trades (1)" in html and "Decisions (1)" in html
+    assert html.count("<tr>") > len(STAT_KEYS)
 
 
 def test_unknown_symbol_is_a_clean_cli_error(rec, tmp_path):
