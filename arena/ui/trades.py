@@ -16,11 +16,11 @@ import panel as pn
 import param
 from bokeh.models import LinearColorMapper, NumberFormatter
 
+from arena.csvsafe import neutralise_formulas as neutralise_formulas  # re-exported
+from arena.csvsafe import to_csv as trades_csv
 from arena.ui.feed import SessionFeed
 from arena.ui.logview import LogView
 from arena.ui.theme import DOWN, FLAT, UP
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # -- shared formatting helpers (also used by the decision feed and event log) -----------
@@ -57,30 +57,6 @@ def signed_money(field: str) -> NumberFormatter:
     """Money coloured by its sign (green up, red down); missing values left blank."""
     return NumberFormatter(format="0,0.00", nan_format="", null_format="",
                            text_color=signed_colour(field))
-
-
-# -- CSV export ------------------------------------------------------------------------
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy where every TEXT cell starting with = + - @ (or tab / CR) gets a leading
-    apostrophe, so a spreadsheet shows it instead of running it; numbers are kept."""
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
-            continue
-        out[col] = s.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(
-            FORMULA_STARTS) else v)
-    return out
-
-
-def trades_csv(frame: pd.DataFrame) -> str:
-    """Trades as CSV text: UTC ISO 8601 times, formula-like text neutralised."""
-    df = neutralise_formulas(frame)
-    if "time" in df and pd.api.types.is_datetime64_any_dtype(df["time"]):
-        t = df["time"]
-        t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
-        df["time"] = t.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return df.to_csv(index=False)
 
 
 def fmt_number(values, decimals: int, sign: bool = False) -> list[str]:
