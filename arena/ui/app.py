@@ -12,6 +12,7 @@ import param
 from arena.ui.connection import ConnectionIndicator, configure_notifications
 from arena.ui.controls import ControlPanel
 from arena.ui.decisions import DecisionsFeed
+from arena.ui.downloads import RunDownloads
 from arena.ui.equity import EquityChart
 from arena.ui.events import EventLog
 from arena.ui.feed import SessionFeed
@@ -52,6 +53,7 @@ class ArenaApp(pn.viewable.Viewer):
         self.decisions = DecisionsFeed(feed=feed)
         self.events = EventLog(feed=feed)
         self.connection = ConnectionIndicator(feed=feed)
+        self.downloads = RunDownloads(feed=feed)
 
     def main(self) -> list:
         """The main area, top to bottom."""
@@ -82,7 +84,7 @@ class ArenaApp(pn.viewable.Viewer):
         tpl = pn.template.FastListTemplate(
             title="Trading Arena", theme="dark", accent="#56b4e9",
             header_background="#15202b", header_color="#e6edf3",
-            sidebar=[self.controls], sidebar_width=330, main=self.main(),
+            sidebar=[self.controls, self.downloads], sidebar_width=330, main=self.main(),
             header=[pn.Row(pn.HSpacer(), self.connection, margin=(10, 20))],
             raw_css=[CSS], main_layout=None)
         pn.state.onload(self.feed.start)
@@ -91,5 +93,5 @@ class ArenaApp(pn.viewable.Viewer):
     def __panel__(self):
         """For notebooks: the same components in one column (the feed starts here)."""
         self.feed.start()
-        return pn.Column(self.connection, self.controls, *self.main(),
+        return pn.Column(self.connection, self.controls, *self.main(), self.downloads,
                          sizing_mode="stretch_width")
