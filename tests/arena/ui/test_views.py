@@ -409,7 +409,7 @@ def test_feed_tables_send_small_chunks_as_plain_lists_and_no_style_messages(hub)
     assert not [e for e in rec.events if getattr(e, "attr", None) == "cell_styles"]
 
 
-def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
+def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
     spec = default_spec()
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     feed = SessionFeed(hub=hub, table_period=0)
