@@ -5,14 +5,18 @@
 For the bundled four symbols (AAPL, MSFT, IBM, GOOG: 2,148 aligned daily bars)
 and GOOG alone (2,148 bars) it prints:
 
-* cold: a fresh interpreter importing ``arena`` and running ``signals()`` once
-  (what the dashboard pays when it starts the demo: the scikit-learn import,
-  numba's cached kernels and every fit);
+* cold: a fresh interpreter importing ``arena`` and loading the data, then
+  running ``signals()`` once (what a process pays the first time: the
+  scikit-learn import, numba's cached kernels and every fit);
 * warm: ``signals()`` on a fresh agent, best of ``--repeat`` (wall and CPU time),
   with the number of fits; ``explain_many`` over the bars whose target changes
   (what the engine asks for while publishing decisions);
 * with ``--decide``: the per-bar ``decide`` path over every bar, once, and whether
-  it equals ``signals`` (exit 1 if not).
+  it equals ``signals`` (exit 1 if not);
+* with ``--demo``: the dashboard's default competition (``arena.ui.hub``'s agents
+  on its symbols) built, then, after the background scikit-learn import had time
+  to finish, its start-up work (every agent's ``signals()``) timed with and
+  without the ML agent (CPU and wall).
 
 Figures: docs/agents.md.
 """
@@ -33,14 +37,16 @@ from arena.agents import History, Observation, create_agent
 SETS = {"4 symbols": "AAPL,MSFT,IBM,GOOG", "GOOG": "GOOG"}
 
 
-def cold(spec: str, symbols: str) -> float:
+def cold(spec: str, symbols: str) -> tuple[float, float]:
+    """Seconds to import arena and load the data, then for the first ``signals()``."""
     code = ("import time; t = time.perf_counter(); from arena import load; "
             f"from arena.agents import create_agent; d = load({symbols!r}); "
-            f"a = create_agent({spec!r}); a.reset(d, 0); a.signals(d); "
-            "print(time.perf_counter() - t)")
+            f"a = create_agent({spec!r}); a.reset(d, 0); u = time.perf_counter(); "
+            "a.signals(d); print(u - t, time.perf_counter() - u)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    return float(out.stdout.strip())
+    imports, first = out.stdout.split()
+    return float(imports), float(first)
 
 
 def warm(spec: str, data, repeat: int):
@@ -78,15 +84,17 @@ def main() -> int:
     ap.add_argument("--spec", default="ml")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--decide", action="store_true", help="also time the per-bar path")
+    ap.add_argument("--demo", action="store_true", help="also time the default demo's start")
     args = ap.parse_args()
     print(f"agent {args.spec}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
     ok = True
     for name, symbols in SETS.items():
         data = load(symbols)
-        first = cold(args.spec, symbols)
+        imports, first = cold(args.spec, symbols)
         sig, agent, wall, cpu, n_changes, explain = warm(args.spec, data, args.repeat)
         fits = len(agent._run(data).models)
-        print(f"{name}: {len(data):,} bars × {data.n_symbols}: cold {first:.2f} s; "
+        print(f"{name}: {len(data):,} bars × {data.n_symbols}: cold: import arena and load "
+              f"{imports:.2f} s, first signals() (imports scikit-learn) {first:.2f} s; "
               f"signals {wall:.3f} s wall, {cpu:.3f} s CPU ({fits} fits, "
               f"{wall / max(fits, 1) * 1000:.1f} ms each); "
               f"explain_many {n_changes} changes {explain:.3f} s")
@@ -95,7 +103,28 @@ def main() -> int:
             same = np.array_equal(per_bar(args.spec, data), sig, equal_nan=True)
             print(f"  decide every bar {time.perf_counter() - w:.2f} s; equals signals: {same}")
             ok &= same
+    if args.demo:
+        demo()
     return 0 if ok else 1
+
+
+def demo() -> None:
+    from dataclasses import replace
+
+    from arena import Competition
+    from arena.ui.hub import default_spec
+
+    spec = default_spec()
+    data = load(",".join(spec.symbols))
+    config = replace(spec.config, record=False, speed=0)
+    for label, agents in (("with ml", spec.agents),
+                          ("without ml", [a for a in spec.agents if a != "ml"])):
+        comp = Competition(data, list(agents), config)
+        time.sleep(10)  # the background import (started when the ml agent was built)
+        w, c = time.perf_counter(), time.process_time()
+        comp._prepare()
+        print(f"default demo start ({len(agents)} agents, {label}): "
+              f"{time.perf_counter() - w:.2f} s wall, {time.process_time() - c:.2f} s CPU")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ for bit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +38,29 @@ from arena.data.market import MarketData
 __all__ = ["FittedModel", "MLAgent", "fit_model"]
 
 _F = len(FEATURES)
+_import_lock = threading.Lock()
+_import_started = False
+
+
+def _import_sklearn_soon() -> None:
+    """Start importing scikit-learn in a background thread, once per process.
+
+    The import takes about a second on an idle machine (far more on a busy one).
+    ``arena`` does not import it up front; an ``ml`` agent starts it when it is
+    created (e.g. when the dashboard builds its competition), so that the first fit,
+    when the run starts, does not wait for it.
+    """
+    global _import_started
+    with _import_lock:
+        if _import_started:
+            return
+        _import_started = True
+    threading.Thread(target=_import_sklearn, name="arena-ml-import", daemon=True).start()
+
+
+def _import_sklearn() -> None:
+    with contextlib.suppress(Exception):  # fit_model imports it again and reports any error
+        import sklearn.linear_model  # noqa: F401
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,6 +172,7 @@ class MLAgent(Agent):
         self._seed = 0
         self._forget()
         self.param.watch(self._params_changed, [k for k in self.param if k != "name"])
+        _import_sklearn_soon()
 
     def _params_changed(self, *events) -> None:
         self._forget()

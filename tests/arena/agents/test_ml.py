@@ -373,3 +373,32 @@ def test_runs_to_the_end_of_the_bundled_data_in_a_competition(tmp_path):
     assert len(mine) > 10
     assert mine["reasoning"].str.startswith("logistic regression fit ").all()
     assert mine["reasoning"].str.contains("P(up)", regex=False).all()
+
+
+# -- start-up cost ---------------------------------------------------------------------------
+
+IMPORT_CHECK = """
+import sys, time
+import arena, arena.cli
+from arena.agents import create_agent
+before = "sklearn" in sys.modules
+create_agent("ml")
+deadline = time.monotonic() + 120
+while "sklearn.linear_model" not in sys.modules and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(before, "sklearn.linear_model" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_arena_does_not_import_sklearn_until_an_ml_agent_is_created():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", IMPORT_CHECK], cwd=root, capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONPATH": str(root)})
+
+    assert out.stdout.split() == ["False", "True"]
