@@ -95,7 +95,8 @@ class FittedModel:
 
 def fit_model(x: np.ndarray, y: np.ndarray, c: float, seed: int, fit_bar: int,
               first: int) -> FittedModel:
-    """Fit scikit-learn's logistic regression on standardised features on samples ``x`` (m, F), ``y`` (m,).
+    """Fit scikit-learn's logistic regression to samples ``x`` (m, F) with labels ``y`` (m,),
+    the features standardised with the samples' mean and deviation.
 
     Rows with a missing feature are left out. If every label is the same the model
     is a constant: P(up) = (ups + 1) / (samples + 2).
@@ -210,6 +211,7 @@ class MLAgent(Agent):
 
     # -- all bars ------------------------------------------------------------------
     def _run(self, data: MarketData) -> _Run:
+        """Fit every model of the schedule on ``data`` and predict its bars (cached per data set)."""
         if self._run_of is not None and self._run_of[0] is data:
             return self._run_of[1]
         close = np.asarray(data.close)
