@@ -19,11 +19,11 @@ from arena.portfolio import PortfolioConfig
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
 DEFAULT_AGENTS = ("buy_and_hold", "sma_cross", "sma_cross:fast=20,slow=50", "momentum",
-                  "mean_reversion", "rsi", "macd", "random")
+                  "mean_reversion", "rsi", "macd", "ml", "random")
 
 
 def default_spec(run_dir: str = "runs", speed: float = 20.0) -> RunSpec:
-    """Eight built-in agents on the four bundled symbols, costs of 1 + 2 bps."""
+    """Nine built-in agents (rules, ML, random) on the four bundled symbols, costs of 1 + 2 bps."""
     return RunSpec(
         symbols=DEFAULT_SYMBOLS, agents=DEFAULT_AGENTS,
         config=CompetitionConfig(portfolio=PortfolioConfig(fee_bps=1.0, slippage_bps=2.0),

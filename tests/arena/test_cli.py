@@ -29,7 +29,7 @@ EXAMPLES = REPO / "examples"
 _SCRIPT = Path(sys.executable).with_name("arena")
 ARENA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "arena.cli"]
 
-BUILTINS = {"buy_and_hold", "macd", "mean_reversion", "momentum", "random", "rsi", "sma_cross"}
+BUILTINS = {"buy_and_hold", "macd", "mean_reversion", "ml", "momentum", "random", "rsi", "sma_cross"}
 FOUR = ("buy_and_hold", "sma_cross", "momentum", "rsi")
 LEADERBOARD_KEYS = {"rank", "agent", "equity", "return_pct", "sharpe", "max_drawdown_pct",
                     "win_rate", "trades", "run_id", "run_path"}
@@ -538,7 +538,7 @@ def test_data_list_shows_the_bundled_symbols_with_date_ranges(listings):
 
 
 @pytest.mark.slow
-def test_agents_lists_the_seven_builtins(listings):
+def test_agents_lists_the_eight_builtins(listings):
     # Act (in the fixture)
     table, as_json = listings["agents"], listings["agents_json"]
     # Assert

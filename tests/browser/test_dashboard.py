@@ -2,7 +2,7 @@
 controls end to end (down to the recording), one competition for every viewer,
 the page's responsiveness, and the README's screenshot.
 
-One `arena serve` (the module's ``arena_server``, default config: 8 agents on
+One `arena serve` (the module's ``arena_server``, default config: 9 agents on
 AAPL, MSFT, IBM, GOOG) serves every test here; each starts from a reset run.
 """
 
@@ -20,7 +20,7 @@ from arena.recorder import Recording
 from tests.browser.support import DEFAULT_SPEED, Dashboard, wait_until
 
 SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
-AGENTS = 8
+AGENTS = 9
 READY_LIMIT_S = 15.0
 # From the click on Start to more equity points in the page. The issue's aim is 2 s; on
 # this shared 2-core machine a loaded run takes longer, so the test prints the figure and
@@ -80,7 +80,7 @@ def test_readme_command_serves_every_panel_on_real_data(arena_server, dashboard)
     dash = dashboard.open()
     page = dash.page
 
-    # Assert: ready in time, on the bundled data with 8 agents
+    # Assert: ready in time, on the bundled data with the 9 default agents
     assert arena_server.ready_seconds < READY_LIMIT_S
     assert status["data_source"] == ",".join(SYMBOLS)
     assert len(status["agents"]) == AGENTS

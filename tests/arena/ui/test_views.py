@@ -424,7 +424,7 @@ def test_neutralise_formulas_touches_only_text_cells():
                                     "pnl": [-2.5]})) == "time,pnl\n2024-01-02T15:30:00Z,-2.5\n"
 
 
-def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
+def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
     spec = default_spec()
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     feed = SessionFeed(hub=hub, table_period=0)
