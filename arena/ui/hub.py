@@ -58,9 +58,13 @@ class Hub(param.Parameterized):
     version = param.Integer(default=0, doc="bumps each time the competition is replaced")
     sessions = param.Integer(default=0, doc="browser sessions currently connected")
 
-    def __init__(self, spec: RunSpec | None = None, **params):
+    def __init__(self, spec: RunSpec | None = None, competition: Competition | None = None,
+                 **params):
+        """Show ``competition`` (e.g. one built in a notebook; ``spec`` should describe
+        it, for the control panel), or else a new one built from ``spec``."""
         spec = spec or spec_from_env()
-        super().__init__(spec=spec, competition=build_competition(spec), **params)
+        super().__init__(spec=spec, competition=competition or build_competition(spec),
+                         **params)
         self._lock = threading.Lock()
 
     def replace(self, spec: RunSpec) -> Competition:
