@@ -65,7 +65,7 @@ class ArenaApp(pn.viewable.Viewer):
                           styles={"flex": "3"}),
                 pn.Column(self.leaderboard, self.positions, sizing_mode="stretch_both",
                           styles={"flex": "2"}, min_width=420),
-                sizing_mode="stretch_width", height=540),
+                sizing_mode="stretch_width", height=620),  # 9 agents + positions
             pn.Row(
                 pn.Column(self.prices, sizing_mode="stretch_both", styles={"flex": "3"}),
                 pn.Column(self.trades, sizing_mode="stretch_both", styles={"flex": "2"},

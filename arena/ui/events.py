@@ -29,9 +29,9 @@ class EventLog(pn.viewable.Viewer):
         super().__init__(**params)
         self._intraday = is_intraday(self.feed.competition.data.times)
         self.table = LogView(
-            columns=[["Wall time", "64px", ""], ["Bar time", "88px", ""],
-                     ["Kind", "minmax(90px, 150px)", ""], ["Agent", "minmax(60px, 120px)", ""],
-                     ["Message", "minmax(140px, 1fr)", "w"]],
+            columns=[["Wall time", "60px", ""], ["Bar time", "80px", ""],
+                     ["Kind", "minmax(64px, 140px)", ""], ["Agent", "minmax(50px, 110px)", ""],
+                     ["Message", "minmax(100px, 1fr)", "w"]],
             max_rows=self.max_rows, placeholder="No events yet", height=self.height,
             sizing_mode="stretch_width", css_classes=["arena-events"])
         self.feed.subscribe("events", self._on_rows, self._on_reset)

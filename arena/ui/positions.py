@@ -62,7 +62,7 @@ class PositionsTable(pn.viewable.Viewer):
     """Each agent's open positions (quantity ≠ 0), valued at the last price."""
 
     feed = param.ClassSelector(class_=SessionFeed, doc="where the rows come from")
-    height = param.Integer(default=260, bounds=(100, 2000), doc="table height in pixels")
+    height = param.Integer(default=220, bounds=(100, 2000), doc="table height in pixels")
 
     def __init__(self, **params):
         super().__init__(**params)

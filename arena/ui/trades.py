@@ -89,10 +89,9 @@ class TradeFeed(pn.viewable.Viewer):
         super().__init__(**params)
         self._intraday = is_intraday(self.feed.competition.data.times)
         self.table = LogView(
-            columns=[["Time", "88px", ""], ["Agent", "minmax(90px, 1fr)", ""],
-                     ["Symbol", "58px", ""], ["Side", "38px", ""], ["Qty", "64px", "r"],
-                     ["Price", "72px", "r"], ["Fee", "52px", "r"], ["Action", "44px", ""],
-                     ["PnL", "80px", "r"]],
+            columns=[["Time", "74px", ""], ["Agent", "minmax(56px, 1fr)", ""],
+                     ["Trade", "minmax(96px, 1.3fr)", ""], ["Price", "62px", "r"],
+                     ["PnL", "72px", "r"]],
             max_rows=self.max_rows, placeholder="No trades yet", height=self.height,
             sizing_mode="stretch_width", css_classes=["arena-trades"])
         self.download = pn.widgets.FileDownload(
@@ -110,16 +109,18 @@ class TradeFeed(pn.viewable.Viewer):
         self.download.filename = self._filename()
 
     def _on_rows(self, rows: pd.DataFrame) -> None:
+        """One row per fill: 'buy 138 GOOG' (buys green, sells red), its price, and the
+        realised PnL of an exit (blank for an entry). Fees and the rest are in the CSV."""
         side = rows["side"].to_numpy(dtype=object)
         pnl = rows["pnl"].to_numpy(dtype=float)
+        trade = [f"{s} {q} {sym}" for s, q, sym in zip(
+            side.tolist(), fmt_quantity(rows["quantity"]), rows["symbol"].astype(str).tolist(),
+            strict=True)]
         cells = zip(time_labels(rows["time"], self._intraday).tolist(),
-                    rows["agent"].astype(str).tolist(), rows["symbol"].astype(str).tolist(),
-                    side.tolist(), fmt_quantity(rows["quantity"]),
-                    fmt_number(rows["price"], 2), fmt_number(rows["fee"], 2),
-                    rows["action"].astype(str).tolist(), fmt_number(pnl, 2, sign=True),
-                    strict=True)
+                    rows["agent"].astype(str).tolist(), trade, fmt_number(rows["price"], 2),
+                    fmt_number(pnl, 2, sign=True), strict=True)
         side_cls = np.where(side == "buy", "u", "d").tolist()
-        classes = [[None, None, None, s, None, None, None, None, p]
+        classes = [[None, None, s, None, p]
                    for s, p in zip(side_cls, sign_classes(pnl), strict=True)]
         self.table.append(list(cells), classes)
 

@@ -46,7 +46,7 @@ SPEC = RunSpec(symbols=("AAPL", "MSFT"), agents=("sma_cross", "momentum", "rando
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
 SAFE_TEXT = ("plaintext", "textarea")  # Tabulator formatters that escape HTML
-TRADE_TITLES = ["Time", "Agent", "Symbol", "Side", "Qty", "Price", "Fee", "Action", "PnL"]
+TRADE_TITLES = ["Time", "Agent", "Trade", "Price", "PnL"]
 
 # hand-made positions tables (the keyed stream's columns) for the patch tests
 POSITIONS_A = pd.DataFrame({
@@ -336,7 +336,8 @@ def test_trade_feed_shows_the_competitions_fills_with_sides_and_pnl_coloured(hub
     cells = pd.DataFrame([c for c, _ in rows], columns=TRADE_TITLES)
     assert len(cells) == len(expected) > 0
     assert list(cells["Agent"]) == list(expected["agent"])
-    assert list(cells["Side"]) == list(expected["side"])
+    assert list(cells["Trade"]) == [f"{s} {q:,.0f} {sym}" for s, q, sym in zip(
+        expected["side"], expected["quantity"], expected["symbol"], strict=True)]
     assert list(cells["Time"]) == list(expected["time"].dt.strftime("%Y-%m-%d"))
     np.testing.assert_allclose(cells["Price"].str.replace(",", "").astype(float),
                                expected["price"], atol=0.005)  # to the cent
@@ -344,8 +345,8 @@ def test_trade_feed_shows_the_competitions_fills_with_sides_and_pnl_coloured(hub
     assert closed.any() and (cells["PnL"][~closed] == "").all()
     np.testing.assert_allclose(cells["PnL"][closed].str.replace(",", "").astype(float),
                                expected["pnl"][closed], atol=0.005)
-    side_cls = [k[3] for _, k in rows]
-    pnl_cls = [k[8] for _, k in rows]
+    side_cls = [k[2] for _, k in rows]
+    pnl_cls = [k[4] for _, k in rows]
     assert side_cls == ["u" if s == "buy" else "d" for s in expected["side"]]
     assert pnl_cls == ["u" if x > 0 else "d" if x < 0 else "f" for x in expected["pnl"]]
 
