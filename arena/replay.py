@@ -105,6 +105,7 @@ class _Tape:
         self.invested = np.zeros((a, 0), dtype=bool)
         self.fees = np.zeros((a, 0))
         self.raw = {name: pd.DataFrame() for name in self.last_ids}
+        self._index_tables()
         self.read()
 
     # -- reading ---------------------------------------------------------------------
