@@ -17,5 +17,6 @@ from arena.replay import Replay
 
 __all__ = [
     "Agent", "Competition", "CompetitionConfig", "Decision", "MarketData", "Observation",
-    "PortfolioConfig", "Recording", "Replay", "Comparison", "State", "compare", "create_agent", "list_runs", "load", "synthetic",
+    "PortfolioConfig", "Recording", "Replay", "Comparison", "State", "compare", "create_agent",
+    "list_runs", "load", "synthetic",
 ]

@@ -18,7 +18,6 @@ reads what was committed since.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -33,6 +32,7 @@ from arena.engine import CompetitionConfig, State, StateError
 from arena.metrics import RunningStats, compute_stats
 from arena.portfolio import PortfolioConfig
 from arena.recorder import DB_NAME, Recording, RecordingError
+from arena.tape import Tape
 from streams.decimate import envelope_indices
 
 __all__ = ["DEFAULT_BASE_SPEED", "Replay", "resolve_run"]
@@ -61,174 +61,6 @@ def resolve_run(run: str | Path, run_dir: str | Path = "runs") -> Path:
                          f"{Path(run_dir) / str(run) / DB_NAME}){hint}")
 
 
-class _Table:
-    """Rows of trades, decisions or events with the bar count at which each becomes
-    visible; ``upto(t)`` are the rows visible after ``t`` bars, in recording order."""
-
-    def __init__(self, frame: pd.DataFrame, visible_at: np.ndarray):
-        self.frame = frame.reset_index(drop=True)
-        self.cols = {c: self.frame[c].to_numpy() for c in self.frame.columns}
-        self.visible_at = np.asarray(visible_at, dtype=np.int64)
-        self.order = np.argsort(self.visible_at, kind="stable")
-        self.sorted_at = self.visible_at[self.order]
-
-    def upto(self, t: int) -> np.ndarray:
-        """Row positions visible after ``t`` bars (a visible row never disappears)."""
-        return self.order[: np.searchsorted(self.sorted_at, t, side="right")]
-
-    def between(self, t0: int, t1: int) -> np.ndarray:
-        """Rows that become visible when going from ``t0`` to ``t1`` bars."""
-        lo, hi = np.searchsorted(self.sorted_at, [t0, t1], side="right")
-        return self.order[lo:hi]
-
-
-class _Tape:
-    """Everything read from the recording, as arrays (bars × agents)."""
-
-    def __init__(self, rec: Recording):
-        self.rec = rec
-        self.meta = rec.meta
-        agents = rec.agents()
-        self.agent_ids = agents["id"].to_numpy()
-        self.names = agents["name"].tolist()
-        self.name_array = np.array(self.names, dtype=object)
-        self._pos = {int(i): k for k, i in enumerate(self.agent_ids)}
-        self.symbols = tuple(self.meta.get("symbols") or ())
-        self.n_bars = 0
-        self.last_ids = {"trades": 0, "decisions": 0, "events": 0}
-        a, k = len(self.names), len(self.symbols)
-        self.times = np.zeros(0, dtype="datetime64[ns]")
-        self.ohlcv = {f: np.zeros((0, k)) for f in ("open", "high", "low", "close", "volume")}
-        self.equity = np.zeros((a, 0))
-        self.cash = np.zeros((a, 0))
-        self.drawdown = np.zeros((a, 0))
-        self.invested = np.zeros((a, 0), dtype=bool)
-        self.fees = np.zeros((a, 0))
-        self.raw = {name: pd.DataFrame() for name in self.last_ids}
-        self._index_tables()
-        self.read()
-
-    # -- reading ---------------------------------------------------------------------
-    def read(self) -> bool:
-        """Read what was committed since the last read; True if bars were added."""
-        rec = self.rec
-        with rec.snapshot():
-            status = rec.db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
-            bars = rec.bar_rows(self.n_bars)
-            eq = rec.equity_arrays(self.n_bars)
-            new = {name: rec.rows_after(name, self.last_ids[name]) for name in self.last_ids}
-        self.status = json.loads(status[0]) if status else "running"
-        a = len(self.names)
-        if not a:
-            return False
-        counts = np.bincount(eq["bar"] - self.n_bars) if len(eq) else np.zeros(0, int)
-        complete = np.flatnonzero(counts != a)
-        n_eq = self.n_bars + (int(complete[0]) if len(complete) else len(counts))
-        n_px = int(bars["bar"].max()) + 1 if len(bars) else self.n_bars
-        n = min(n_eq, n_px)
-        if n <= self.n_bars:
-            return False
-        self._add_bars(bars[bars["bar"] < n], n)
-        self._add_equity(eq[eq["bar"] < n], n)
-        for name, df in new.items():
-            if len(df):
-                self.last_ids[name] = int(df["id"].max())
-                self.raw[name] = pd.concat([self.raw[name], df], ignore_index=True) \
-                    if len(self.raw[name]) else df
-        self.n_bars = n
-        self._index_tables()
-        return True
-
-    def _add_bars(self, bars: pd.DataFrame, n: int) -> None:
-        m, k = n - self.n_bars, len(self.symbols)
-        col = bars["symbol"].map({s: j for j, s in enumerate(self.symbols)}).to_numpy()
-        row = bars["bar"].to_numpy() - self.n_bars
-        for f in self.ohlcv:
-            block = np.full((m, k), np.nan)
-            block[row, col] = bars[f].to_numpy(dtype=float)
-            self.ohlcv[f] = np.concatenate([self.ohlcv[f], block])
-        first = bars.drop_duplicates("bar")
-        times = pd.to_datetime(first["time"], utc=True).dt.tz_localize(None)
-        self.times = np.concatenate([self.times, times.to_numpy(dtype="datetime64[ns]")])
-
-    def _add_equity(self, eq: np.ndarray, n: int) -> None:
-        m, a = n - self.n_bars, len(self.names)
-        order = np.argsort([self._pos[int(i)] for i in eq["agent"][:a]]) if a > 1 else [0]
-        def grid(field):
-            return eq[field].reshape(m, a)[:, order].T
-        self.equity = np.concatenate([self.equity, grid("equity")], axis=1)
-        self.cash = np.concatenate([self.cash, grid("cash")], axis=1)
-        self.drawdown = np.concatenate([self.drawdown, grid("drawdown_pct")], axis=1)
-        self.invested = np.concatenate([self.invested, grid("invested").astype(bool)], axis=1)
-
-    def _index_tables(self) -> None:
-        """Visibility, positions and per-bar fees from the raw rows (all of them)."""
-        n, a = self.n_bars, len(self.names)
-        tr = self.raw["trades"]
-        if len(tr):
-            tr = tr[tr["bar"] < n]
-        self.trades = _Table(tr, (tr["bar"].to_numpy() + 1) if len(tr) else [])
-        self.fees = np.zeros((a, n))
-        self.trade_pos = self.trade_sym = np.zeros(0, dtype=np.int64)
-        self.trade_avg = self.trade_realised = np.zeros(0)
-        if len(tr):
-            pos = tr["agent"].map(self._pos).to_numpy()
-            np.add.at(self.fees, (pos, tr["bar"].to_numpy()), tr["fee"].to_numpy(dtype=float))
-            self._book_positions(tr, pos)
-        dec = self.raw["decisions"]
-        if len(dec):
-            dec = dec[dec["bar"] < n]
-        # a decision at bar b's close is known once bar b is shown
-        self.decisions = _Table(dec, (dec["bar"].to_numpy() + 1) if len(dec) else [])
-        ev = self.raw["events"]
-        bar = ev["bar"].to_numpy(dtype=float) if len(ev) else np.zeros(0)
-        keep = np.isnan(bar) | (bar < n)
-        ev, bar = ev[keep], bar[keep]
-        # an event without a bar shows once every event recorded before it shows
-        at = np.where(np.isnan(bar), -1, bar + 1)
-        before = np.maximum.accumulate(np.concatenate(([0.0], at[:-1]))) if len(at) else at
-        at = np.where(np.isnan(bar), np.maximum(before, 0), at)
-        self.events = _Table(ev, at.astype(np.int64))
-
-    def _book_positions(self, tr: pd.DataFrame, pos: np.ndarray) -> None:
-        """Quantity, average price and realised pnl of each (agent, symbol) after each
-        fill, by the accounting kernel's rules (arena/portfolio.py ``_fill``)."""
-        m = len(tr)
-        sym = tr["symbol"].map({s: j for j, s in enumerate(self.symbols)}).to_numpy()
-        side = np.where(tr["side"].to_numpy() == "buy", 1.0, -1.0)
-        qty = tr["quantity"].to_numpy(dtype=float)
-        px = tr["price"].to_numpy(dtype=float)
-        exit_ = tr["action"].to_numpy() == "exit"
-        pnl = tr["pnl"].to_numpy(dtype=float)
-        after_q = tr["position"].to_numpy(dtype=float)
-        avg_out, real_out = np.zeros(m), np.zeros(m)
-        avg: dict[tuple, float] = {}
-        real: dict[tuple, float] = {}
-        held: dict[tuple, float] = {}
-        for i in range(m):
-            key = (pos[i], sym[i])
-            q, p = held.get(key, 0.0), avg.get(key, 0.0)
-            if exit_[i]:
-                real[key] = real.get(key, 0.0) + pnl[i]
-                if after_q[i] == 0.0:
-                    p = 0.0
-            else:
-                p = (p * abs(q) + px[i] * qty[i]) / abs(after_q[i]) if q * side[i] >= 0 else px[i]
-            avg[key], held[key] = p, after_q[i]
-            avg_out[i], real_out[i] = p, real.get(key, 0.0)
-        self.trade_pos, self.trade_sym = pos, sym
-        self.trade_avg, self.trade_realised = avg_out, real_out
-
-    def position_of(self, agent_ids) -> np.ndarray:
-        """Agent ids → positions in ``names``."""
-        return np.array([self._pos[int(i)] for i in agent_ids], dtype=np.int64)
-
-    def market_data(self) -> MarketData:
-        o = self.ohlcv
-        return MarketData(self.times, self.symbols, o["open"], o["high"], o["low"], o["close"],
-                          o["volume"], source=str(self.meta.get("data_source", "recording")))
-
-
 def _config(meta: dict) -> CompetitionConfig:
     raw = dict(meta.get("config") or {})
     pf = PortfolioConfig(**raw.pop("portfolio", {}))
@@ -243,29 +75,37 @@ class Replay:
     ``at``: the first position (bars shown, or ``"end"``). ``speed``: bars per
     second (0 = as fast as possible; default 1x = :attr:`base_speed`).
     ``follow``: keep reading a recording that is still being written.
+    ``cache``: keep (and use) the arrays of a complete recording in
+    ``<run>/replay-index/`` so that it opens fast the next time (:mod:`arena.tape`).
+    ``seek_rows``: rows each stream is refilled with after a seek (the newest;
+    viewers draw charts from :meth:`history`, as a viewer that joins a live
+    competition late does); playing on appends to them as the engine would.
     """
 
     def __init__(self, run: str | Path, run_dir: str | Path = "runs", at: int | str = 0,
                  speed: float | None = None, follow: bool = True,
-                 stream_maxlen: int | None = 200_000):
+                 stream_maxlen: int | None = 200_000, cache: bool = True,
+                 seek_rows: int = 20_000):
         self.path = resolve_run(run, run_dir)
         self.recording = Recording(self.path)
+        meta = self.recording.meta
         try:
-            self._tape = _Tape(self.recording)
+            self.config = _config(meta)
+            self._periods = float(meta.get("periods_per_year") or 252.0)
+            self._tape = Tape(self.recording, self.config.portfolio.cash, self._periods,
+                              cache=cache)
         except Exception as exc:
             self.recording.close()
             raise RecordingError(f"{self.path}: cannot be replayed: {type(exc).__name__}: "
                                  f"{exc}") from exc
-        meta = self._tape.meta
         if not self._tape.names:
             self.recording.close()
             raise RecordingError(f"{self.path}: the recording has no agents")
         self.run_id = str(meta.get("run_id", self.path.parent.name))
         self.data_source = str(meta.get("data_source", ""))
-        self.config = _config(meta)
         self.follow = follow
         self.streams = CompetitionStreams(maxlen=stream_maxlen)
-        self._periods = float(meta.get("periods_per_year") or 252.0)
+        self.seek_rows = min(seek_rows, stream_maxlen or seek_rows, self.streams.events_maxlen)
         self._cond = threading.Condition(threading.RLock())
         recorded = float(self.config.speed or 0.0)
         self.base_speed = recorded if recorded > 0 else DEFAULT_BASE_SPEED
@@ -552,7 +392,8 @@ class Replay:
         if not cols:
             return {c: np.zeros(0, dtype=object) for c in self.streams.trades.columns}
         bars = cols["bar"][rows].astype(np.int64)
-        out = {"bar": bars, "time": tape.times[bars], "agent": tape.name_array[tape.trade_pos[rows]]}
+        out = {"bar": bars, "time": tape.times[bars],
+               "agent": tape.name_array[tape.trades.apos[rows]]}
         for c in ("symbol", "side", "quantity", "price", "fee", "action", "pnl", "position"):
             out[c] = cols[c][rows]
         out["pnl"] = out["pnl"].astype(float)
@@ -563,25 +404,29 @@ class Replay:
         cols = tape.decisions.cols
         bars = cols["bar"][rows].astype(np.int64)
         return {"bar": bars, "time": tape.times[bars],
-                "agent": tape.name_array[tape.position_of(cols["agent"][rows])],
+                "agent": tape.name_array[tape.decisions.apos[rows]],
                 "targets": cols["targets"][rows], "confidence": cols["confidence"][rows],
                 "reasoning": cols["reasoning"][rows]}
 
     def _event_rows(self, rows: np.ndarray) -> dict:
         tape = self._tape
-        df = tape.events.frame.iloc[rows]
-        bars = [None if b != b else int(b) for b in df["bar"].tolist()]
-        agents = [None if a is None or a != a else tape.names[tape._pos[int(a)]]
-                  for a in df["agent"].tolist()]
-        return {"wall_time": df["wall_time"].tolist(), "bar": bars,
-                "time": [None if b is None else tape.times[b] for b in bars],
-                "kind": df["kind"].tolist(), "agent": agents, "message": df["message"].tolist()}
+        cols = tape.events.cols
+        bar = cols["bar"][rows].astype(float)
+        known = ~np.isnan(bar)
+        bars = np.full(len(rows), None, dtype=object)
+        bars[known] = bar[known].astype(np.int64)
+        times = np.full(len(rows), None, dtype=object)
+        times[known] = list(tape.times[bar[known].astype(np.int64)])
+        return {"wall_time": cols["wall_time"][rows], "bar": bars, "time": times,
+                "kind": cols["kind"][rows], "agent": tape.name_array[tape.events.apos[rows]],
+                "message": cols["message"][rows]}
 
     def _append(self, t0: int, t1: int, keep: int | None) -> None:
-        """Append to the streams what bars ``t0..t1-1`` add (only the newest ``keep``
-        bars of the append-only chart streams when given)."""
+        """Append to the streams what bars ``t0..t1-1`` add (with ``keep``: only the
+        newest ``keep`` rows of each stream)."""
         st, tape = self.streams, self._tape
-        lo = t0 if keep is None else max(t0, t1 - keep)
+        per_bar = max(len(tape.names), len(tape.symbols), 1)
+        lo = t0 if keep is None else max(t0, t1 - max(1, keep // per_bar))
         idx = np.arange(lo, t1)
         if len(idx):
             st.prices.extend(self._price_rows(idx))
@@ -592,7 +437,7 @@ class Replay:
                                (tape.events, self._event_rows)):
             rows = table.between(t0, t1)
             if keep is not None:
-                rows = rows[-(st.events_maxlen if table is tape.events else st.maxlen):]
+                rows = rows[-keep:]
             if len(rows):
                 data = rows_of(rows)
                 (st.trades if table is tape.trades else
@@ -600,39 +445,11 @@ class Replay:
 
     def _rebuild(self) -> None:
         """Streams and statistics as of ``self._t``, from the recording."""
-        t, tape = self._t, self._tape
+        t = self._t
         self.streams.clear()
-        maxlen = self.streams.maxlen
-        keep = None if maxlen is None else max(1, maxlen // max(len(tape.names),
-                                                                len(tape.symbols), 1))
-        self._append(0, t, keep)
-        self._stats = []
-        self._update_stats(1, t)
+        self._append(0, t, self.seek_rows)
+        self._stats = self._tape.stats_at(t)
         self._publish_board(force=True)
-
-    def _update_stats(self, t0: int, t1: int) -> None:
-        """Add bars ``t0..t1-1`` (never bar 0, the starting point) to the statistics."""
-        tape = self._tape
-        if not self._stats and t1 > 0:
-            start = pd.Timestamp(tape.times[0]).tz_localize("UTC")
-            self._stats = [RunningStats(self.config.portfolio.cash, start, self._periods)
-                           for _ in tape.names]
-        t0 = max(t0, 1)
-        if t1 <= t0:
-            return
-        tr = tape.trades
-        rows = tr.between(t0, t1)  # trades of bars t0..t1-1
-        frame = tr.frame.iloc[rows]
-        exits = frame[frame["action"] == "exit"] if len(frame) else frame
-        by_agent: dict[int, dict[int, list[float]]] = {}
-        for aid, b, p in zip(exits.get("agent", []), exits.get("bar", []), exits.get("pnl", []),
-                             strict=True):
-            by_agent.setdefault(tape._pos[int(aid)], {}).setdefault(int(b) - t0, []).append(
-                float(p))
-        times = tape.times[t0:t1]
-        for i, s in enumerate(self._stats):
-            s.update_many(times, tape.equity[i, t0:t1], tape.invested[i, t0:t1],
-                          tape.fees[i, t0:t1], by_agent.get(i, {}))
 
     def _publish_board(self, force: bool) -> None:
         now = time.monotonic()
@@ -643,15 +460,15 @@ class Replay:
         if not t or not self._stats:
             return
         cash0 = self.config.portfolio.cash
-        trades = tape.trades.upto(t)
-        errors = self._errors(t)
-        last_action = {}
-        frame = tape.trades.frame
-        if len(trades):
-            last = frame.iloc[trades].groupby("agent", sort=False).tail(1)
-            for aid, side, q, sym, p in zip(last["agent"], last["side"], last["quantity"],
-                                            last["symbol"], last["price"], strict=True):
-                last_action[tape._pos[int(aid)]] = f"{side} {q:g} {sym} @ {p:.2f}"
+        trades = np.sort(tape.trades.upto(t))  # recording order
+        last_fill = self._last_of(tape.trades.apos[trades], trades)
+        cols = tape.trades.cols
+        last_action = {a: f"{cols['side'][r]} {cols['quantity'][r]:g} {cols['symbol'][r]} "
+                          f"@ {cols['price'][r]:.2f}" for a, r in last_fill.items()}
+        ev = tape.events
+        shown = ev.upto(t)
+        errs = ev.apos[shown[tape.event_error[shown]]] if len(shown) else shown
+        errors = np.bincount(errs[errs >= 0], minlength=len(tape.names))
         board = []
         for i, (name, s) in enumerate(zip(tape.names, self._stats, strict=True)):
             snap = s.snapshot()
@@ -662,33 +479,34 @@ class Replay:
                 "max_drawdown_pct": snap["max_drawdown_pct"],
                 "win_rate_pct": snap["win_rate_pct"], "trades": int(snap["trades"]),
                 "fees": snap["fees"], "exposure_pct": snap["exposure_pct"],
-                "errors": errors.get(name, 0), "last_action": last_action.get(i, "")})
+                "errors": int(errors[i]), "last_action": last_action.get(i, "")})
         order = sorted(range(len(board)), key=lambda i: -board[i]["equity"])
         for rank, i in enumerate(order, 1):
             board[i]["rank"] = rank
         self.streams.leaderboard.upsert_many(board)
         self.streams.positions.upsert_many(self._positions(trades))
 
-    def _errors(self, t: int) -> dict[str, int]:
-        ev = self._tape.events
-        rows = ev.frame.iloc[ev.upto(t)]
-        errs = rows[rows["kind"] == "agent_error"] if len(rows) else rows
-        counts = errs["agent"].value_counts() if len(errs) else {}
-        names = self._tape.names
-        return {names[self._tape._pos[int(a)]]: int(c) for a, c in dict(counts).items()}
+    @staticmethod
+    def _last_of(keys: np.ndarray, rows: np.ndarray) -> dict[int, int]:
+        """For each key, the last of ``rows`` (in order) that has it."""
+        if not len(rows):
+            return {}
+        uniq, first_from_end = np.unique(keys[::-1], return_index=True)
+        return dict(zip(uniq.tolist(), rows[::-1][first_from_end].tolist(), strict=True))
 
     def _positions(self, trades: np.ndarray) -> list[dict]:
+        """Every (agent, symbol) after the fills ``trades`` (recording order)."""
         tape, t = self._tape, self._t
         last = tape.ohlcv["close"][t - 1]
         k = len(tape.symbols)
         qty = np.zeros((len(tape.names), k))
         avg, real = np.zeros_like(qty), np.zeros_like(qty)
         if len(trades):
-            done = np.sort(trades)  # recording order: the last fill of a pair wins
-            pos, sym = tape.trade_pos[done], tape.trade_sym[done]
-            qty[pos, sym] = tape.trades.frame["position"].to_numpy(dtype=float)[done]
-            avg[pos, sym] = tape.trade_avg[done]
-            real[pos, sym] = tape.trade_realised[done]
+            pair = tape.trades.apos[trades] * k + tape.trade_sym[trades]
+            for key, r in self._last_of(pair, trades).items():
+                i, j = divmod(key, k)
+                qty[i, j] = tape.trades.cols["position"][r]
+                avg[i, j], real[i, j] = tape.trade_avg[r], tape.trade_realised[r]
         out = []
         for i, name in enumerate(tape.names):
             for j, symbol in enumerate(tape.symbols):
@@ -706,7 +524,10 @@ class Replay:
         if t1 <= t0:
             return
         self._append(t0, t1, keep=None)
-        self._update_stats(t0, t1)
+        if not self._stats:
+            self._stats = self._tape.stats_at(t1)
+        else:
+            self._tape.advance_stats(self._stats, t0, t1)
         self._t = t1
         self._publish_board(force=False)
         self._cond.notify_all()
