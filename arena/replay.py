@@ -488,11 +488,12 @@ class Replay:
 
     @staticmethod
     def _last_of(keys: np.ndarray, rows: np.ndarray) -> dict[int, int]:
-        """For each key, the last of ``rows`` (in order) that has it."""
+        """For each key (a small integer), the largest of ``rows`` that has it."""
         if not len(rows):
             return {}
-        uniq, first_from_end = np.unique(keys[::-1], return_index=True)
-        return dict(zip(uniq.tolist(), rows[::-1][first_from_end].tolist(), strict=True))
+        last = np.full(int(keys.max()) + 1, -1, dtype=np.int64)
+        np.maximum.at(last, keys, rows)
+        return {k: int(r) for k, r in enumerate(last.tolist()) if r >= 0}
 
     def _positions(self, trades: np.ndarray) -> list[dict]:
         """Every (agent, symbol) after the fills ``trades`` (recording order)."""

@@ -95,34 +95,27 @@ def _book(apos, sym, side, qty, px, exit_, pnl, after_q, a, k):
     return avg_out, real_out
 
 
-class _Text:
-    """A text column read only where it is indexed (no Python strings for the rest)."""
-
-    def __init__(self, series: pd.Series):
-        self._series = series
-
-    def __getitem__(self, rows):
-        if np.ndim(rows) == 0:
-            return self._series.iloc[int(rows)]
-        return self._series.take(np.asarray(rows, dtype=np.int64)).to_numpy(dtype=object)
-
-
 class _Columns(dict):
-    """A frame's columns: numbers as numpy arrays (converted on first use), text as
-    :class:`_Text` (converted row by row where used)."""
+    """A frame's columns as numpy arrays (text as object arrays), each converted
+    once, on first use."""
 
     def __init__(self, frame: pd.DataFrame):
         super().__init__()
         self._frame = frame
 
-    def __missing__(self, name: str):
+    def __missing__(self, name: str) -> np.ndarray:
         series = self._frame[name]
-        kind = series.dtype.kind if isinstance(series.dtype, np.dtype) else "O"
-        value = self[name] = series.to_numpy() if kind in "biufM" else _Text(series)
+        numeric = isinstance(series.dtype, np.dtype) and series.dtype.kind in "biufM"
+        value = self[name] = series.to_numpy() if numeric else series.to_numpy(dtype=object)
         return value
 
     def __bool__(self) -> bool:
         return len(self._frame.columns) > 0
+
+    def warm(self) -> None:
+        """Convert every column now (so that no later read pays for it)."""
+        for name in self._frame.columns:
+            self[name]
 
 
 class Tape:
@@ -263,6 +256,8 @@ class Tape:
         at = np.where(np.isnan(bar), np.maximum(before, 0), at)
         self.events = TimedRows(ev, at.astype(np.int64),
                                 self.agent_pos(ev["agent"]) if len(ev) else [])
+        for rows in (self.trades, self.decisions, self.events):
+            rows.cols.warm()
         self.trade_exit = self.trades.where("action", "exit")
         self.event_error = self.events.where("kind", "agent_error")
 

@@ -9,7 +9,9 @@ events. It is written to a temporary directory (or reused from ``--keep DIR``).
 
 Measured (wall time, ``time.perf_counter``):
 
-* open: ``Replay(run)`` until it is usable at bar 0 (reads every table);
+* open: ``Replay(run)`` until it is usable at bar 0: the first open of a recording
+  reads every table from SQLite and keeps the arrays in ``<run>/replay-index/``;
+  later opens load those (run the script twice with ``--keep`` to see both);
 * seek: ``replay.seek(t)`` for 20 seeded random positions, forwards and back,
   each rebuilding every stream (up to 200,000 rows each), the leaderboard
   (statistics over all bars up to t) and the positions; median, p95 and max.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +34,7 @@ import numpy as np
 
 from arena import Competition, CompetitionConfig, Replay, synthetic
 from arena.recorder import Recording
+from arena.tape import INDEX_DIR
 
 AGENTS = ("buy_and_hold", "sma_cross", "momentum", "mean_reversion", "macd", "rsi",
           "sma_cross:fast=20,slow=50", "momentum:lookback=50")
@@ -76,9 +80,11 @@ def main(argv=None) -> int:
                   for t in ("bars", "equity", "trades", "decisions", "events")}
     size_mb = (path / "arena.sqlite").stat().st_size / 1e6
 
-    t0 = time.perf_counter()
+    had_index = (path / INDEX_DIR / "index.json").is_file()
+    load_before = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     rp = Replay(path)
-    open_s = time.perf_counter() - t0
+    open_s, open_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     rng = np.random.default_rng(1)
     targets = [int(x) for x in rng.integers(1, rp.n_bars + 1, args.seeks)]
@@ -94,7 +100,9 @@ def main(argv=None) -> int:
     result = {
         "recording": str(path), "size_mb": round(size_mb, 1), "rows": counts,
         "recorded_in_s": None if made is None else round(made, 1),
-        "open_s": round(open_s, 3),
+        "open_s": round(open_s, 3), "open_cpu_s": round(open_cpu, 3),
+        "opened_from": "kept index" if had_index else "the SQLite database (index written)",
+        "load_average_1min": round(load_before, 1), "cores": os.cpu_count(),
         "seek_ms": {"median": round(statistics.median(seeks_ms), 1),
                     "p95": round(seeks_ms[int(0.95 * (len(seeks_ms) - 1))], 1),
                     "max": round(seeks_ms[-1], 1), "n": len(seeks_ms)},
