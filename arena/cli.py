@@ -15,7 +15,7 @@ from dataclasses import replace
 import pandas as pd
 
 from arena.config import ConfigError, RunSpec, load_config
-from arena.server import add_serve_parser, cmd_serve
+from arena.server import add_replay_parser, add_serve_parser, cmd_replay, cmd_serve
 
 JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
                "win_rate", "trades", "fees", "exposure_pct", "errors")
@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     ag = sub.add_parser("agents", help="list the built-in agents and their parameters")
     ag.add_argument("--format", choices=("table", "json"), default="table")
     add_serve_parser(sub)
+    add_replay_parser(sub)
     return p
 
 
@@ -200,7 +201,7 @@ def cmd_agents(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": cmd_run, "runs": cmd_runs, "data": cmd_data, "agents": cmd_agents,
-               "serve": cmd_serve}
+               "serve": cmd_serve, "replay": cmd_replay}
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:
