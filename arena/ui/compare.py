@@ -28,8 +28,8 @@ class CompareView(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.runs = pn.widgets.MultiChoice(name="Runs (two or more)", sizing_mode="stretch_width")
-        self.agents = pn.widgets.MultiChoice(name="Agents (empty: all)",
+        self.runs = pn.widgets.MultiChoice(label="Runs (two or more)", sizing_mode="stretch_width")
+        self.agents = pn.widgets.MultiChoice(label="Agents (empty: all)",
                                              sizing_mode="stretch_width")
         self.mode = pn.widgets.RadioButtonGroup.from_param(
             self.param.relative, options={"Return %": True, "Equity": False}, name="")

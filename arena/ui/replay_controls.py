@@ -38,9 +38,9 @@ class ReplayControls(pn.viewable.Viewer):
         w = {"sizing_mode": "stretch_width", "min_width": 60}
         self.play_button = pn.widgets.Button(label="Play", color="success", **w)
         self.step_button = pn.widgets.Button(label="Step", color="primary", **w)
-        self.rate = pn.widgets.Select(name="Speed", options=dict(RATES), value=1.0,
+        self.rate = pn.widgets.Select(label="Speed", options=dict(RATES), value=1.0,
                                       sizing_mode="stretch_width")
-        self.scrubber = pn.widgets.IntSlider(name="Position (bars shown)", start=0, end=1,
+        self.scrubber = pn.widgets.IntSlider(label="Position (bars shown)", start=0, end=1,
                                              value=0, step=1, sizing_mode="stretch_width",
                                              css_classes=["arena-scrubber"])
         self.state_pane = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10),

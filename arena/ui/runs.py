@@ -69,7 +69,7 @@ class RunPicker(pn.viewable.Viewer):
         if "user" not in params:
             params["user"] = current_user()
         super().__init__(**params)
-        self.select = pn.widgets.Select(name="Recording", sizing_mode="stretch_width")
+        self.select = pn.widgets.Select(label="Recording", sizing_mode="stretch_width")
         self.refresh_button = pn.widgets.Button(label="↻", width=40, align="end",
                                                 description="list the recordings again")
         self.open_button = pn.widgets.Button(label="Open", color="primary",

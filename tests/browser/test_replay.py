@@ -89,7 +89,7 @@ def test_scrubber_seeks_forward_and_back_and_the_page_shows_that_bar(page, repla
                            and all(b[a][0] == pytest.approx(w[a][0], rel=1e-9) for a in w)
                            and b, SETTLE_S)
         assert shown, (t, page_board(dash), want)
-        for agent, (equity, sharpe) in want.items():
+        for agent, (_equity, sharpe) in want.items():
             assert shown[agent][1] == pytest.approx(sharpe, rel=1e-6, abs=1e-9), agent
         last_ms = pd.Timestamp(Recording(server.recording).times()[t - 1]).value // 10**6
         assert wait_until(lambda ms=last_ms: (dash.equity() or {}).get("last") == ms,
