@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from arena.data.market import MarketData
 from arena.metrics import RunningStats
@@ -95,25 +96,40 @@ def _book(apos, sym, side, qty, px, exit_, pnl, after_q, a, k):
     return avg_out, real_out
 
 
+class _Text:
+    """A text column kept as one Arrow array: indexing converts only the rows asked
+    for into Python strings (an array of them, or one value)."""
+
+    def __init__(self, series: pd.Series):
+        arr = pa.array(series, from_pandas=True)
+        self._arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+    def __getitem__(self, rows):
+        if np.ndim(rows) == 0:
+            return self._arr[int(rows)].as_py()
+        taken = self._arr.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        return taken.to_numpy(zero_copy_only=False).astype(object)
+
+
 class _Columns(dict):
-    """A frame's columns as numpy arrays (text as object arrays), each converted
-    once, on first use."""
+    """A frame's columns, each prepared once, on first use: numbers as numpy arrays,
+    text as :class:`_Text`."""
 
     def __init__(self, frame: pd.DataFrame):
         super().__init__()
         self._frame = frame
 
-    def __missing__(self, name: str) -> np.ndarray:
+    def __missing__(self, name: str):
         series = self._frame[name]
         numeric = isinstance(series.dtype, np.dtype) and series.dtype.kind in "biufM"
-        value = self[name] = series.to_numpy() if numeric else series.to_numpy(dtype=object)
+        value = self[name] = series.to_numpy() if numeric else _Text(series)
         return value
 
     def __bool__(self) -> bool:
         return len(self._frame.columns) > 0
 
     def warm(self) -> None:
-        """Convert every column now (so that no later read pays for it)."""
+        """Prepare every column now (so that no later read pays for it)."""
         for name in self._frame.columns:
             self[name]
 

@@ -40,8 +40,7 @@ class CompareView(pn.viewable.Viewer):
             pd.DataFrame(columns=BOARD_COLUMNS), show_index=False, disabled=True,
             sizing_mode="stretch_width", layout="fit_data_stretch", selectable=False,
             formatters={c: _NUM for c in ("equity", "return_pct", "sharpe",
-                                          "max_drawdown_pct", "win_rate_pct", "fees")},
-            name="compare-leaderboards")
+                                          "max_drawdown_pct", "win_rate_pct", "fees")})
         self.comparison: Comparison | None = None
         self.button.on_click(lambda e: self.compare())
         self.runs.param.watch(self._on_runs, "value")

@@ -70,6 +70,7 @@ def drag_scrubber(page, fraction: float) -> None:
     page.mouse.up()
 
 
+@pytest.mark.slow
 def test_scrubber_seeks_forward_and_back_and_the_page_shows_that_bar(page, replay_server):
     server = replay_server
     dash = Dashboard(page, server).open()
