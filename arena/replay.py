@@ -105,7 +105,7 @@ class Replay:
         self.data_source = str(meta.get("data_source", ""))
         self.follow = follow
         self.streams = CompetitionStreams(maxlen=stream_maxlen)
-        self.seek_rows = min(seek_rows, stream_maxlen or seek_rows, self.streams.events_maxlen)
+        self.seek_rows = min(seek_rows, stream_maxlen or seek_rows)
         self._cond = threading.Condition(threading.RLock())
         recorded = float(self.config.speed or 0.0)
         self.base_speed = recorded if recorded > 0 else DEFAULT_BASE_SPEED
@@ -437,7 +437,7 @@ class Replay:
                                (tape.events, self._event_rows)):
             rows = table.between(t0, t1)
             if keep is not None:
-                rows = rows[-keep:]
+                rows = rows[-(min(keep, st.events_maxlen) if table is tape.events else keep):]
             if len(rows):
                 data = rows_of(rows)
                 (st.trades if table is tape.trades else
