@@ -85,7 +85,7 @@ class Replay:
     def __init__(self, run: str | Path, run_dir: str | Path = "runs", at: int | str = 0,
                  speed: float | None = None, follow: bool = True,
                  stream_maxlen: int | None = 200_000, cache: bool = True,
-                 seek_rows: int = 20_000):
+                 seek_rows: int = 10_000):
         self.path = resolve_run(run, run_dir)
         self.recording = Recording(self.path)
         meta = self.recording.meta
