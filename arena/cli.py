@@ -15,7 +15,7 @@ from dataclasses import replace
 import pandas as pd
 
 from arena.config import ConfigError, RunSpec, load_config
-from arena.server import add_serve_parser, cmd_serve
+from arena.server import add_replay_parser, add_serve_parser, cmd_replay, cmd_serve
 
 JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
                "win_rate", "trades", "fees", "exposure_pct", "errors")
@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     ag.add_argument("--format", choices=("table", "json"), default="table")
     _add_export_parser(sub)
     add_serve_parser(sub)
+    add_replay_parser(sub)
     return p
 
 
@@ -235,7 +236,7 @@ def cmd_export(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": cmd_run, "runs": cmd_runs, "data": cmd_data, "agents": cmd_agents,
-               "serve": cmd_serve, "export": cmd_export}
+               "serve": cmd_serve, "export": cmd_export, "replay": cmd_replay}
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:

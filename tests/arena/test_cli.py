@@ -551,3 +551,16 @@ def test_agents_lists_the_eight_builtins(listings):
     sma = next(r for r in rows if r["name"] == "sma_cross")
     assert "fast=10" in sma["parameters"] and "slow=20" in sma["parameters"]
     assert all(r["description"] for r in rows)
+
+
+# ----------------------------------------------------------------------------- replay
+
+def test_replay_of_a_missing_run_exits_2_naming_it_and_the_runs_there(json_run):
+    cwd, result = json_run
+    run_id = Path(json.loads(result.stdout)[0]["run_path"]).name
+
+    missing = arena("replay", "no-such-run", "--run-dir", "RUNDIR", cwd=cwd)
+    bad_at = arena("replay", run_id, "--run-dir", "RUNDIR", "--at", "soon", cwd=cwd)
+
+    assert_clean_error(missing, "no-such-run", run_id)
+    assert_clean_error(bad_at, "--at", "soon")
