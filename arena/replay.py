@@ -102,6 +102,7 @@ class Replay:
             self.recording.close()
             raise RecordingError(f"{self.path}: the recording has no agents")
         self.run_id = str(meta.get("run_id", self.path.parent.name))
+        self.run_path = self.path.parent  # the run's folder, as Competition.run_path
         self.data_source = str(meta.get("data_source", ""))
         self.follow = follow
         self.streams = CompetitionStreams(maxlen=stream_maxlen)
