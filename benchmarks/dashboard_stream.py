@@ -13,10 +13,12 @@ Phase A at bar 100, phase B at bar 100,000, each with a fresh page:
   feed has started (its equity chart is built), the trades, decisions and events
   tables have their first rows (they come in messages of their own, seconds
   later) and no data has arrived for 2 s;
-* updates: 10 s at 10 bars/s; an update is one Bokeh PATCH-DOC message (header,
-  metadata, content and binary buffer frames) that carries stream or table data
-  (ColumnsStreamed / ColumnsPatched / ColumnDataChanged); messages that carry
-  only the heartbeat and status line are counted apart;
+* updates: 10 s at 10 bars/s; an update is what one pull of the session sends: a
+  Bokeh PATCH-DOC message (header, metadata, content and binary buffer frames)
+  that carries chart or table data (ColumnsStreamed / ColumnsPatched /
+  ColumnDataChanged), plus the feeds' new rows, which travel as messages of their
+  own (MessageSent) a few ms later; messages that carry only the heartbeat and
+  status line are counted apart;
 * latency: paused, then ``POST /api/step`` 30+ times; from just before the POST
   to the first frame that streams data into the page (Python's monotonic clock;
   the POST runs in a thread while Playwright waits, so frame callbacks are timely).
@@ -51,7 +53,9 @@ CHROMIUM = os.environ.get("ARENA_CHROMIUM", "/usr/bin/chromium")
 SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
 AGENTS = ("buy_and_hold", "sma_cross", "sma_cross:fast=20,slow=50", "momentum",
           "mean_reversion", "rsi", "macd", "random")
-DATA_KEYS = ("ColumnsStreamed", "ColumnsPatched", "ColumnDataChanged")
+# Bokeh's data events, and the custom messages that carry the feeds' new rows
+DATA_KEYS = ("ColumnsStreamed", "ColumnsPatched", "ColumnDataChanged", "MessageSent")
+UPDATE_GAP_S = 0.05  # data messages closer than this belong to one pull (one update)
 FIELDS = ("open", "high", "low", "close", "volume")
 QUIET_S = 2.0  # page load ends when no data has arrived for this long
 
@@ -68,11 +72,16 @@ _READY_JS = """() => {
 }"""
 
 _TABLES_JS = """() => {
-  const doc = Bokeh.documents[0], want = ['message', 'reasoning', 'side'];
-  const filled = new Set();
-  for (const m of doc._all_models.values())
-    if (m.type === 'ColumnDataSource')
-      for (const c of want) if (c in m.data && m.get_length() > 0) filled.add(c);
+  // the trade, decision and event feeds (LogViews, in shadow roots) each show a row
+  const want = ['arena-trades', 'arena-decisions', 'arena-events'], filled = new Set();
+  const walk = (root, feed) => {
+    for (const el of root.querySelectorAll('*')) {
+      const mine = want.find(c => el.classList.contains(c)) || feed;
+      if (mine && el.classList.contains('row')) filled.add(mine);
+      if (el.shadowRoot) walk(el.shadowRoot, mine);
+    }
+  };
+  walk(document, null);
   return filled.size === want.length;
 }"""
 
@@ -186,8 +195,8 @@ class Frames:
     def mark(self) -> int:
         return len(self.frames)
 
-    def messages(self, start: int, end: int | None = None) -> list[tuple[int, bool]]:
-        """Bokeh messages among frames[start:end]: (bytes, carries data?) each. A message
+    def messages(self, start: int, end: int | None = None) -> list[tuple[float, int, bool]]:
+        """Bokeh messages among frames[start:end]: (time, bytes, carries data?) each. A message
         is a header frame ``{"msgtype": ..., "num_buffers": n}``, a metadata frame, a
         content frame and ``n`` buffer frames."""
         frames = self.frames[start:end]
@@ -204,7 +213,7 @@ class Frames:
             parts = frames[i:i + 3 + int(header.get("num_buffers", 0))]
             content = parts[2][2] if len(parts) > 2 and parts[2][2] else ""
             data = header["msgtype"] == "PATCH-DOC" and any(k in content for k in DATA_KEYS)
-            out.append((sum(p[1] for p in parts), data))
+            out.append((frames[i][0], sum(p[1] for p in parts), data))
             i += len(parts)
         return out
 
@@ -212,6 +221,19 @@ class Frames:
 # -- one phase ------------------------------------------------------------------------------
 def percentile(values, q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else float("nan")
+
+
+def group_updates(messages: list[tuple[float, int]]) -> list[int]:
+    """Bytes per update: one session pull sends its chart changes as one message and
+    each feed's new rows as a message of its own, a few ms apart; those are one update."""
+    sizes, last = [], None
+    for t, size in messages:
+        if last is not None and t - last < UPDATE_GAP_S:
+            sizes[-1] += size
+        else:
+            sizes.append(size)
+        last = t
+    return sizes
 
 
 def quiet_for(page, frames: Frames, seconds: float, limit: float = 60.0) -> None:
@@ -276,9 +298,9 @@ def measure(browser, arena: Arena, label: str, run_seconds: float, steps: int,
     page.wait_for_timeout(1000)  # the last pulls arrive
     msgs = frames.messages(start)
     catch_up_s = wait_idle(page)
-    updates = [size for size, data in msgs if data]
-    others = [size for size, data in msgs if not data]
-    window_bytes = sum(size for size, _ in msgs)
+    updates = group_updates([(t, size) for t, size, data in msgs if data])
+    others = [size for _, size, data in msgs if not data]
+    window_bytes = sum(size for _, size, _ in msgs)
 
     # latency: engine step -> first data frame in the browser
     latencies, posts = [], []
