@@ -12,7 +12,7 @@ unknown        a weight for the symbol ``TSLA``
 slow           valid, after sleeping ``SLOW_SECONDS``
 flaky429      HTTP 429 on every odd request of this model, valid on the even ones
 error500       HTTP 500 every time
-leak           HTTP 401 whose body echoes the bearer token
+leak           HTTP 400 whose body echoes the bearer token
 html           valid, with HTML/script in the reasoning
 delay-S        valid, after sleeping S seconds (e.g. delay-0.5)
 =============  ===============================================================
@@ -115,7 +115,7 @@ class ChatServer:
         elif model == "error500":
             return 500, {"error": {"message": "model crashed", "type": "server_error"}}, {}
         elif model == "leak":
-            return 401, {"error": {"message": "bad key " + headers.get("Authorization", "")}}, {}
+            return 400, {"error": {"message": "bad key " + headers.get("Authorization", "")}}, {}
         elif model == "html":
             text = json.dumps(answer(symbols, bar, HTML_REASONING))
         elif model.startswith("delay-"):
