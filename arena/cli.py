@@ -18,7 +18,8 @@ from arena.config import ConfigError, RunSpec, load_config
 from arena.server import add_serve_parser, cmd_serve
 
 JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
-               "win_rate", "trades", "fees", "exposure_pct", "errors")
+               "win_rate", "trades", "fees", "exposure_pct", "errors", "tokens", "latency_ms",
+               "cost_usd")
 
 
 class UsageError(ValueError):

@@ -266,7 +266,8 @@ class Competition:
             self._cond.notify_all()
             if wait:
                 self._cond.wait_for(
-                    lambda: self._t >= target or self._state in (State.STOPPED, State.FINISHED)
+                    lambda: (self._t >= target and not self._advancing)  # decisions too
+                    or self._state in (State.STOPPED, State.FINISHED)
                     or self._step_budget == 0, timeout)
             return self._t
 

@@ -58,7 +58,8 @@ class ChatServer:
             def do_POST(self):  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
-                status, payload, headers = outer.respond(body, dict(self.headers))
+                status, payload, headers = outer.respond(
+                    body, {k.lower(): v for k, v in self.headers.items()})
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -115,7 +116,7 @@ class ChatServer:
         elif model == "error500":
             return 500, {"error": {"message": "model crashed", "type": "server_error"}}, {}
         elif model == "leak":
-            return 400, {"error": {"message": "bad key " + headers.get("Authorization", "")}}, {}
+            return 400, {"error": {"message": "bad key " + headers.get("authorization", "")}}, {}
         elif model == "html":
             text = json.dumps(answer(symbols, bar, HTML_REASONING))
         elif model.startswith("delay-"):
