@@ -15,6 +15,7 @@ error500       HTTP 500 every time
 leak           HTTP 400 whose body echoes the bearer token
 html           valid, with HTML/script in the reasoning
 delay-S        valid, after sleeping S seconds (e.g. delay-0.5)
+jitter-A-B     valid, after sleeping uniform(A, B) seconds (seeded per request number)
 =============  ===============================================================
 
 Usage: prompt tokens = words in the messages, completion tokens = words in the answer.
@@ -23,6 +24,7 @@ Usage: prompt tokens = words in the messages, completion tokens = words in the a
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -119,6 +121,10 @@ class ChatServer:
             return 400, {"error": {"message": "bad key " + headers.get("authorization", "")}}, {}
         elif model == "html":
             text = json.dumps(answer(symbols, bar, HTML_REASONING))
+        elif model.startswith("jitter-"):
+            lo, hi = map(float, model.split("-")[1:3])
+            time.sleep(random.Random(n).uniform(lo, hi))
+            text = json.dumps(ok)
         elif model.startswith("delay-"):
             time.sleep(float(model.split("-", 1)[1]))
             text = json.dumps(ok)
@@ -134,3 +140,16 @@ class ChatServer:
     def count(self, model: str) -> int:
         with self._lock:
             return self._counts.get(model, 0)
+
+
+def main() -> None:
+    """``python -m tests.arena.agents.chat_server``: serve until stdin closes (benchmarks)."""
+    import sys
+
+    with ChatServer() as srv:
+        print(srv.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
