@@ -53,6 +53,7 @@ class ChatServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers + body wait ~40 ms for an ACK
 
             def log_message(self, *args):  # quiet
                 pass
