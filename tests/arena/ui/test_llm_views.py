@@ -86,3 +86,29 @@ def test_leaderboard_shows_tokens_latency_and_cost(hub):
     assert rows.loc["gpt", "latency_ms"] == pytest.approx(usage["mean_latency"] * 1000)
     assert rows.loc["sma_cross", "tokens"] == 0
     assert board.table.titles["cost_usd"] == "Cost $"
+
+
+def test_control_panel_loads_the_llm_example_toml(monkeypatch):
+    from pathlib import Path
+
+    from arena.ui.controls import ControlPanel
+
+    monkeypatch.delenv("PANEL_BASIC_AUTH", raising=False)
+    monkeypatch.delenv("PANEL_OAUTH_PROVIDER", raising=False)
+    hub = Hub(SPEC)
+    panel = ControlPanel(feed=SessionFeed(hub=hub, table_period=0))
+    toml = Path(__file__).resolve().parents[3] / "examples" / "llm_arena.toml"
+
+    panel.upload.filename = "llm_arena.toml"
+    panel.upload.value = toml.read_bytes()
+    panel.apply_button.clicks += 1
+
+    try:
+        assert [s.split(":")[0] for s in panel.agent_specs] == ["llm", "llm", "buy_and_hold",
+                                                               "sma_cross"]
+        assert hub.version == 1
+        assert hub.competition.agent_names[:2] == ["llm:gpt-4o-mini", "llm:gpt-4.1-mini"]
+        assert hub.competition.config.decide_deadline == 20
+        assert hub.competition.state == "idle"  # nothing is called before Start
+    finally:
+        hub.competition.stop()
