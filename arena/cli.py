@@ -156,7 +156,21 @@ def cmd_run(args) -> int:
               f"{data.timestamp(len(data) - 1):%Y-%m-%d}")
         print(show.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
         print(f"run {run_id}" + (f" recorded in {path}" if path else " (not recorded)"))
+        _note_errors(comp, board)
     return 0
+
+
+def _note_errors(comp, board) -> None:
+    """One stderr line per agent that had errors: how many, and a reason."""
+    failing = board[board["errors"] > 0]
+    if failing.empty:
+        return
+    events, _ = comp.streams.events.since(0)
+    errors = events[events["kind"] == "agent_error"]
+    for name, n in zip(failing["agent"], failing["errors"], strict=True):
+        mine = errors[errors["agent"] == name]["message"]
+        first = f"; e.g. {mine.iloc[0]}" if len(mine) else ""
+        print(f"arena: {name}: {n} agent error(s){first}", file=sys.stderr)
 
 
 def cmd_runs(args) -> int:

@@ -174,3 +174,20 @@ def test_example_configs_build_their_agents(name, monkeypatch):
     else:
         assert all(a.api_key_env == "OPENAI_API_KEY" for a in llms)
         assert all(a.price_in > 0 and a.price_out > 0 for a in llms)
+
+
+def test_the_openai_example_without_a_key_runs_and_says_why_the_models_held(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PYTHONPATH"] = str(ROOT)
+
+    out = subprocess.run([sys.executable, "-m", "arena.cli", "run",
+                          str(ROOT / "examples" / "llm_arena.toml"), "--no-record"],
+                         capture_output=True, text=True, env=env, timeout=240, cwd=tmp_path)
+
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if "llm:" in line]
+    assert [(r[1], r[2]) for r in rows] == [("llm:gpt-4o-mini", "100,000.00"),
+                                            ("llm:gpt-4.1-mini", "100,000.00")]  # held
+    notes = [line for line in out.stderr.splitlines() if line.startswith("arena: llm:")]
+    assert len(notes) == 2
+    assert all("environment variable OPENAI_API_KEY is not set" in n for n in notes)
