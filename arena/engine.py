@@ -773,23 +773,24 @@ def _call(decide, obs: Observation) -> tuple[str, object]:
     """("ok", decision) or ("error", why) from one decide() call."""
     try:
         return "ok", decide(obs)
-    except DecisionError as exc:
-        return "error", f"invalid decision, holding: {exc}"
-    except AgentError as exc:
-        return "error", f"{exc}; holding"
     except Exception as exc:  # noqa: BLE001 - the competition goes on
-        return "error", f"decide() raised {type(exc).__name__}: {exc}; holding"
+        return _failure(exc)
 
 
 def _result(future: cf.Future) -> tuple[str, object]:
+    """The same for a decide() call that ran in the pool."""
     try:
         return "ok", future.result()
-    except Exception as exc:  # noqa: BLE001 - same reporting as _call
-        return _call(_raise, exc)
+    except Exception as exc:  # noqa: BLE001
+        return _failure(exc)
 
 
-def _raise(exc: Exception):
-    raise exc
+def _failure(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, DecisionError):
+        return "error", f"invalid decision, holding: {exc}"
+    if isinstance(exc, AgentError):
+        return "error", f"{exc}; holding"
+    return "error", f"decide() raised {type(exc).__name__}: {exc}; holding"
 
 
 def _target_changes(signals: np.ndarray) -> np.ndarray:
