@@ -21,7 +21,7 @@ POSITION_COLUMNS = ("agent", "symbol", "quantity", "avg_price", "last_price", "m
                     "unrealised_pnl", "realised_pnl")
 LEADERBOARD_COLUMNS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe",
                        "max_drawdown_pct", "win_rate_pct", "trades", "fees", "exposure_pct",
-                       "errors", "last_action")
+                       "errors", "last_action", "tokens", "latency_ms", "cost_usd")
 
 EVENT_KINDS = ("competition_started", "competition_paused", "competition_resumed",
                "competition_stopped", "competition_finished", "competition_reset", "progress",

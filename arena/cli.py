@@ -18,7 +18,8 @@ from arena.config import ConfigError, RunSpec, load_config
 from arena.server import add_replay_parser, add_serve_parser, cmd_replay, cmd_serve
 
 JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
-               "win_rate", "trades", "fees", "exposure_pct", "errors")
+               "win_rate", "trades", "fees", "exposure_pct", "errors", "tokens", "latency_ms",
+               "cost_usd")
 
 
 class UsageError(ValueError):
@@ -182,7 +183,21 @@ def cmd_run(args) -> int:
               f"{data.timestamp(len(data) - 1):%Y-%m-%d}")
         print(show.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
         print(f"run {run_id}" + (f" recorded in {path}" if path else " (not recorded)"))
+        _note_errors(comp, board)
     return 0
+
+
+def _note_errors(comp, board) -> None:
+    """One stderr line per agent that had errors: how many, and a reason."""
+    failing = board[board["errors"] > 0]
+    if failing.empty:
+        return
+    events, _ = comp.streams.events.since(0)
+    errors = events[events["kind"] == "agent_error"]
+    for name, n in zip(failing["agent"], failing["errors"], strict=True):
+        mine = errors[errors["agent"] == name]["message"]
+        first = f"; e.g. {mine.iloc[0]}" if len(mine) else ""
+        print(f"arena: {name}: {n} agent error(s){first}", file=sys.stderr)
 
 
 def cmd_runs(args) -> int:

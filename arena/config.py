@@ -22,11 +22,23 @@ record = true
 [[agents]]
 agent = "sma_cross"             # registry name or "package.module:Class"
 params = { fast = 10, slow = 20 }
+
+[[agents]]                      # an LLM agent (see docs/llm.md)
+agent = "llm"
+params = { model = "gpt-4o-mini", base_url = "https://api.openai.com/v1",
+           api_key_env = "OPENAI_API_KEY" }
+
+[llm_prices]                    # optional: USD per million tokens, by model
+"gpt-4o-mini" = { input = 0.15, output = 0.60 }
 ```
+
+``[run] decide_deadline`` (seconds) bounds how long a paced bar waits for LLM
+answers (default: one bar period).
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -79,9 +91,10 @@ class RunSpec:
         return data
 
 
-_SECTIONS = {"data", "portfolio", "run", "agents"}
+_SECTIONS = {"data", "portfolio", "run", "agents", "llm_prices"}
 _DATA_KEYS = {"symbols", "file", "start", "end"}
-_RUN_KEYS = {"seed", "run_dir", "speed", "record", "run_id", "stream_maxlen", "block_bars"}
+_RUN_KEYS = {"seed", "run_dir", "speed", "record", "run_id", "stream_maxlen", "block_bars",
+             "decide_deadline"}
 
 
 _NUMBER = (int, float)
@@ -89,7 +102,8 @@ _PORTFOLIO_TYPES = {"cash": _NUMBER, "fee_bps": _NUMBER, "slippage_bps": _NUMBER
                     "max_leverage": _NUMBER, "whole_units": (bool,)}
 _DATA_TYPES = {"symbols": (list, str), "file": (str,), "start": (str,), "end": (str,)}
 _RUN_TYPES = {"seed": (int,), "run_dir": (str,), "speed": _NUMBER, "record": (bool,),
-              "run_id": (str,), "stream_maxlen": (int,), "block_bars": (int,)}
+              "run_id": (str,), "stream_maxlen": (int,), "block_bars": (int,),
+              "decide_deadline": _NUMBER}
 
 
 _TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
@@ -106,13 +120,16 @@ def _check_types(table: dict, types: dict, where: str, path: str) -> None:
 
 
 def agent_spec(name: str, params: dict | None) -> str:
-    """Registry spec string ``name:p=v,...`` from a name and a params table."""
+    """Registry spec string ``name:p=v,...`` from a name and a params table; text
+    with a comma, quote, ``=`` or line break is written as a JSON string."""
     if not params:
         return name
     parts = []
     for k, v in params.items():
         if isinstance(v, bool):
             v = "true" if v else "false"
+        elif isinstance(v, str) and (set(v) & set(',="\n\r') or v != v.strip()):
+            v = json.dumps(v)
         parts.append(f"{k}={v}")
     return f"{name}:" + ",".join(parts)
 
@@ -122,6 +139,23 @@ def _check_keys(table: dict, allowed: set[str], where: str, path: str) -> None:
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)} in {where}; "
                           f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _llm_prices(table, source: str) -> dict[str, dict[str, float]]:
+    """``[llm_prices]``: model → {input, output} in USD per million tokens."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [llm_prices] must be a table, got {table!r}")
+    for model, price in table.items():
+        where = f"[llm_prices] {model!r}"
+        if not isinstance(price, dict):
+            raise ConfigError(f"{source}: {where} must be a table like "
+                              "{ input = 0.15, output = 0.60 }, got " + repr(price))
+        _check_keys(price, {"input", "output"}, where, source)
+        _check_types(price, {"input": _NUMBER, "output": _NUMBER}, where, source)
+        for k, v in price.items():
+            if v < 0:
+                raise ConfigError(f"{source}: {where} {k} must be >= 0, got {v!r}")
+    return table
 
 
 def load_config(path: str | Path) -> RunSpec:
@@ -161,6 +195,7 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
     agents = raw.get("agents", [])
     if not isinstance(agents, list) or not agents:
         raise ConfigError(f"{source}: needs at least one [[agents]] table")
+    prices = _llm_prices(raw.get("llm_prices", {}), source)
     specs = []
     for i, a in enumerate(agents, 1):
         if not isinstance(a, dict) or "agent" not in a:
@@ -168,7 +203,13 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
                               "name or package.module:Class)")
         _check_keys(a, {"agent", "params"}, f"[[agents]] #{i}", source)
         _check_types(a, {"agent": (str,), "params": (dict,)}, f"[[agents]] #{i}", source)
-        specs.append(agent_spec(a["agent"], a.get("params")))
+        params = dict(a.get("params") or {})
+        if a["agent"] == "llm":
+            price = prices.get(params.get("model", "gpt-4o-mini"), {})
+            for key, name in (("price_in", "input"), ("price_out", "output")):
+                if name in price:
+                    params.setdefault(key, price[name])
+        specs.append(agent_spec(a["agent"], params))
     portfolio = raw.get("portfolio", {})
     _check_keys(portfolio, {f.name for f in fields(PortfolioConfig)}, "[portfolio]", source)
     _check_types(portfolio, _PORTFOLIO_TYPES, "[portfolio]", source)

@@ -9,11 +9,20 @@ open, equity is marked at ``t``'s close, then every agent decides on the bars
 up to ``t``. Agents that implement ``signals`` have their decisions computed up
 front; when every agent does, bars run in compiled blocks
 (:func:`arena.portfolio.run_block`), which is the fast path.
+
+On the per-bar path, agents marked ``concurrent`` (blocking I/O, e.g. LLM calls)
+decide in a thread pool owned by the competition while the others decide in the
+engine thread; results are applied in agent (slot) order. As fast as possible
+(speed 0) a bar waits for every answer; paced (speed > 0) it waits at most
+``decide_deadline`` seconds, and an agent that has not answered holds (an
+``agent_error``); its late answer is discarded, and it is not asked again until
+that call has returned. See docs/llm.md.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures as cf
 import datetime as dt
 import math
 import threading
@@ -28,6 +37,7 @@ import pandas as pd
 
 from arena.agents.base import (
     Agent,
+    AgentError,
     Decision,
     DecisionError,
     History,
@@ -71,6 +81,8 @@ class CompetitionConfig:
     record: write the run to ``<run_dir>/<run_id>/arena.sqlite``.
     block_bars: most bars per compiled block on the fast path.
     stream_maxlen: rows each append-only stream keeps (the recording keeps all).
+    decide_deadline: seconds a paced bar (speed > 0) waits for concurrent agents'
+        answers; None waits one bar period (1 / speed). Backtests wait for all.
     """
 
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
@@ -82,12 +94,17 @@ class CompetitionConfig:
     block_bars: int = 2048
     stream_maxlen: int | None = 200_000
     progress_every: float = 0.05
+    decide_deadline: float | None = None
 
     def __post_init__(self):
         if not self.speed >= 0 or not math.isfinite(self.speed):
             raise ValueError(f"speed must be >= 0 bars per second (0 = as fast as possible), got {self.speed!r}")
         if not self.block_bars >= 1:
             raise ValueError(f"block_bars must be >= 1, got {self.block_bars!r}")
+        if self.decide_deadline is not None and not (
+                self.decide_deadline > 0 and math.isfinite(self.decide_deadline)):
+            raise ValueError("decide_deadline must be a positive number of seconds (or unset "
+                             f"for one bar period), got {self.decide_deadline!r}")
 
 
 def _new_run_id() -> str:
@@ -110,6 +127,10 @@ class _Slot:
         self.peak = 0.0
         self.seed = 0
         self.changes = np.zeros(0, dtype=int)
+        self.concurrent = False
+        self.future: cf.Future | None = None
+        self.future_bar = -1
+        self.late_bars: set[int] = set()
 
 
 class Competition:
@@ -245,7 +266,8 @@ class Competition:
             self._cond.notify_all()
             if wait:
                 self._cond.wait_for(
-                    lambda: self._t >= target or self._state in (State.STOPPED, State.FINISHED)
+                    lambda: (self._t >= target and not self._advancing)  # decisions too
+                    or self._state in (State.STOPPED, State.FINISHED)
                     or self._step_budget == 0, timeout)
             return self._t
 
@@ -426,6 +448,7 @@ class Competition:
                               cfg.progress_every, self._cond, self.clock)
         self._run_path: Path | None = None
         self._prepared = False
+        self._pool: cf.ThreadPoolExecutor | None = None
 
     def _prepare(self) -> None:
         """Reset agents, precompute signals, open the recording (engine thread)."""
@@ -440,7 +463,12 @@ class Competition:
                 s.changes = _target_changes(s.signals)
             s.stats = RunningStats(cfg.portfolio.cash, self.data.timestamp(0), self._periods)
             s.peak = cfg.portfolio.cash
+            s.concurrent = s.signals is None and bool(getattr(s.agent, "concurrent", False))
         self._vector = all(s.signals is not None for s in self._slots)
+        n_pooled = sum(s.concurrent for s in self._slots)
+        if n_pooled:
+            self._pool = cf.ThreadPoolExecutor(max_workers=n_pooled,
+                                               thread_name_prefix=f"arena-agents-{self.run_id}")
         if self._vector:
             self._decisions = np.stack([s.signals for s in self._slots])
         if cfg.record:
@@ -587,6 +615,10 @@ class Competition:
                 self._cond.wait()
 
     def _finalise(self, status: str) -> None:
+        if self._pool is not None:  # calls in flight finish in the background, unrecorded
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._collect_calls()
         self._pub.board(self._t, force=True)
         rec = self._pub.recorder
         if rec is not None:
@@ -645,26 +677,59 @@ class Competition:
             self._cond.notify_all()
 
     def _decide(self, t: int) -> None:
-        """Ask every agent for its decision at bar ``t``'s close (per-bar path)."""
+        """Ask every agent for its decision at bar ``t``'s close (per-bar path):
+        concurrent agents in the pool, the others here; applied in slot order."""
         hist = History(self.data, t + 1)
         time = self.data.timestamp(t)
         lev = self.config.portfolio.max_leverage
         acc = self.accounts
-        rows = []
+        outcome: dict[int, tuple[str, object]] = {}
+        pooled = []
+        frozen = None
+        for s in self._slots:  # submit first, so that they run while the others decide
+            if not s.concurrent:
+                continue
+            if s.future is not None and not s.future.done():
+                outcome[s.index] = ("error", f"still waiting for its answer to bar "
+                                             f"{s.future_bar}; holding")
+                continue
+            if frozen is None:  # a copy: workers must not see the accounts move on
+                frozen = acc.frozen()
+            obs = Observation(t, time, self.data.symbols, hist, PortfolioView(frozen, s.index),
+                              lev)
+            s.future, s.future_bar = self._pool.submit(s.agent.decide, obs), t
+            pooled.append(s)
         for s in self._slots:
             if s.signals is not None:
                 row = s.signals[t]
                 if not np.isnan(row).all():
                     acc.pending[s.index] = row
+            elif not s.concurrent:
+                obs = Observation(t, time, self.data.symbols, hist, PortfolioView(acc, s.index),
+                                  lev)
+                outcome[s.index] = _call(s.agent.decide, obs)
+        if pooled:
+            cf.wait([s.future for s in pooled], timeout=self._deadline())
+            for s in pooled:
+                if s.future.done():
+                    outcome[s.index] = _result(s.future)
+                else:
+                    s.late_bars.add(t)
+                    outcome[s.index] = ("error", f"no answer within the "
+                                                 f"{self._deadline():.3g} s deadline of a live "
+                                                 "bar; holding (a late answer is discarded)")
+        rows = []
+        for s in self._slots:
+            if s.index not in outcome:
                 continue
-            obs = Observation(t, time, self.data.symbols, hist, PortfolioView(acc, s.index), lev)
+            kind, value = outcome[s.index]
+            if kind == "error":
+                self._agent_error(s, t, value)
+                continue
             try:
-                d = validate_decision(s.agent.decide(obs), self.data.symbols, lev)
+                d = validate_decision(value, self.data.symbols, lev)
             except DecisionError as exc:
                 self._agent_error(s, t, f"invalid decision, holding: {exc}")
-                continue
-            except Exception as exc:  # noqa: BLE001 - the competition goes on
-                self._agent_error(s, t, f"decide() raised {type(exc).__name__}: {exc}; holding")
                 continue
             if d.targets is not None:
                 for sym, w in d.targets.items():
@@ -673,16 +738,59 @@ class Competition:
             if self._is_news(s, d):
                 rows.append((t, s, format_targets(d.targets), float(d.confidence), d.reasoning))
         self._pub.decisions(rows)
+        if pooled:
+            self._collect_calls()
+
+    def _deadline(self) -> float | None:
+        """Seconds a bar waits for concurrent agents: None (all) when as fast as possible."""
+        if self._speed <= 0:
+            return None
+        return self.config.decide_deadline or 1.0 / self._speed
+
+    def _collect_calls(self) -> None:
+        """Move finished LLM calls (prompts, answers, usage) to the recording."""
+        rows = []
+        for s in self._slots:
+            drain = getattr(s.agent, "drain_calls", None)
+            if drain is None:
+                continue
+            for c in drain():
+                rows.append((s, c, c.bar in s.late_bars))
+        self._pub.llm_calls(rows)
 
     def _is_news(self, s: _Slot, d: Decision) -> bool:
         """A decision worth a row: it changes a target, or the agent asks to log all."""
-        if getattr(s.agent, "record_all_decisions", False) or d.rebalance:
+        if (getattr(s.agent, "record_all_decisions", False) and d.reasoning) or d.rebalance:
             return True
         if d.targets is None:
             return False
         tgt = self.accounts.target[s.index]
         return any(float(w) != tgt[self.data.column(sym)] for sym, w in d.targets.items())
 
+
+
+def _call(decide, obs: Observation) -> tuple[str, object]:
+    """("ok", decision) or ("error", why) from one decide() call."""
+    try:
+        return "ok", decide(obs)
+    except Exception as exc:  # noqa: BLE001 - the competition goes on
+        return _failure(exc)
+
+
+def _result(future: cf.Future) -> tuple[str, object]:
+    """The same for a decide() call that ran in the pool."""
+    try:
+        return "ok", future.result()
+    except Exception as exc:  # noqa: BLE001
+        return _failure(exc)
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, DecisionError):
+        return "error", f"invalid decision, holding: {exc}"
+    if isinstance(exc, AgentError):
+        return "error", f"{exc}; holding"
+    return "error", f"decide() raised {type(exc).__name__}: {exc}; holding"
 
 
 def _target_changes(signals: np.ndarray) -> np.ndarray:

@@ -281,6 +281,13 @@ class Accounts:
             self.last_close = np.asarray(close[t0 + done - 1], dtype=float)
         return done, nf
 
+    def frozen(self) -> Accounts:
+        """A copy of the accounts as they are now (for agents deciding in other threads)."""
+        out = object.__new__(Accounts)
+        for k, v in vars(self).items():
+            setattr(out, k, v.copy() if isinstance(v, np.ndarray) else v)
+        return out
+
     def equity(self, a: int, prices: np.ndarray | None = None) -> float:
         p = self.last_close if prices is None else prices
         held = self.qty[a] != 0

@@ -43,6 +43,16 @@ def _json_key(symbol: str) -> str:
     return json.dumps(symbol)
 
 
+def _usage(agent) -> dict:
+    """Leaderboard columns of an agent that calls a model (zeros/NaN for others)."""
+    usage = getattr(agent, "usage", None)
+    if usage is None:
+        return {"tokens": 0, "latency_ms": math.nan, "cost_usd": 0.0}
+    u = usage()
+    return {"tokens": int(u["tokens_in"] + u["tokens_out"]),
+            "latency_ms": u["mean_latency"] * 1000, "cost_usd": float(u["cost"])}
+
+
 def format_targets(targets) -> str | None:
     """Targets as compact JSON, e.g. ``{"AAPL": 0.5}`` (None when the decision holds)."""
     if targets is None:
@@ -137,6 +147,15 @@ class Publisher:
             self.recorder.add_decisions(
                 (b, s.index, t, c, r, None)
                 for b, s, t, c, r in zip(bars, slots, targets, confidence, reasoning, strict=True))
+
+    def llm_calls(self, rows: list[tuple]) -> None:
+        """Record LLM calls ``(slot, CallRecord, late)`` (engine thread)."""
+        if self.recorder is None or not rows:
+            return
+        self.recorder.add_llm_calls(
+            (c.bar, s.index, c.model, c.prompt, c.response, c.tokens_in, c.tokens_out,
+             round(c.latency * 1000, 3), c.cost, c.attempts, c.error, int(late))
+            for s, c, late in rows)
 
     # -- internals: publishing -------------------------------------------------
     def bars(self, t0: int, t1: int, fills: np.ndarray) -> None:
@@ -283,7 +302,7 @@ class Publisher:
                 "max_drawdown_pct": snap["max_drawdown_pct"],
                 "win_rate_pct": snap["win_rate_pct"], "trades": int(snap["trades"]),
                 "fees": snap["fees"], "exposure_pct": snap["exposure_pct"],
-                "errors": s.errors, "last_action": s.last_action,
+                "errors": s.errors, "last_action": s.last_action, **_usage(s.agent),
             })
         order = sorted(range(len(board)), key=lambda i: -board[i]["equity"])
         for rank, i in enumerate(order, 1):

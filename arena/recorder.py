@@ -7,7 +7,8 @@ readers can open it while the engine writes. The writer commits at least every
 Tables: ``meta`` (key → JSON value: run id, config, data source, status…),
 ``agents`` (id, name, spec, params), ``bars`` (bar index, ISO time, symbol,
 OHLCV), ``equity`` (bar, agent id, equity, cash, drawdown), ``trades``,
-``decisions`` and ``events``. Rows reference bars by index; ``bars`` holds the
+``decisions``, ``events`` and ``llm_calls`` (every prompt and answer of the
+LLM agents, with tokens, latency, cost and error; never an API key). Rows reference bars by index; ``bars`` holds the
 ISO 8601 UTC time of each index.
 """
 
@@ -46,6 +47,11 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, wall_time TEXT NOT NULL, bar INTEGER, kind TEXT NOT NULL,
     agent INTEGER, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, model TEXT NOT NULL,
+    prompt TEXT NOT NULL, response TEXT, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
+    latency_ms REAL NOT NULL, cost_usd REAL NOT NULL, attempts INTEGER NOT NULL, error TEXT,
+    late INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS trades_bar ON trades (bar);
 CREATE INDEX IF NOT EXISTS decisions_bar ON decisions (bar);
 CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
@@ -116,6 +122,12 @@ class Recorder:
         self.db.executemany(
             "INSERT INTO events (wall_time, bar, kind, agent, message) VALUES (?, ?, ?, ?, ?)",
             rows)
+
+    def add_llm_calls(self, rows: Iterable[tuple]) -> None:
+        self.db.executemany(
+            "INSERT INTO llm_calls (bar, agent, model, prompt, response, tokens_in, tokens_out,"
+            " latency_ms, cost_usd, attempts, error, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?)", rows)
 
     def flush(self, force: bool = False) -> None:
         """Commit if ``commit_interval`` has passed (or always with ``force``)."""
@@ -204,6 +216,20 @@ class Recording:
     def decisions(self) -> pd.DataFrame:
         return self._timed(self._frame(
             "SELECT bar, agent, targets, confidence, reasoning, detail FROM decisions ORDER BY id"))
+
+    def llm_calls(self) -> pd.DataFrame:
+        """Every LLM call in order: bar, time, agent, model, prompt, response, tokens,
+        latency, cost, attempts, error (None if it was used) and ``late`` (answered
+        after a live bar's deadline, so discarded). Empty for older recordings."""
+        has = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'llm_calls'").fetchone()
+        cols = ("bar, agent, model, prompt, response, tokens_in, tokens_out, latency_ms,"
+                " cost_usd, attempts, error, late")
+        if not has:
+            df = pd.DataFrame(columns=[c.strip() for c in cols.split(",")])
+        else:
+            df = self._frame(f"SELECT {cols} FROM llm_calls ORDER BY id")
+        df["late"] = df["late"].astype(bool)
+        return self._timed(df)
 
     def events(self) -> pd.DataFrame:
         df = self._frame("SELECT wall_time, bar, kind, agent, message FROM events ORDER BY id")

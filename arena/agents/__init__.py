@@ -5,11 +5,11 @@
 'sma_cross(fast=5,slow=30)'
 """
 
-from arena.agents import ml, random_agent, rules  # noqa: F401  (registers the built-ins)
-from arena.agents.base import Agent, Decision, History, Observation
+from arena.agents import llm, ml, random_agent, rules  # noqa: F401  (registers the built-ins)
+from arena.agents.base import Agent, AgentError, Decision, History, Observation
 from arena.agents.registry import AgentSpecError, available, create_agent, describe, register
 
 __all__ = [
-    "Agent", "AgentSpecError", "Decision", "History", "Observation",
+    "Agent", "AgentError", "AgentSpecError", "Decision", "History", "Observation",
     "available", "create_agent", "describe", "register",
 ]

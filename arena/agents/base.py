@@ -182,3 +182,8 @@ class Agent(param.Parameterized):
         if not changed:
             return base
         return base + "(" + ",".join(f"{k}={v}" for k, v in changed.items()) + ")"
+
+
+class AgentError(RuntimeError):
+    """A failure the agent explains itself (e.g. an LLM call that timed out);
+    the engine reports the message as is and the agent holds."""

@@ -4,6 +4,8 @@ A spec is what a user types on the command line or in a config file:
 
 * ``sma_cross`` — a registered agent with its default parameters;
 * ``sma_cross:fast=5,slow=30,short=true`` — with parameters;
+* ``llm:model=gpt-4o-mini,template="text, with commas"`` — a value in double
+  quotes is a JSON string (commas, ``=`` and ``\\n`` allowed);
 * ``mypkg.agents:MyAgent`` or ``mypkg.agents:MyAgent:lookback=50`` — any
   :class:`~arena.agents.base.Agent` subclass by import path (recognised by a
   ``.`` before the first ``:``).
@@ -15,6 +17,7 @@ Values are parsed to each parameter's type; every mistake raises
 from __future__ import annotations
 
 import importlib
+import json
 import math
 
 import pandas as pd
@@ -27,6 +30,7 @@ __all__ = ["AgentSpecError", "available", "create_agent", "describe", "register"
 _REGISTRY: dict[str, type[Agent]] = {}
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
+_JSON = json.JSONDecoder()
 
 
 class AgentSpecError(ValueError):
@@ -66,11 +70,17 @@ def describe() -> pd.DataFrame:
         {
             "name": name,
             "description": cls.description,
-            "parameters": ", ".join(f"{k}={p.default!r}" for k, p in _params(cls).items()),
+            "parameters": ", ".join(f"{k}={_short(p.default)}" for k, p in _params(cls).items()),
         }
         for name, cls in available().items()
     ]
     return pd.DataFrame(rows, columns=["name", "description", "parameters"])
+
+
+def _short(value, width: int = 40) -> str:
+    """repr of a default, long text cut to ``width`` characters with an ellipsis."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 2] + "…" + text[0]
 
 
 def create_agent(spec, **overrides) -> Agent:
@@ -151,19 +161,48 @@ def _resolve(spec: str) -> tuple[type[Agent], str, str]:
 
 
 def _parse_pairs(text: str, label: str, spec: str) -> dict[str, str]:
+    """``k=v,k2=v2`` → {k: v}. A value in double quotes is a JSON string, so it may
+    hold commas, ``=`` or newlines (``template="a, b\\nc"``)."""
     values: dict[str, str] = {}
+    pos, n = 0, len(text)
     if not text.strip():
         return values
-    for item in text.split(","):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
+    while pos <= n:
+        end = text.find(",", pos)
+        eq = text.find("=", pos)
+        if eq < 0 or (0 <= end < eq):
+            item = text[pos:end if end >= 0 else n]
             raise AgentSpecError(
                 f"{label}: expected 'param=value' in agent spec {spec!r}, got {item.strip()!r}"
             )
+        key = text[pos:eq].strip()
+        rest = eq + 1
+        while rest < n and text[rest] == " ":
+            rest += 1
+        if rest < n and text[rest] == '"':
+            try:
+                value, stop = _JSON.raw_decode(text, rest)
+            except json.JSONDecodeError as exc:
+                raise AgentSpecError(f"{label}: bad quoted value for {key!r} in agent spec "
+                                     f"{spec!r}: {exc.msg}") from None
+            tail = text[stop:].lstrip(" ")
+            if tail and not tail.startswith(","):
+                raise AgentSpecError(f"{label}: expected ',' after the quoted value of "
+                                     f"{key!r} in agent spec {spec!r}")
+            end = n - len(tail) if tail else -1
+        else:
+            end = text.find(",", rest)
+            value = text[rest:end if end >= 0 else n].strip()
+        if not key:
+            raise AgentSpecError(
+                f"{label}: expected 'param=value' in agent spec {spec!r}, got {text[pos:].strip()!r}"
+            )
         if key in values:
             raise AgentSpecError(f"{label}: parameter {key!r} given twice in agent spec {spec!r}")
-        values[key] = value.strip()
+        values[key] = value
+        if end < 0:
+            break
+        pos = end + 1
     return values
 
 

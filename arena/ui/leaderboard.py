@@ -11,7 +11,8 @@ from arena.ui.theme import MEDALS
 
 COLUMNS = {"place": "Rank", "agent": "Agent", "equity": "Equity", "pnl": "PnL",
            "return_pct": "PnL %", "sharpe": "Sharpe", "max_drawdown_pct": "Max DD %",
-           "win_rate_pct": "Win %", "trades": "Trades", "move": "Δ", "last_action": "Last action"}
+           "win_rate_pct": "Win %", "trades": "Trades", "move": "Δ", "last_action": "Last action",
+           "tokens": "Tokens", "latency_ms": "Latency ms", "cost_usd": "Cost $"}
 _NUM = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
 
 
@@ -28,7 +29,8 @@ class Leaderboard(pn.viewable.Viewer):
             sizing_mode="stretch_width", titles=COLUMNS, selectable=False,
             header_align="center", layout="fit_data_stretch",
             formatters={"equity": _NUM, "pnl": _NUM, "return_pct": _NUM, "sharpe": _NUM,
-                        "max_drawdown_pct": _NUM, "win_rate_pct": _NUM},
+                        "max_drawdown_pct": _NUM, "win_rate_pct": _NUM, "latency_ms": _NUM,
+                        "cost_usd": {**_NUM, "precision": 4}},
             text_align={"place": "center", "move": "center"},
             css_classes=["arena-leaderboard"], name="leaderboard")
         self.feed.subscribe("leaderboard", self._on_board, self._on_reset)

@@ -106,7 +106,7 @@ def test_spec_round_trips_any_valid_values(fast, gap, weight):
 # -- errors --------------------------------------------------------------------------
 
 ERRORS = [
-    ("nope", "unknown agent 'nope'; known agents: buy_and_hold, macd, mean_reversion, "),
+    ("nope", "unknown agent 'nope'; known agents: buy_and_hold, llm, macd, mean_reversion, "),
     ("", "empty agent spec; known agents: buy_and_hold"),
     ("sma_cross:fats=5",
      "sma_cross: unknown parameter 'fats'; parameters: fast, slow, short, weight"),

@@ -1,0 +1,114 @@
+"""LLM agents in the dashboard (no browser): reasoning from a model reaches the
+decisions feed and the event log as text, escaped; tokens, latency and cost
+reach the leaderboard."""
+
+from __future__ import annotations
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+from bokeh.models import HTMLTemplateFormatter
+
+from arena.agents.llm import LLMAgent
+from arena.config import RunSpec
+from arena.data import synthetic
+from arena.engine import Competition, CompetitionConfig
+from arena.ui.decisions import DecisionsFeed
+from arena.ui.events import EventLog
+from arena.ui.feed import SessionFeed
+from arena.ui.hub import Hub
+from arena.ui.leaderboard import Leaderboard
+from arena.ui.theme import text
+from tests.arena.agents.chat_server import HTML_REASONING, ChatServer
+
+SAFE_TEXT = ("plaintext", "textarea")  # Tabulator formatters that escape HTML
+SPEC = RunSpec(symbols=("AAPL",), agents=("sma_cross",), config=CompetitionConfig(record=False))
+
+
+@pytest.fixture
+def hub():
+    with ChatServer() as srv:
+        hub = Hub(SPEC)
+        hub.competition.stop()
+        agent = LLMAgent(model="html", base_url=srv.base_url, api_key_env="", title="gpt",
+                         price_in=2.0, price_out=8.0)
+        comp = Competition(synthetic(("SYN",), bars=40, seed=3), [agent, "sma_cross"],
+                           CompetitionConfig(record=False))
+        hub.param.update(competition=comp, version=hub.version + 1)
+        yield hub
+        hub.competition.stop()
+
+
+def model_of(widget):
+    return next(iter(widget._models.values()))[0]
+
+
+def test_model_reasoning_reaches_the_decisions_feed_escaped(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    decisions, events, board = DecisionsFeed(feed=feed), EventLog(feed=feed), Leaderboard(feed=feed)
+    doc = Document()
+    doc.add_root(pn.Column(decisions, events, board).get_root(doc))
+
+    hub.competition.step(6)
+    feed.pull()
+
+    mine = decisions.table.value.query("agent == 'gpt'")
+    assert mine["reasoning"].tolist() == [f"{HTML_REASONING} at bar {b}" for b in range(6)]
+    # shown by an escaping text formatter, never as HTML, in the widget and its Bokeh model
+    assert decisions.table.formatters["reasoning"]["type"] in SAFE_TEXT
+    column = next(c for c in model_of(decisions.table).columns if c.field == "reasoning")
+    assert not isinstance(column.formatter, HTMLTemplateFormatter)
+    config = next(c for c in model_of(decisions.table).configuration["columns"]
+                  if c["field"] == "reasoning")
+    assert config["formatter"] in SAFE_TEXT
+    # the event log shows the decision events (with the reasoning) the same way
+    logged = events.table.value.query("kind == 'decision'")["message"]
+    assert any(HTML_REASONING[:40] in m for m in logged)
+    assert events.table.formatters["message"]["type"] in SAFE_TEXT
+    # and theme.text, which every HTML pane uses, escapes it
+    assert text(HTML_REASONING) == ("&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img "
+                                    "src=x onerror=&quot;alert(1)&quot;&gt; &amp; co")
+
+
+def test_leaderboard_shows_tokens_latency_and_cost(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    board = Leaderboard(feed=feed)
+
+    hub.competition.step(5)
+    feed.pull()
+
+    rows = board.table.value.set_index("agent")
+    usage = hub.competition._slots[0].agent.usage()
+    assert {"tokens", "latency_ms", "cost_usd"} <= set(board.table.value.columns)
+    assert rows.loc["gpt", "tokens"] == usage["tokens_in"] + usage["tokens_out"] > 0
+    assert rows.loc["gpt", "cost_usd"] == pytest.approx(
+        (usage["tokens_in"] * 2.0 + usage["tokens_out"] * 8.0) / 1e6)
+    assert rows.loc["gpt", "latency_ms"] == pytest.approx(usage["mean_latency"] * 1000)
+    assert rows.loc["sma_cross", "tokens"] == 0
+    assert board.table.titles["cost_usd"] == "Cost $"
+
+
+def test_control_panel_loads_the_llm_example_toml(monkeypatch):
+    from pathlib import Path
+
+    from arena.ui.controls import ControlPanel
+
+    monkeypatch.delenv("PANEL_BASIC_AUTH", raising=False)
+    monkeypatch.delenv("PANEL_OAUTH_PROVIDER", raising=False)
+    hub = Hub(SPEC)
+    panel = ControlPanel(feed=SessionFeed(hub=hub, table_period=0))
+    toml = Path(__file__).resolve().parents[3] / "examples" / "llm_arena.toml"
+
+    panel.upload.filename = "llm_arena.toml"
+    panel.upload.value = toml.read_bytes()
+    panel.apply_button.clicks += 1
+
+    try:
+        assert [s.split(":")[0] for s in panel.agent_specs] == ["llm", "llm", "buy_and_hold",
+                                                               "sma_cross"]
+        assert hub.version == 1
+        assert hub.competition.agent_names[:2] == ["llm:gpt-4o-mini", "llm:gpt-4.1-mini"]
+        assert hub.competition.config.decide_deadline == 20
+        assert hub.competition.state == "idle"  # nothing is called before Start
+    finally:
+        hub.competition.stop()
