@@ -57,7 +57,7 @@ def click(button) -> None:
     button.clicks += 1
 
 
-def wait_for(predicate, timeout=20.0) -> bool:
+def wait_for(predicate, timeout=60.0) -> bool:  # the first bar loads scikit-learn (ml)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
