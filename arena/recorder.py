@@ -207,6 +207,7 @@ class Recorder:
             return
         try:
             self._request("close")
+            proc.stdin.close()
             proc.wait()
         finally:
             self._proc = None
