@@ -493,9 +493,11 @@ def test_full_disk_stops_the_run_with_a_recording_error(tmp_path):
     assert kind == "RecordingError"
     assert message.startswith("recording failed at bar ")
     assert db in message and "disk I/O error" in message
-    assert result["status"]["state"] == "stopped"
+    # the writer may trail the engine by up to its pipe's 1 MB, so the engine can have
+    # processed every bar before the failure comes back (then it surfaces at close)
+    assert result["status"]["state"] in ("stopped", "finished")
     assert result["status"]["error"] == message
-    assert 0 < result["status"]["bar"] < 3270
+    assert 0 < result["status"]["bar"] <= 3270
     assert result["events"] == [["recording_error", message]]
 
 
