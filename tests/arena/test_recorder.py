@@ -270,6 +270,15 @@ def test_killed_run_keeps_every_bar_committed_a_second_before(tmp_path):
     per_bar = bars.groupby("bar")["symbol"].apply(sorted)
     assert set(recorded) <= set(per_bar.index)
     assert all(per_bar[b] == ["AAPL", "MSFT"] for b in recorded)
+    # the writer outlives the engine: every bar the engine had reported processed
+    # (and so handed over) ends up committed, not only those a second old
+    reported = max(bar for bar, _ in reports)
+
+    def committed_bars():
+        with Recording(found["run_path"]) as rec:
+            return rec.equity()["bar"].nunique()
+
+    wait_for(lambda: committed_bars() >= reported, 10, f"all {reported} reported bars")
 
 
 # ----------------------------------------------------------------------------- listing runs
