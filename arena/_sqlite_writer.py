@@ -30,6 +30,7 @@ gone) it commits what it has and exits 0.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import pickle
 import select
@@ -40,8 +41,7 @@ import sys
 import time
 
 HEADER = struct.Struct("<Q")
-EQUITY_SQL = "INSERT INTO equity VALUES (?, ?, ?, ?, ?, ?)"
-BARS_SQL = "INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+ROWS_PER_STATEMENT = 64  # multi-row INSERTs: the per-statement cost paid once per 64 rows
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
@@ -97,6 +97,21 @@ def _repeat_each(values, k: int):
     return values if k == 1 else [v for v in values for _ in range(k)]
 
 
+def insert_rows(db: sqlite3.Connection, table: str, ncols: int, rows) -> None:
+    """``INSERT INTO table VALUES (..), (..), ..`` for ``rows`` (tuples of ``ncols``),
+    ``ROWS_PER_STATEMENT`` rows per statement."""
+    flat = list(itertools.chain.from_iterable(rows))
+    one = "(" + ", ".join("?" * ncols) + ")"
+    step = ROWS_PER_STATEMENT * ncols
+    full = len(flat) // step * step
+    if full:
+        sql = f"INSERT INTO {table} VALUES " + ", ".join([one] * ROWS_PER_STATEMENT)
+        db.executemany(sql, (flat[i:i + step] for i in range(0, full, step)))
+    if full < len(flat):
+        db.execute(f"INSERT INTO {table} VALUES " + ", ".join([one] * ((len(flat) - full) // ncols)),
+                   flat[full:])
+
+
 def _floats(buf: bytes) -> list[float]:
     return memoryview(buf).cast("d").tolist()
 
@@ -123,7 +138,7 @@ class Writer:
             m = len(seconds)
             rows = zip(_repeat_each(range(t0, t0 + m), k), _repeat_each(self.iso(seconds), k),
                        list(symbols) * m, *(_floats(c) for c in ohlcv), strict=True)
-            self.db.executemany(BARS_SQL, rows)
+            insert_rows(self.db, "bars", 8, rows)
         elif kind == "equity":
             _, t0, a, sizes = msg
             eq, cash, dd, inv = self.buffers(sizes)
@@ -132,7 +147,7 @@ class Writer:
             rows = zip(_repeat_each(range(t0, t0 + m), a),
                        list(range(a)) * m, eq, cash, dd, memoryview(inv).cast("b").tolist(),
                        strict=True)
-            self.db.executemany(EQUITY_SQL, rows)
+            insert_rows(self.db, "equity", 6, rows)
         else:
             raise ValueError(f"unknown message {kind!r}")
 

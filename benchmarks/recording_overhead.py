@@ -10,7 +10,11 @@ same load), after an untimed warm-up of each. Recording goes to SQLite in a
 temporary directory, deleted after each run; a recorded run ends only once
 its recording is complete and closed. Prints best and median times and the
 overhead ``recorded / not recorded - 1`` of the best times (and of the
-medians). The aim (issue 5) is under 10 %. Figures: docs/benchmarks.md.
+medians), then CPU seconds: this process (the engine; all its threads) with
+and without recording, and the recording's writer process. The writer runs in
+parallel with the engine, so the wall-time overhead stays small only while a
+core is free for it and its CPU time is below the engine's. The aim (issue 5)
+is under 10 %. Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -40,19 +45,29 @@ def rows_in(run_path) -> int:
     return n
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (the recordings' writers)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def measure(data, agents, repeat: int, run_dir: str) -> dict:
-    """Alternate unrecorded and recorded runs; their wall times and the rows written."""
-    off, on, rows = [], [], 0
+    """Alternate unrecorded and recorded runs: wall times, CPU seconds of this
+    process (all threads) and of the writer process, and the rows written."""
+    r = {k: [] for k in ("off", "on", "cpu_off", "cpu_on", "cpu_writer")}
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         run_arena(data, agents)
-        off.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        r["off"].append(time.perf_counter() - t)
+        r["cpu_off"].append(time.process_time() - c)
+        t, c, w = time.perf_counter(), time.process_time(), children_cpu()
         comp = run_arena(data, agents, record=True, run_dir=run_dir)
-        on.append(time.perf_counter() - t)
-        rows = rows_in(comp.run_path)
+        r["on"].append(time.perf_counter() - t)
+        r["cpu_on"].append(time.process_time() - c)
+        r["cpu_writer"].append(children_cpu() - w)
+        r["rows"] = rows_in(comp.run_path)
         shutil.rmtree(comp.run_path, ignore_errors=True)
-    return {"off": off, "on": on, "rows": rows}
+    return r
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         m_off, m_on = statistics.median(r["off"]), statistics.median(r["on"])
         print(f"{label:<18}{r['rows']:>14,}{b_off:>12.3f}{b_on:>11.3f}{b_on / b_off - 1:>+10.1%}"
               f"{m_off:>12.3f}{m_on:>11.3f}{m_on / m_off - 1:>+10.1%}")
+    print()
+    print("CPU seconds, best of the runs (less sensitive to load than wall time):")
+    head = f"{'':<18}{'engine off':>12}{'engine on':>11}{'writer':>9}{'writer / engine off':>21}"
+    print(head)
+    print("-" * len(head))
+    for label, r in results:
+        c_off, c_on, c_w = min(r["cpu_off"]), min(r["cpu_on"]), min(r["cpu_writer"])
+        print(f"{label:<18}{c_off:>12.3f}{c_on:>11.3f}{c_w:>9.3f}{c_w / c_off:>21.2f}")
     print()
     for label, r in results:
         print(f"{label}: off {', '.join(f'{x:.3f}' for x in r['off'])}; "
