@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-# The main job: the live dashboard on bundled real prices (8 agents, AAPL MSFT IBM GOOG)
+# The main job: the live dashboard on bundled real prices (9 agents, ML included, AAPL MSFT IBM GOOG)
 # at http://127.0.0.1:5006/app — press Start. PORT=... to change the port.
 PORT ?= 5006
 run: $(STAMP)
@@ -23,7 +23,7 @@ run: $(STAMP)
 cli: $(STAMP)
 	$(BIN)/arena run --symbol AAPL --symbol MSFT --symbol IBM --symbol GOOG \
 		--agent buy_and_hold --agent sma_cross --agent momentum --agent mean_reversion \
-		--agent rsi --agent macd --agent random --fee-bps 1 --slippage-bps 2
+		--agent rsi --agent macd --agent ml --agent random --fee-bps 1 --slippage-bps 2
 
 # Every test, slow ones included; fails when no test is collected (pytest exit 5).
 test: $(STAMP)

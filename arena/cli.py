@@ -1,4 +1,4 @@
-"""The ``arena`` command: run competitions, list runs, bundled data and agents.
+"""The ``arena`` command: run competitions, list and export runs, bundled data and agents.
 
 Exit codes: 0 success, 2 bad input (a one-paragraph message on stderr names
 it), 1 a failure while running. ``--debug`` shows tracebacks.
@@ -15,7 +15,7 @@ from dataclasses import replace
 import pandas as pd
 
 from arena.config import ConfigError, RunSpec, load_config
-from arena.server import add_serve_parser, cmd_serve
+from arena.server import add_replay_parser, add_serve_parser, cmd_replay, cmd_serve
 
 JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
                "win_rate", "trades", "fees", "exposure_pct", "errors")
@@ -62,8 +62,35 @@ def _parser() -> argparse.ArgumentParser:
 
     ag = sub.add_parser("agents", help="list the built-in agents and their parameters")
     ag.add_argument("--format", choices=("table", "json"), default="table")
+    _add_export_parser(sub)
     add_serve_parser(sub)
+    add_replay_parser(sub)
     return p
+
+
+def _add_export_parser(sub) -> None:
+    from arena.export import DEFAULT_SIZE, EXTENSIONS, FORMATS
+
+    combos = "; ".join(f"{w}: {'|'.join(f)}" for w, f in FORMATS.items())
+    e = sub.add_parser(
+        "export", help="export a recorded run's charts, tables or report",
+        description="Export a recorded run as a file. Formats per item: " + combos + ".")
+    e.add_argument("run", metavar="RUN",
+                   help="a run id under --runs-dir, a run folder or an arena.sqlite file")
+    e.add_argument("--what", "-w", required=True, metavar="ITEM",
+                   help="what to export: " + ", ".join(FORMATS))
+    e.add_argument("--format", "-f", metavar="FORMAT",
+                   help=f"{', '.join(EXTENSIONS)} (default: from -o's extension, else csv; "
+                        "html for the report)")
+    e.add_argument("-o", "--output", metavar="PATH",
+                   help="file to write (default: RUNID-WHAT.EXT here)")
+    e.add_argument("--runs-dir", "--run-dir", dest="runs_dir", default="runs", metavar="DIR",
+                   help="where run ids are looked up (default ./runs)")
+    e.add_argument("--width", type=int, default=DEFAULT_SIZE[0], metavar="PX",
+                   help=f"chart width in pixels (default {DEFAULT_SIZE[0]})")
+    e.add_argument("--height", type=int, default=DEFAULT_SIZE[1], metavar="PX",
+                   help=f"chart height in pixels (default {DEFAULT_SIZE[1]})")
+    e.add_argument("--symbol", metavar="SYM", help="the price chart's symbol (default: the run's first)")
 
 
 def _spec_from_args(args) -> RunSpec:
@@ -197,10 +224,19 @@ def cmd_agents(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from arena.export import export
+
+    path = export(args.run, args.what, args.format, args.output, runs_dir=args.runs_dir,
+                  width=args.width, height=args.height, symbol=args.symbol)
+    print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": cmd_run, "runs": cmd_runs, "data": cmd_data, "agents": cmd_agents,
-               "serve": cmd_serve}
+               "serve": cmd_serve, "export": cmd_export, "replay": cmd_replay}
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:
@@ -211,9 +247,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from arena.agents import AgentSpecError
         from arena.data import DataError
+        from arena.export import ExportError
         from arena.recorder import RecordingError
 
-        user_errors = (UsageError, ConfigError, DataError, AgentSpecError, RecordingError)
+        user_errors = (UsageError, ConfigError, DataError, AgentSpecError, RecordingError,
+                       ExportError)
         kind = "error" if isinstance(exc, user_errors) else f"failed ({type(exc).__name__})"
         print(f"arena: {kind}: {exc}", file=sys.stderr)
         if not isinstance(exc, user_errors):

@@ -329,6 +329,20 @@ class RunningStats:
         t = pd.Timestamp(self._time_ns)
         self._time = t if self._naive else t.tz_localize("UTC")
 
+    def state(self) -> dict:
+        """The running totals as JSON-safe values (see :meth:`from_state`)."""
+        out = {k: (v.item() if hasattr(v, "item") else v) for k, v in vars(self).items()}
+        out["_start"], out["_time"] = self._start.isoformat(), self._time.isoformat()
+        return out
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> RunningStats:
+        """A RunningStats that continues from ``state`` (made by :meth:`state`)."""
+        obj = cls.__new__(cls)
+        obj.__dict__.update(state)
+        obj._start, obj._time = pd.Timestamp(state["_start"]), pd.Timestamp(state["_time"])
+        return obj
+
     def _note_drawdown(self, ns: int, bar: int) -> None:
         """Equity is below (or just back at) the peak of ``_peak_bar``."""
         if ns - self._peak_ns > self._max_dd_ns:

@@ -133,8 +133,6 @@ class Publisher:
         self.streams.decisions.extend({
             "bar": bars, "time": list(self.data.times[bars]), "agent": names,
             "targets": targets, "confidence": confidence, "reasoning": reasoning})
-        self.emit_many([("decision", b, n, f"targets {t}: {r}"[:300])
-                        for b, n, t, r in zip(bars, names, targets, reasoning, strict=True)])
         if self.recorder is not None:
             self.recorder.add_decisions(
                 (b, s.index, t, c, r, None)

@@ -360,6 +360,54 @@ class Recording:
         return self._with_names(df)
 
 
+    # -- incremental, array readers (replay) ----------------------------------
+    _EQUITY_DTYPE = np.dtype([("bar", "i8"), ("agent", "i8"), ("equity", "f8"), ("cash", "f8"),
+                              ("drawdown_pct", "f8"), ("invested", "i1")])
+    _TABLES = {
+        "trades": "id, bar, agent, symbol, side, quantity, price, fee, action, pnl, position",
+        "decisions": "id, bar, agent, targets, confidence, reasoning",
+        "events": "id, wall_time, bar, kind, agent, message",
+    }
+
+    def snapshot(self):
+        """A context in which every read sees the same committed state (one read
+        transaction), even while the writer commits."""
+        return _ReadSnapshot(self.db)
+
+    def equity_arrays(self, from_bar: int = 0) -> np.ndarray:
+        """Equity rows with ``bar >= from_bar`` as one structured array ordered by
+        (bar, agent id), read without building Python row objects per column."""
+        cur = self.db.execute(
+            "SELECT bar, agent, equity, cash, drawdown_pct, invested FROM equity"
+            " WHERE bar >= ? ORDER BY bar, agent", (int(from_bar),))
+        return np.fromiter(cur, dtype=self._EQUITY_DTYPE)
+
+    def bar_rows(self, from_bar: int = 0) -> pd.DataFrame:
+        """Raw ``bars`` rows with ``bar >= from_bar`` (ISO times, NULL prices as NaN)."""
+        return self._frame("SELECT bar, time, symbol, open, high, low, close, volume FROM bars"
+                           " WHERE bar >= ? ORDER BY bar, symbol", (int(from_bar),))
+
+    def rows_after(self, table: str, after_id: int = 0) -> pd.DataFrame:
+        """Rows of ``trades``, ``decisions`` or ``events`` with ``id > after_id``, in id
+        order, agents as ids (for readers that follow a recording being written)."""
+        if table not in self._TABLES:
+            raise ValueError(f"no table {table!r}; have {', '.join(self._TABLES)}")
+        return self._frame(f"SELECT {self._TABLES[table]} FROM {table} WHERE id > ? ORDER BY id",
+                           (int(after_id),))
+
+
+class _ReadSnapshot:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN")
+        return self
+
+    def __exit__(self, *exc):
+        self.db.execute("COMMIT")
+
+
 def list_runs(root: str | Path = "runs") -> pd.DataFrame:
     """One row per recording under ``root``: id, date, agents, data, status, leader."""
     rows = []

@@ -23,17 +23,22 @@ DEFAULT_PORT = 5006
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--config", metavar="CONFIG.toml",
+                   help="the run configuration shown at start (sets ARENA_CONFIG)")
+    p.add_argument("--run-dir", help="where recordings go (sets ARENA_RUN_DIR; default ./runs)")
+    p.add_argument("--speed", type=float,
+                   help="starting speed in bars per second, 0 = as fast as possible")
+    return _add_serving_arguments(p)
+
+
+def _add_serving_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Where and to whom the dashboard is served (``arena serve`` and ``arena replay``)."""
     p.add_argument("--address", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 5006)")
     p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
                    help="a host the browser may connect from (repeatable); default "
                         "localhost:PORT and 127.0.0.1:PORT")
-    p.add_argument("--config", metavar="CONFIG.toml",
-                   help="the run configuration shown at start (sets ARENA_CONFIG)")
-    p.add_argument("--run-dir", help="where recordings go (sets ARENA_RUN_DIR; default ./runs)")
-    p.add_argument("--speed", type=float,
-                   help="starting speed in bars per second, 0 = as fast as possible")
     p.add_argument("--operators", metavar="alice,bob",
                    help="users who may operate when authentication is on (sets ARENA_OPERATORS)")
     p.add_argument("--basic-auth", metavar="FILE_OR_PASSWORD",
@@ -63,6 +68,21 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
         description="Serve the dashboard (/app), the API (/api/status, POST /api/start ...) "
                     "and Prometheus metrics (/metrics) on one port.")
     return _add_arguments(p)
+
+
+def add_replay_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``replay`` sub-command to the ``arena`` command's sub-parsers."""
+    p = subparsers.add_parser(
+        "replay", help="serve the dashboard in replay mode on a recording",
+        description="Serve the dashboard (/app) on a recording: play, pause, step, speed and "
+                    "a scrubber to seek anywhere; a run picker opens other recordings; the "
+                    "API (/api/status, POST /api/start|pause|step ...) and /metrics as for "
+                    "`arena serve`.")
+    p.add_argument("run", help="a run id under --run-dir, a run directory or its arena.sqlite")
+    p.add_argument("--run-dir", default="runs", help="where the recordings are (default ./runs)")
+    p.add_argument("--at", default="0", metavar="BAR|end",
+                   help="the position to open at: bars shown, or 'end' (default 0)")
+    return _add_serving_arguments(p)
 
 
 def basic_auth_setting(value: str) -> str:
@@ -204,6 +224,42 @@ def cmd_serve(args) -> int:
           file=sys.stderr)
     pn.serve({"app": dashboard}, title={"app": "Trading Arena"}, start=True, verbose=False,
              extra_patterns=routes(), **opts)
+    return 0
+
+
+def cmd_replay(args) -> int:
+    """Open the recording, then serve the dashboard in replay mode until ^C."""
+    from arena.recorder import RecordingError
+
+    at = args.at.strip().lower()
+    if at != "end" and not at.isdigit():
+        raise ConfigError(f"--at must be a bar count (0, 1, ...) or 'end', got {args.at!r}")
+    if args.operators is not None:
+        os.environ["ARENA_OPERATORS"] = args.operators
+    opts = _server_options(args)
+
+    import panel as pn
+
+    from arena.ui.api import routes
+    from arena.ui.app import ArenaApp
+    from arena.ui.runs import ReplayHub
+
+    try:
+        hub = ReplayHub(args.run, run_dir=args.run_dir)
+        if at != "0":
+            hub.competition.seek(hub.competition.n_bars if at == "end" else int(at))
+    except RecordingError as exc:
+        raise ConfigError(str(exc)) from None
+    rp = hub.competition
+    print(f"arena: replay of {rp.run_id} ({rp.data_source}, {len(rp.agent_names)} agents, "
+          f"{rp.n_bars:,} bars, {rp.recording_status}); dashboard "
+          f"http://{args.address}:{args.port}/app, API /api/status", file=sys.stderr)
+
+    def dashboard():
+        return ArenaApp(hub=hub).template()
+
+    pn.serve({"app": dashboard}, title={"app": "Trading Arena replay"}, start=True,
+             verbose=False, extra_patterns=routes(hub), **opts)
     return 0
 
 

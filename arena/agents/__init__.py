@@ -5,7 +5,7 @@
 'sma_cross(fast=5,slow=30)'
 """
 
-from arena.agents import random_agent, rules  # noqa: F401  (registers the built-ins)
+from arena.agents import ml, random_agent, rules  # noqa: F401  (registers the built-ins)
 from arena.agents.base import Agent, Decision, History, Observation
 from arena.agents.registry import AgentSpecError, available, create_agent, describe, register
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from arena.ui.compare import CompareView
 from arena.ui.connection import ConnectionIndicator, configure_notifications
 from arena.ui.controls import ControlPanel
 from arena.ui.decisions import DecisionsFeed
+from arena.ui.downloads import RunDownloads
 from arena.ui.equity import EquityChart
 from arena.ui.events import EventLog
 from arena.ui.feed import SessionFeed
@@ -20,6 +22,8 @@ from arena.ui.leaderboard import Leaderboard
 from arena.ui.market import MarketCards, SummaryBar
 from arena.ui.positions import PositionsTable
 from arena.ui.prices import PriceChart
+from arena.ui.replay_controls import ReplayControls
+from arena.ui.runs import ReplayHub, RunPicker
 from arena.ui.trades import TradeFeed
 
 CSS = """
@@ -41,7 +45,8 @@ class ArenaApp(pn.viewable.Viewer):
         hub = hub or shared_hub()
         super().__init__(feed=params.pop("feed", None) or SessionFeed(hub=hub), **params)
         feed = self.feed
-        self.controls = ControlPanel(feed=feed)
+        self.sidebar = self._sidebar(hub)
+        self.controls = self.sidebar[-1]
         self.summary = SummaryBar(feed=feed)
         self.market = MarketCards(feed=feed)
         self.equity = EquityChart(feed=feed)
@@ -52,6 +57,15 @@ class ArenaApp(pn.viewable.Viewer):
         self.decisions = DecisionsFeed(feed=feed)
         self.events = EventLog(feed=feed)
         self.connection = ConnectionIndicator(feed=feed)
+        self.downloads = RunDownloads(feed=feed)
+        self.compare = CompareView(run_dir=hub.run_dir) if isinstance(hub, ReplayHub) else None
+
+    def _sidebar(self, hub) -> list:
+        """The controls: a live competition's control panel, or in replay mode the run
+        picker and the replay controls (the last item is ``self.controls``)."""
+        if isinstance(hub, ReplayHub):
+            return [RunPicker(hub=hub), ReplayControls(feed=self.feed)]
+        return [ControlPanel(feed=self.feed)]
 
     def main(self) -> list:
         """The main area, top to bottom."""
@@ -63,7 +77,7 @@ class ArenaApp(pn.viewable.Viewer):
                           styles={"flex": "3"}),
                 pn.Column(self.leaderboard, self.positions, sizing_mode="stretch_both",
                           styles={"flex": "2"}, min_width=420),
-                sizing_mode="stretch_width", height=540),
+                sizing_mode="stretch_width", height=620),  # 9 agents + positions
             pn.Row(
                 pn.Column(self.prices, sizing_mode="stretch_both", styles={"flex": "3"}),
                 pn.Column(self.trades, sizing_mode="stretch_both", styles={"flex": "2"},
@@ -74,6 +88,7 @@ class ArenaApp(pn.viewable.Viewer):
                 pn.Column(self.events, sizing_mode="stretch_both", styles={"flex": "2"},
                           min_width=420),
                 sizing_mode="stretch_width", height=420),
+            *([pn.Row(self.compare, sizing_mode="stretch_width")] if self.compare else []),
         ]
 
     def template(self) -> pn.template.FastListTemplate:
@@ -82,7 +97,7 @@ class ArenaApp(pn.viewable.Viewer):
         tpl = pn.template.FastListTemplate(
             title="Trading Arena", theme="dark", accent="#56b4e9",
             header_background="#15202b", header_color="#e6edf3",
-            sidebar=[self.controls], sidebar_width=330, main=self.main(),
+            sidebar=[*self.sidebar, self.downloads], sidebar_width=330, main=self.main(),
             header=[pn.Row(pn.HSpacer(), self.connection, margin=(10, 20))],
             raw_css=[CSS], main_layout=None)
         pn.state.onload(self.feed.start)
@@ -91,5 +106,5 @@ class ArenaApp(pn.viewable.Viewer):
     def __panel__(self):
         """For notebooks: the same components in one column (the feed starts here)."""
         self.feed.start()
-        return pn.Column(self.connection, self.controls, *self.main(),
+        return pn.Column(self.connection, *self.sidebar, *self.main(), self.downloads,
                          sizing_mode="stretch_width")

@@ -1,7 +1,8 @@
 """Connection indicator: "● live" while the server's heartbeats arrive, otherwise
 "● disconnected" with a Reload button.
 
-The server bumps ``heartbeat`` on every pull of the session's feed; the browser
+The server bumps ``heartbeat`` on every pull of the session's feed (at least
+once per ``SessionFeed.heartbeat`` ms, even when nothing happens); the browser
 notes when the last one arrived and checks twice a second. A closed websocket
 (Bokeh's ``connection_lost`` event) turns it red at once.
 """
@@ -77,11 +78,11 @@ export function render({{ model, el, view }}) {{
         if self.feed is not None:
             self._scale()
             self.feed.param.watch(self._beat, "last_pull")
-            self.feed.param.watch(self._scale, "period")
+            self.feed.param.watch(self._scale, ["period", "heartbeat"])
 
     def _scale(self, *_) -> None:
-        """Stale after ten missed pulls, and never sooner than 3 s."""
-        self.stale_after = max(3000, 10 * self.feed.period)
+        """Stale after three missed heartbeats (or ten checks), never sooner than 3 s."""
+        self.stale_after = max(3000, 3 * self.feed.heartbeat, 10 * self.feed.period)
 
     def _beat(self, *_) -> None:
         self.heartbeat += 1

@@ -73,6 +73,7 @@ class ControlPanel(pn.viewable.Viewer):
         if self.hub is None:
             self.hub = self.feed.hub
         self._syncing = False
+        self._shown_state: tuple | None = None  # (state, operator) the buttons show
         self._version = -1
         self._build_run_widgets()
         self._build_settings_widgets()
@@ -428,6 +429,9 @@ class ControlPanel(pn.viewable.Viewer):
             _say(self.run_note, f"engine error: {status['error']}")
         self._show_speed(float(status.get("speed", self.speed.value or 0.0)))
         ok = self.operator
+        if (state, ok) == self._shown_state:
+            return  # the buttons and notes already fit this state
+        self._shown_state = (state, ok)
         self.start_button.disabled = not (ok and state == "idle")
         self.pause_button.label = "Resume" if state == "paused" else "Pause"
         self.pause_button.color = "success" if state == "paused" else "warning"

@@ -24,9 +24,9 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
+from arena.ui.chartdata import append_bounded, decimate
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import PALETTE, epoch_ms
-from streams.decimate import envelope_indices
 
 _PCT_JS = "const out = new Float64Array(xs.length); for (let i = 0; i < xs.length; i++) " \
           "out[i] = 100 * (xs[i] / base - 1); return out"
@@ -49,13 +49,13 @@ class EquityChart(pn.viewable.Viewer):
         self._pane = pn.pane.Bokeh(sizing_mode="stretch_both", min_height=260)
         self._dd_pane = pn.pane.Bokeh(sizing_mode="stretch_width", height=150)
         self._columns: dict[str, str] = {}
-        self._rebuild([])
+        self._rebuild(list(self.feed.competition.agent_names))
         self.feed.subscribe("equity", self._on_rows, self._on_reset)
         self.feed.subscribe("benchmark", self._on_bench, self._on_bench_reset)
 
     # -- figures -------------------------------------------------------------------
     def _rebuild(self, agents: list[str]) -> None:
-        cash = float(self.feed.competition.config.portfolio.cash)
+        self._cash = cash = float(self.feed.competition.config.portfolio.cash)
         self._columns = {a: f"a{i}" for i, a in enumerate(agents)}
         data = {"time": []}
         for col in self._columns.values():
@@ -109,7 +109,13 @@ class EquityChart(pn.viewable.Viewer):
 
     # -- data ------------------------------------------------------------------------
     def _on_reset(self) -> None:
-        self._rebuild(list(self.feed.competition.agent_names))
+        """Same agents and cash: empty the lines (the figures stay); else new figures."""
+        agents = list(self.feed.competition.agent_names)
+        if agents == list(self._columns) and \
+                self._cash == float(self.feed.competition.config.portfolio.cash):
+            self.source.data = {k: [] for k in self.source.data}
+        else:
+            self._rebuild(agents)
 
     def _on_bench_reset(self) -> None:
         self.bench.data = {"time": [], "equity": []}
@@ -117,45 +123,28 @@ class EquityChart(pn.viewable.Viewer):
     def _on_rows(self, rows: pd.DataFrame) -> None:
         if not self._columns:
             self._rebuild(list(self.feed.competition.agent_names))
-        wide = rows.pivot_table(index=["bar", "time"], columns="agent",
-                                values=["equity", "drawdown_pct"], sort=True)
-        if wide.empty:
+        bars, first, row = np.unique(rows["bar"].to_numpy(dtype=np.int64), return_index=True,
+                                     return_inverse=True)
+        if not len(bars):
             return
-        times = epoch_ms(wide.index.get_level_values("time"))
-        new = {"time": times}
-        for agent, col in self._columns.items():
-            new[col] = wide["equity"][agent].to_numpy() if agent in wide["equity"] else \
-                np.full(len(times), np.nan)
-            new[col + "_dd"] = wide["drawdown_pct"][agent].to_numpy() \
-                if agent in wide["drawdown_pct"] else np.full(len(times), np.nan)
-        new = _decimate(new, self.chunk_points)
-        self._append(self.source, new)
+        col = pd.Categorical(rows["agent"], categories=list(self._columns)).codes
+        known = col >= 0  # agents the chart does not know (yet) are left out
+        new = {"time": epoch_ms(rows["time"].iloc[first])}
+        for field, suffix in (("equity", ""), ("drawdown_pct", "_dd")):
+            wide = np.full((len(bars), len(self._columns)), np.nan)
+            wide[row[known], col[known]] = rows[field].to_numpy(dtype=float)[known]
+            for j, c in enumerate(self._columns.values()):
+                new[c + suffix] = wide[:, j]
+        new = decimate(new, self.chunk_points)
+        append_bounded(self.source, new, self.max_points)
 
     def _on_bench(self, rows: pd.DataFrame) -> None:
-        new = _decimate({"time": epoch_ms(rows["time"]), "equity": rows["equity"].to_numpy()},
+        new = decimate({"time": epoch_ms(rows["time"]), "equity": rows["equity"].to_numpy()},
                         self.chunk_points)
-        self._append(self.bench, new)
-
-    def _append(self, source: ColumnDataSource, new: dict) -> None:
-        n = len(source.data["time"])
-        if n + len(new["time"]) > 2 * self.max_points:
-            merged = {k: np.concatenate([np.asarray(source.data[k], dtype=float), v])
-                      for k, v in new.items()}
-            source.data = _decimate(merged, self.max_points)
-        else:
-            source.stream(new)
+        append_bounded(self.bench, new, self.max_points)
 
     def __panel__(self):
         return pn.Column(
             pn.Row(pn.pane.Markdown("#### Equity", margin=(0, 10)), pn.HSpacer(), self._toggle,
                    sizing_mode="stretch_width"),
             self._pane, self._dd_pane, sizing_mode="stretch_both")
-
-
-def _decimate(columns: dict[str, np.ndarray], max_points: int) -> dict[str, np.ndarray]:
-    n = len(columns["time"])
-    if n <= max_points:
-        return columns
-    values = np.column_stack([v for k, v in columns.items() if k != "time"])
-    idx = envelope_indices(np.nan_to_num(values), max_points)
-    return {k: np.asarray(v)[idx] for k, v in columns.items()}

@@ -1,8 +1,13 @@
 """SessionFeed: one session's reader of the shared competition's streams.
 
 Each browser session (or notebook) has its own feed with its own cursors and
-its own periodic callback. Every ``period`` ms it pulls only the rows that are
-new since its last pull and hands them to the components that subscribed.
+its own periodic callback. Every ``period`` ms the callback checks, cheaply,
+whether the competition has anything new; if so (and the last pull is at least
+``min_interval`` ms old, or the engine's state changed) it pulls only the rows
+that are new since its last pull and hands them to the components that
+subscribed. A single step therefore reaches the page within about ``period``
+ms, while a fast run is delivered in batches a person can follow, at a server
+cost per session that does not grow with the engine's speed.
 A session that opens late first gets the history so far (decimated for the
 charts, the newest rows for the tables), then the live rows. Closing the
 session stops its callback.
@@ -31,7 +36,12 @@ class SessionFeed(param.Parameterized):
     """Pulls new rows for one session and hands them to subscribers."""
 
     hub = param.ClassSelector(class_=Hub, doc="the shared competition holder")
-    period = param.Integer(default=300, bounds=(50, 10_000), doc="ms between pulls")
+    period = param.Integer(default=100, bounds=(20, 10_000),
+                           doc="ms between checks for news (the latency of a single step)")
+    min_interval = param.Integer(default=250, bounds=(0, 60_000),
+                                 doc="least ms between two pulls while the engine runs")
+    heartbeat = param.Integer(default=1000, bounds=(100, 60_000),
+                              doc="ms between pulls of an idle session (its heartbeat)")
     chart_points = param.Integer(default=1500, bounds=(100, 20_000),
                                  doc="bars a chart's history is decimated to")
     table_rows = param.Integer(default=500, bounds=(10, 10_000),
@@ -54,6 +64,10 @@ class SessionFeed(param.Parameterized):
         self._hub_version = -1
         self._callback = None
         self._keyed_at = 0.0
+        self._signature: tuple | None = None  # what the last pull saw
+        self._pulled_at = 0.0  # monotonic time of the last pull
+        self._news_at = 0.0  # ... and of the last one that brought something new
+        self._held = False  # a keyed table waits for its table_period
 
     @property
     def competition(self):
@@ -72,7 +86,7 @@ class SessionFeed(param.Parameterized):
         """Pull now, then every ``period`` ms in this session; stop when it closes."""
         self.pull()
         if pn.state.curdoc is not None and self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.pull, period=self.period)
+            self._callback = pn.state.add_periodic_callback(self.tick, period=self.period)
             self.hub.session_opened()
             pn.state.on_session_destroyed(self._destroyed)
         return self
@@ -92,11 +106,41 @@ class SessionFeed(param.Parameterized):
             self._callback.period = self.period
 
     # -- pulling -----------------------------------------------------------------
+    def _now_signature(self) -> tuple:
+        """Cheap to compute; changes whenever a pull would find something new."""
+        comp = self.hub.competition
+        st = comp.streams
+        return (self.hub.version, comp.state, comp.bar, comp.speed,
+                *((s.epoch, s.total) for s in (getattr(st, n) for n in CHART_STREAMS
+                                                + TABLE_STREAMS)),
+                *((t.epoch, t.version) for t in (getattr(st, n) for n in KEYED)))
+
+    def tick(self) -> bool:
+        """The periodic callback: pull when there is news and the last pull that
+        brought any is ``min_interval`` old (at once when the engine's state changed),
+        when a held-back keyed table is due, or after ``heartbeat`` ms of quiet (the
+        connection indicator's heartbeat); True if it pulled."""
+        now = time.monotonic()
+        sig = self._now_signature()
+        since = (now - self._pulled_at) * 1000
+        if sig == self._signature:
+            due = self._held and (now - self._keyed_at) * 1000 >= self.table_period
+            if not due and since < self.heartbeat:
+                return False
+        elif self._signature is not None and sig[:2] == self._signature[:2] \
+                and (now - self._news_at) * 1000 < self.min_interval:
+            return False  # the next tick delivers it
+        self.pull()
+        return True
+
     def pull(self) -> bool:
         """Hand new rows to the subscribers; True if anything was new."""
         comp = self.hub.competition
         st = comp.streams
         news = False
+        self._signature = self._now_signature()
+        self._pulled_at = time.monotonic()
+        self._held = False
         if self.hub.version != self._hub_version:
             self._hub_version = self.hub.version
             self._reload_all()
@@ -129,13 +173,17 @@ class SessionFeed(param.Parameterized):
                     continue
                 key = (table.epoch, table.version)
                 fresh = self._epoch.get(name) is None or key[0] != self._epoch[name][0]
-                if key != self._epoch.get(name) and (refresh or fresh):
+                if key != self._epoch.get(name):
+                    if not (refresh or fresh):
+                        self._held = True
+                        continue
                     self._keyed_at = now
                     self._epoch[name] = key
                     news = True
                     self._deliver(name, table.snapshot())
             if news:
                 self.updates += 1
+                self._news_at = self._pulled_at
             self.status = comp.status()
             self.last_pull = time.time()
         return news

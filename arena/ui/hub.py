@@ -19,11 +19,11 @@ from arena.portfolio import PortfolioConfig
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
 DEFAULT_AGENTS = ("buy_and_hold", "sma_cross", "sma_cross:fast=20,slow=50", "momentum",
-                  "mean_reversion", "rsi", "macd", "random")
+                  "mean_reversion", "rsi", "macd", "ml", "random")
 
 
 def default_spec(run_dir: str = "runs", speed: float = 20.0) -> RunSpec:
-    """Eight built-in agents on the four bundled symbols, costs of 1 + 2 bps."""
+    """Nine built-in agents (rules, ML, random) on the four bundled symbols, costs of 1 + 2 bps."""
     return RunSpec(
         symbols=DEFAULT_SYMBOLS, agents=DEFAULT_AGENTS,
         config=CompetitionConfig(portfolio=PortfolioConfig(fee_bps=1.0, slippage_bps=2.0),
@@ -58,9 +58,13 @@ class Hub(param.Parameterized):
     version = param.Integer(default=0, doc="bumps each time the competition is replaced")
     sessions = param.Integer(default=0, doc="browser sessions currently connected")
 
-    def __init__(self, spec: RunSpec | None = None, **params):
+    def __init__(self, spec: RunSpec | None = None, competition: Competition | None = None,
+                 **params):
+        """Show ``competition`` (e.g. one built in a notebook; ``spec`` should describe
+        it, for the control panel), or else a new one built from ``spec``."""
         spec = spec or spec_from_env()
-        super().__init__(spec=spec, competition=build_competition(spec), **params)
+        super().__init__(spec=spec, competition=competition or build_competition(spec),
+                         **params)
         self._lock = threading.Lock()
 
     def replace(self, spec: RunSpec) -> Competition:

@@ -5,7 +5,9 @@ The ``positions`` table arrives whole when it changed; the rows (sorted by agent
 and symbol) are brought up to date with the cheapest messages: changed cells are
 patched, newly opened positions streamed in at the bottom, and rows of closed
 positions let go from the top by an empty stream's rollover (the rows below move
-up by patches). The table is reloaded only when that would cost more.
+up by patches). The table is reloaded when that would cost fewer bytes, or when
+so many cells changed that patching them costs the server more (every price
+moves each bar, so while agents hold positions that is the usual case).
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import panel as pn
 import param
 
 from arena.ui.feed import SessionFeed
-from arena.ui.trades import PLAIN_TEXT, FeedTable, money, signed_money
+from arena.ui.trades import money, signed_money
 
 COLUMNS = {"agent": "Agent", "symbol": "Sym.", "quantity": "Qty", "avg_price": "Avg px",
            "last_price": "Last", "market_value": "Value", "unrealised_pnl": "Unreal. PnL"}
 _NUMERIC = ("quantity", "avg_price", "last_price", "market_value", "unrealised_pnl")
 _DECIMALS = {"quantity": 6, "avg_price": 4, "last_price": 4, "market_value": 2,
              "unrealised_pnl": 2}  # more than shown, few enough to keep updates short
+INLINE_ROWS = 50
+PLAIN_TEXT = {"type": "plaintext"}  # Tabulator escapes the text; the cheapest to draw
 _PATCH_CELL_BYTES = 16  # about what one patched cell costs on the wire
+_MAX_PATCH_CELLS = 24  # Panel's Tabulator.patch costs ~1.5 ms of server CPU per cell
 
 
 def _reload_bytes(rows: int) -> int:
@@ -31,11 +36,33 @@ def _reload_bytes(rows: int) -> int:
     return 700 + 60 * rows
 
 
+class FeedTable(pn.widgets.Tabulator):
+    """A Tabulator tuned for small, frequent updates (the positions).
+
+    No pandas Styler is used, so Panel's per-update (empty) ``cell_styles`` message
+    is skipped; a small streamed chunk goes to the browser as plain JSON lists
+    instead of typed arrays (each array carries ~80 bytes of header, more than a
+    few rows of data). Both hooks override private Panel methods (checked by tests/arena/ui/test_views.py).
+    """
+
+    def _update_style(self, recompute=True):
+        if self.style is not None and getattr(self.style, "_todo", None):
+            super()._update_style(recompute)
+
+    def _stream(self, stream, rollover=None, follow=True):
+        if stream and len(next(iter(stream.values()))) <= INLINE_ROWS:
+            stream = {k: np.asarray(v).tolist() for k, v in stream.items()}
+        super()._stream(stream, rollover, follow)
+
+    def stream(self, stream_value, rollover=None, reset_index=True, follow=False):
+        super().stream(stream_value, rollover=rollover, reset_index=reset_index, follow=follow)
+
+
 class PositionsTable(pn.viewable.Viewer):
     """Each agent's open positions (quantity ≠ 0), valued at the last price."""
 
     feed = param.ClassSelector(class_=SessionFeed, doc="where the rows come from")
-    height = param.Integer(default=260, bounds=(100, 2000), doc="table height in pixels")
+    height = param.Integer(default=220, bounds=(100, 2000), doc="table height in pixels")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -75,8 +102,9 @@ class PositionsTable(pn.viewable.Viewer):
         drop = max(0, n - m)  # rows to let go from the top (closed positions)
         kept = old.iloc[drop:]
         patch = _changed_cells(kept, new.iloc[:len(kept)])
-        if _PATCH_CELL_BYTES * sum(map(len, patch.values())) > _reload_bytes(m):
-            self.table.value = new  # most cells changed: one reload is cheaper
+        cells = sum(map(len, patch.values()))
+        if cells > _MAX_PATCH_CELLS or _PATCH_CELL_BYTES * cells > _reload_bytes(m):
+            self.table.value = new  # many cells changed: one reload is cheaper
             return
         if patch:
             self.table.patch(patch)

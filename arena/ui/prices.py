@@ -28,9 +28,9 @@ from bokeh.models import (
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap, factor_mark
 
+from arena.ui.chartdata import append_bounded, decimate, small_as_lists
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import DOWN, PALETTE, UP, epoch_ms
-from streams.decimate import envelope_indices
 
 FILL_COLUMNS = ("time", "price", "agent", "side", "quantity", "symbol")
 SIDES = ["buy", "sell"]
@@ -158,23 +158,13 @@ class PriceChart(pn.viewable.Viewer):
             mask = symbols == sym
             values[slot[mask]] = close[mask]
             new[col] = values
-        self._append(_decimate(new, self.chunk_points))
-
-    def _append(self, new: dict) -> None:
-        source = self.source
-        n = len(source.data["time"])
-        if n + len(new["time"]) > 2 * self.max_points:
-            merged = {k: np.concatenate([np.asarray(source.data[k], dtype=float), v])
-                      for k, v in new.items()}
-            source.data = _decimate(merged, self.max_points)
-        else:
-            source.stream(_small_as_lists(new))
+        append_bounded(self.source, decimate(new, self.chunk_points), self.max_points)
 
     def _on_trades_reset(self) -> None:
         self.fills.data = {c: [] for c in FILL_COLUMNS}
 
     def _on_trades(self, rows: pd.DataFrame) -> None:
-        self.fills.stream(_small_as_lists({
+        self.fills.stream(small_as_lists({
             "time": epoch_ms(rows["time"]), "price": rows["price"].to_numpy(dtype=float),
             "agent": rows["agent"].to_numpy(dtype=object).tolist(),
             "side": rows["side"].to_numpy(dtype=object).tolist(),
@@ -187,20 +177,3 @@ class PriceChart(pn.viewable.Viewer):
             pn.Row(pn.pane.Markdown("#### Prices", margin=(0, 10)), self._picker, pn.HSpacer(),
                    self._agent_picker, sizing_mode="stretch_width"),
             self._pane, sizing_mode="stretch_both")
-
-
-def _decimate(columns: dict[str, np.ndarray], max_points: int) -> dict[str, np.ndarray]:
-    n = len(columns["time"])
-    if n <= max_points:
-        return columns
-    values = np.column_stack([v for k, v in columns.items() if k != "time"])
-    idx = envelope_indices(np.nan_to_num(values), max_points)
-    return {k: np.asarray(v)[idx] for k, v in columns.items()}
-
-
-def _small_as_lists(columns: dict, limit: int = 50) -> dict:
-    """A few rows go to the browser cheaper as plain JSON lists than as binary arrays
-    (each array carries its own header)."""
-    if len(next(iter(columns.values()))) > limit:
-        return columns
-    return {k: np.asarray(v).tolist() for k, v in columns.items()}

@@ -12,7 +12,7 @@ PALETTE = ("#56b4e9", "#e69f00", "#009e73", "#f0e442", "#cc79a7", "#d55e00", "#0
            "#bbbbbb", "#8dd3c7", "#fb8072", "#80b1d3", "#fdb462")
 UP, DOWN, FLAT = "#26a69a", "#ef5350", "#9e9e9e"
 EVENT_COLOURS = {
-    "lifecycle": "#56b4e9", "trade": "#26a69a", "decision": "#b39ddb", "progress": "#9e9e9e",
+    "lifecycle": "#56b4e9", "trade": "#26a69a", "progress": "#9e9e9e",
     "agent_error": "#ffb74d", "error": "#ef5350",
 }
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}

@@ -1,8 +1,8 @@
 """Trade feed: every fill, newest first, winners green and losers red, with a CSV
 export of the full trade history (safe to open in a spreadsheet).
 
-The table is streamed (each pull sends only the new fills) and bounded to the
-newest ``max_rows``; the export reads ``competition.trades_frame()``, which holds
+The table is a :class:`LogView` (each pull sends only the new fills), bounded to
+the newest ``max_rows``; the export reads ``competition.trades_frame()``, which holds
 every fill of the run.
 """
 
@@ -14,57 +14,13 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import (
-    CategoricalColorMapper,
-    LinearColorMapper,
-    NumberFormatter,
-    StringFormatter,
-)
+from bokeh.models import LinearColorMapper, NumberFormatter
 
+from arena.csvsafe import neutralise_formulas as neutralise_formulas  # re-exported
+from arena.csvsafe import to_csv as trades_csv
 from arena.ui.feed import SessionFeed
+from arena.ui.logview import LogView
 from arena.ui.theme import DOWN, FLAT, UP
-
-COLUMNS = {"time": "Time", "agent": "Agent", "symbol": "Symbol", "side": "Side",
-           "quantity": "Qty", "price": "Price", "fee": "Fee", "action": "Action", "pnl": "PnL"}
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-NEWEST_FIRST = [{"field": "index", "dir": "desc"}]  # the index grows with every streamed row
-INLINE_ROWS = 50
-PLAIN_TEXT = {"type": "plaintext"}  # Tabulator escapes the text; the cheapest to draw
-
-
-class FeedTable(pn.widgets.Tabulator):
-    """A Tabulator tuned for small, frequent updates (the feeds and the positions).
-
-    No pandas Styler is used, so Panel's per-update (empty) ``cell_styles`` message
-    is skipped; a small streamed chunk goes to the browser as plain JSON lists
-    instead of typed arrays (each array carries ~80 bytes of header, more than a
-    few rows of data). Rows stream in at the bottom of ``value``; the feeds show
-    them newest first by sorting on the (hidden) index, which grows with every row.
-    Both hooks override private Panel methods (checked by tests/arena/ui/test_views.py).
-    """
-
-    def _update_style(self, recompute=True):
-        if self.style is not None and getattr(self.style, "_todo", None):
-            super()._update_style(recompute)
-
-    def _stream(self, stream, rollover=None, follow=True):
-        if stream and len(next(iter(stream.values()))) <= INLINE_ROWS:
-            stream = {k: np.asarray(v).tolist() for k, v in stream.items()}
-        super()._stream(stream, rollover, follow)
-
-    def stream(self, stream_value, rollover=None, reset_index=True, follow=False):
-        super().stream(stream_value, rollover=rollover, reset_index=reset_index, follow=follow)
-
-
-def feed_table(columns: dict[str, str], formatters: dict | None = None,
-               **params) -> FeedTable:
-    """A read-only, newest-first feed table with ``columns`` (field → title); columns
-    without a formatter in ``formatters`` are shown as plain (escaped) text."""
-    shown = {c: dict(PLAIN_TEXT) for c in columns} | (formatters or {})
-    return FeedTable(show_index=True, hidden_columns=["index"], disabled=True,
-                     selectable=False, sortable=False, sorters=NEWEST_FIRST,
-                     sizing_mode="stretch_width", titles=columns, layout="fit_columns",
-                     header_align="center", formatters=shown, **params)
 
 
 # -- shared formatting helpers (also used by the decision feed and event log) -----------
@@ -103,84 +59,70 @@ def signed_money(field: str) -> NumberFormatter:
                            text_color=signed_colour(field))
 
 
-# -- CSV export ------------------------------------------------------------------------
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy where every TEXT cell starting with = + - @ (or tab / CR) gets a leading
-    apostrophe, so a spreadsheet shows it instead of running it; numbers are kept."""
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
-            continue
-        out[col] = s.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(
-            FORMULA_STARTS) else v)
-    return out
+def fmt_number(values, decimals: int, sign: bool = False) -> list[str]:
+    """Numbers as text with thousands separators (``+`` when ``sign``); NaN → ''."""
+    spec = f"{'+' if sign else ''},.{decimals}f"
+    return ["" if v != v else format(v, spec) for v in np.asarray(values, dtype=float).tolist()]
 
 
-def trades_csv(frame: pd.DataFrame) -> str:
-    """Trades as CSV text: UTC ISO 8601 times, formula-like text neutralised."""
-    df = neutralise_formulas(frame)
-    if "time" in df and pd.api.types.is_datetime64_any_dtype(df["time"]):
-        t = df["time"]
-        t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
-        df["time"] = t.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return df.to_csv(index=False)
+def fmt_quantity(values) -> list[str]:
+    """Quantities with up to 6 decimals, trailing zeros dropped ('10', '0.5')."""
+    return [format(v, ",.6f").rstrip("0").rstrip(".") if v == v else ""
+            for v in np.asarray(values, dtype=float).tolist()]
+
+
+def sign_classes(values) -> list[str]:
+    """u(p), d(own) or f(lat) per value (NaN: flat)."""
+    v = np.asarray(values, dtype=float)
+    return np.where(v > 0, "u", np.where(v < 0, "d", "f")).tolist()
 
 
 class TradeFeed(pn.viewable.Viewer):
-    """The newest fills, newest first; the full history downloads as CSV."""
+    """The newest fills, newest first (buys green, sells red, PnL by its sign); the
+    full history downloads as CSV."""
 
     feed = param.ClassSelector(class_=SessionFeed, doc="where the rows come from")
-    max_rows = param.Integer(default=500, bounds=(10, 20_000), doc="newest fills shown")
+    max_rows = param.Integer(default=200, bounds=(10, 10_000), doc="newest fills shown")
     height = param.Integer(default=300, bounds=(100, 2000), doc="table height in pixels")
 
     def __init__(self, **params):
         super().__init__(**params)
         self._intraday = is_intraday(self.feed.competition.data.times)
-        self.table = feed_table(
-            COLUMNS, value=self._empty(), height=self.height,
-            widths={"time": 88, "symbol": 62, "side": 44, "quantity": 62, "price": 74,
-                    "fee": 50, "action": 54, "pnl": 82},
-            formatters={
-                "quantity": money(None), "price": money(None), "fee": money(),
-                "pnl": signed_money("pnl"),
-                "side": StringFormatter(text_color={"field": "side", "transform":
-                                        CategoricalColorMapper(factors=["buy", "sell"],
-                                                               palette=[UP, DOWN],
-                                                               nan_color=FLAT)})},
-            css_classes=["arena-trades"])
+        self.table = LogView(
+            columns=[["Time", "74px", ""], ["Agent", "minmax(56px, 1fr)", ""],
+                     ["Trade", "minmax(96px, 1.3fr)", ""], ["Price", "62px", "r"],
+                     ["PnL", "72px", "r"]],
+            max_rows=self.max_rows, placeholder="No trades yet", height=self.height,
+            sizing_mode="stretch_width", css_classes=["arena-trades"])
         self.download = pn.widgets.FileDownload(
             callback=self._export, filename=self._filename(), label="Download CSV",
             color="primary", variant="outline", embed=False, width=140,
             margin=(2, 5))
         self.feed.subscribe("trades", self._on_rows, self._on_reset)
 
-    @staticmethod
-    def _empty() -> pd.DataFrame:
-        return pd.DataFrame({c: pd.Series(dtype=float if c in ("quantity", "price", "fee", "pnl")
-                                          else object) for c in COLUMNS})
-
     def _filename(self) -> str:
         return f"trades-{self.feed.competition.status()['run_id']}.csv"
 
     def _on_reset(self) -> None:
         self._intraday = is_intraday(self.feed.competition.data.times)
-        self.table.value = self._empty()
+        self.table.clear()
         self.download.filename = self._filename()
 
     def _on_rows(self, rows: pd.DataFrame) -> None:
-        df = pd.DataFrame({
-            "time": time_labels(rows["time"], self._intraday),
-            "agent": rows["agent"].to_numpy(dtype=object),
-            "symbol": rows["symbol"].to_numpy(dtype=object),
-            "side": rows["side"].to_numpy(dtype=object),
-            "quantity": np.round(rows["quantity"].to_numpy(dtype=float), 6),
-            "price": np.round(rows["price"].to_numpy(dtype=float), 4),
-            "fee": np.round(rows["fee"].to_numpy(dtype=float), 4),
-            "action": rows["action"].to_numpy(dtype=object),
-            "pnl": np.round(rows["pnl"].to_numpy(dtype=float), 2),
-        })
-        self.table.stream(df, rollover=self.max_rows)
+        """One row per fill: 'buy 138 GOOG' (buys green, sells red), its price, and the
+        realised PnL of an exit (blank for an entry). Fees and the rest are in the CSV."""
+        side = rows["side"].to_numpy(dtype=object)
+        pnl = rows["pnl"].to_numpy(dtype=float)
+        trade = [f"{s} {q} {sym}" for s, q, sym in zip(
+            side.tolist(), fmt_quantity(rows["quantity"]), rows["symbol"].astype(str).tolist(),
+            strict=True)]
+        cells = zip(time_labels(rows["time"], self._intraday).tolist(),
+                    rows["agent"].astype(str).tolist(), trade, fmt_number(rows["price"], 2),
+                    fmt_number(pnl, 2, sign=True), strict=True)
+        side_cls = np.where(side == "buy", "u", "d").tolist()
+        classes = [[None, None, s, None, p]
+                   for s, p in zip(side_cls, sign_classes(pnl), strict=True)]
+        self.table.append(list(cells), classes)
 
     def _export(self) -> io.BytesIO:
         return io.BytesIO(trades_csv(self.feed.competition.trades_frame()).encode("utf-8"))

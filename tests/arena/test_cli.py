@@ -30,7 +30,7 @@ EXAMPLES = REPO / "examples"
 _SCRIPT = Path(sys.executable).with_name("arena")
 ARENA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "arena.cli"]
 
-BUILTINS = {"buy_and_hold", "macd", "mean_reversion", "momentum", "random", "rsi", "sma_cross"}
+BUILTINS = {"buy_and_hold", "macd", "mean_reversion", "ml", "momentum", "random", "rsi", "sma_cross"}
 FOUR = ("buy_and_hold", "sma_cross", "momentum", "rsi")
 LEADERBOARD_KEYS = {"rank", "agent", "equity", "return_pct", "sharpe", "max_drawdown_pct",
                     "win_rate", "trades", "run_id", "run_path"}
@@ -554,7 +554,7 @@ def test_data_list_shows_the_bundled_symbols_with_date_ranges(listings):
 
 
 @pytest.mark.slow
-def test_agents_lists_the_seven_builtins(listings):
+def test_agents_lists_the_eight_builtins(listings):
     # Act (in the fixture)
     table, as_json = listings["agents"], listings["agents_json"]
     # Assert
@@ -567,3 +567,16 @@ def test_agents_lists_the_seven_builtins(listings):
     sma = next(r for r in rows if r["name"] == "sma_cross")
     assert "fast=10" in sma["parameters"] and "slow=20" in sma["parameters"]
     assert all(r["description"] for r in rows)
+
+
+# ----------------------------------------------------------------------------- replay
+
+def test_replay_of_a_missing_run_exits_2_naming_it_and_the_runs_there(json_run):
+    cwd, result = json_run
+    run_id = Path(json.loads(result.stdout)[0]["run_path"]).name
+
+    missing = arena("replay", "no-such-run", "--run-dir", "RUNDIR", cwd=cwd)
+    bad_at = arena("replay", run_id, "--run-dir", "RUNDIR", "--at", "soon", cwd=cwd)
+
+    assert_clean_error(missing, "no-such-run", run_id)
+    assert_clean_error(bad_at, "--at", "soon")

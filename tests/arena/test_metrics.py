@@ -600,3 +600,26 @@ def test_running_stats_in_blocks_equal_compute_stats_at_every_cut(history):
         expected = compute_stats(equity.iloc[:hi], trades[trades["time"] <= equity.index[hi - 1]],
                                  invested[:hi], periods_per_year=periods, risk_free=risk_free)
         _assert_same(running.snapshot(), expected)
+
+
+def test_running_stats_state_round_trips_through_json_and_continues_the_same():
+    import json
+
+    # Arrange: a few bars with a drawdown, fees and closed trades
+    times = pd.date_range("2024-01-01", periods=6, freq="D", tz="UTC")
+    equity = [100.0, 104.0, 99.0, 101.0, 97.0, 108.0]
+    live = RunningStats(equity[0], times[0], periods_per_year=252)
+    for t, e, pnl in zip(times[1:4], equity[1:4], [(), (3.0,), (-1.5,)], strict=True):
+        live.update(t, e, True, 0.25, pnl)
+
+    # Act
+    copy = RunningStats.from_state(json.loads(json.dumps(live.state())))
+    for stats in (live, copy):
+        stats.update(times[4], equity[4], False, 0.0, (2.0,))
+        stats.update(times[5], equity[5], True, 0.5, ())
+
+    # Assert
+    a, b = live.snapshot(benchmark=0.1), copy.snapshot(benchmark=0.1)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key] or (a[key] != a[key] and b[key] != b[key]), key

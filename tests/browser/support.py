@@ -65,18 +65,23 @@ class Server:
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
-    def wait_ready(self, path: str = "/app", timeout: float = 60) -> float:
+    def wait_ready(self, path: str = "/app", timeout: float = 120) -> float:
+        """Seconds until ``path`` answers 200. A request that reached the server waits
+        for its answer (building a page takes seconds on a loaded machine; giving up
+        and asking again would only pile up sessions for the server to build)."""
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            left = max(1.0, timeout - (time.monotonic() - start))
             try:
-                with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                with urllib.request.urlopen(self.url + path, timeout=left) as r:
                     if r.status == 200:
                         self.ready_seconds = time.monotonic() - start
                         return self.ready_seconds
             except OSError:
                 time.sleep(0.2)
+        self.stop()  # a fixture that fails here never reaches its teardown
         raise TimeoutError(f"server not ready after {timeout}s: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:

@@ -49,7 +49,7 @@ def test_lost_server_shows_disconnected_and_reload_restores(tmp_path, page):
         expect(dash.connection()).to_have_text("● live")
         expect(page.get_by_role("heading", name="Leaderboard", exact=True)).to_be_visible()
         assert {p["title"] for p in dash.plots()} >= {"Equity", "Drawdown %"}
-        assert dash.equity()["columns"] == 8
+        assert dash.equity()["columns"] == 9  # the default agents
         assert second.status()["sessions"] >= 1
     finally:
         first.stop()

@@ -54,6 +54,30 @@ def xss_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.slow
+def test_agent_reasoning_is_shown_literally_and_never_runs(xss_server, page):
+    # Arrange: a page listening for any script or image the reasoning might inject
+    server = xss_server
+    dash = Dashboard(page, server).open()
+
+    # Act: a few bars; the XSS agent logs a decision on every one
+    server.command("step?bars=5")
+    decisions = page.locator(".arena-decisions .row")
+    expect(decisions.first).to_be_visible(timeout=15_000)
+
+    # Assert: the reasoning is on the page as text, on every decision row
+    cells = page.locator(".arena-decisions .row span.w").filter(has_text=SCRIPT_TEXT)
+    expect(cells.first).to_be_visible()
+    shown = cells.all_inner_texts()
+    assert len(shown) >= 5
+    assert set(shown) == {SCRIPT_TEXT + IMG_TEXT}
+    # ... and nothing of it ran or became an element, anywhere (shadow roots too)
+    page.wait_for_timeout(1000)  # an <img onerror> would have fired by now
+    assert page.evaluate("() => window.__pwned === undefined")
+    assert page.evaluate(_IMG_ANYWHERE_JS) == []
+    assert "XssAgent" in dash.leaderboard()
+
+
 # -- 6. operators and viewers ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):

@@ -36,7 +36,7 @@ DATASETS = {
     "1sym": gbm(N_BARS, ("AAA",), seed=1),
     "3sym": gbm(N_BARS, ("AAA", "BBB", "CCC"), seed=2),
 }
-BUILTINS = ["buy_and_hold", "macd", "mean_reversion", "momentum", "random", "rsi", "sma_cross"]
+BUILTINS = ["buy_and_hold", "macd", "mean_reversion", "ml", "momentum", "random", "rsi", "sma_cross"]
 SPECS = [
     *BUILTINS,
     "sma_cross:fast=5,slow=12,short=true",

@@ -12,7 +12,7 @@ from arena.agents.rules import SmaCross
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = "tests.arena.agents.custom_agent_fixture"
-BUILTINS = ["buy_and_hold", "macd", "mean_reversion", "momentum", "random", "rsi", "sma_cross"]
+BUILTINS = ["buy_and_hold", "macd", "mean_reversion", "ml", "momentum", "random", "rsi", "sma_cross"]
 
 
 @pytest.fixture

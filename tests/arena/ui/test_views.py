@@ -19,6 +19,7 @@ from bokeh.document.events import (
     ColumnDataChangedEvent,
     ColumnsPatchedEvent,
     ColumnsStreamedEvent,
+    MessageSentEvent,
 )
 from bokeh.models import HTMLTemplateFormatter, StringFormatter
 from bokeh.protocol import Protocol
@@ -33,6 +34,7 @@ from arena.ui.decisions import DecisionsFeed, targets_text
 from arena.ui.events import EventLog, wall_labels
 from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub, default_spec
+from arena.ui.logview import LogView
 from arena.ui.market import MarketCards, StatStrip, SummaryBar
 from arena.ui.positions import PositionsTable
 from arena.ui.prices import PriceChart
@@ -44,6 +46,7 @@ SPEC = RunSpec(symbols=("AAPL", "MSFT"), agents=("sma_cross", "momentum", "rando
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
 SAFE_TEXT = ("plaintext", "textarea")  # Tabulator formatters that escape HTML
+TRADE_TITLES = ["Time", "Agent", "Trade", "Price", "PnL"]
 
 # hand-made positions tables (the keyed stream's columns) for the patch tests
 POSITIONS_A = pd.DataFrame({
@@ -126,6 +129,10 @@ class Recorder:
 
     def of(self, kind) -> list:
         return [e for e in self.events if isinstance(e, kind)]
+
+    def messages(self) -> list:
+        """What LogViews sent (their custom messages), in order."""
+        return [e.msg_data.data for e in self.of(MessageSentEvent)]
 
     def streamed_rows(self, prefix: str = "") -> list[int]:
         """Rows per stream message (of the sources whose name starts with ``prefix``)."""
@@ -318,44 +325,68 @@ def test_positions_table_reloads_when_everything_changed(hub):
 
 
 # -- trades ---------------------------------------------------------------------------------
-def test_trade_feed_shows_the_competitions_fills_newest_first(hub):
+def test_trade_feed_shows_the_competitions_fills_with_sides_and_pnl_coloured(hub):
     feed = SessionFeed(hub=hub, table_period=0)
     trades = TradeFeed(feed=feed)
 
     advance(feed, 300)
 
     expected = hub.competition.trades_frame()
-    shown = trades.table.value
-    assert len(shown) == len(expected) > 0
-    assert list(shown["agent"]) == list(expected["agent"])
-    assert list(shown["side"]) == list(expected["side"])
-    np.testing.assert_allclose(shown["price"], expected["price"], atol=5e-5)  # 4 decimals
-    np.testing.assert_allclose(shown["pnl"], expected["pnl"], atol=0.005)  # NaN: nothing closed
-    assert list(shown["time"]) == list(expected["time"].dt.strftime("%Y-%m-%d"))
-    assert trades.table.sorters == [{"field": "index", "dir": "desc"}]  # newest first
-    assert np.all(np.diff(shown.index.to_numpy()) > 0)  # the index grows with arrival
-    pnl_colour = trades.table.formatters["pnl"].text_color
-    assert pnl_colour["field"] == "pnl" and list(pnl_colour["transform"].palette) == \
-        [DOWN, FLAT, UP]
+    rows = trades.table.rows  # oldest first; the page shows them newest first
+    cells = pd.DataFrame([c for c, _ in rows], columns=TRADE_TITLES)
+    assert len(cells) == len(expected) > 0
+    assert list(cells["Agent"]) == list(expected["agent"])
+    assert list(cells["Trade"]) == [f"{s} {q:,.0f} {sym}" for s, q, sym in zip(
+        expected["side"], expected["quantity"], expected["symbol"], strict=True)]
+    assert list(cells["Time"]) == list(expected["time"].dt.strftime("%Y-%m-%d"))
+    np.testing.assert_allclose(cells["Price"].str.replace(",", "").astype(float),
+                               expected["price"], atol=0.005)  # to the cent
+    closed = expected["pnl"].notna().to_numpy()
+    assert closed.any() and (cells["PnL"][~closed] == "").all()
+    np.testing.assert_allclose(cells["PnL"][closed].str.replace(",", "").astype(float),
+                               expected["pnl"][closed], atol=0.005)
+    side_cls = [k[2] for _, k in rows]
+    pnl_cls = [k[4] for _, k in rows]
+    assert side_cls == ["u" if s == "buy" else "d" for s in expected["side"]]
+    assert pnl_cls == ["u" if x > 0 else "d" if x < 0 else "f" for x in expected["pnl"]]
 
 
-def test_trade_feed_is_bounded_and_streams_only_new_fills(hub):
+def test_trade_feed_is_bounded_and_sends_only_new_fills(hub):
     feed = SessionFeed(hub=hub, table_period=0)
     trades = TradeFeed(feed=feed, max_rows=25)
     rec = Recorder(trades)
     advance(feed, 200)
-    before = len(hub.competition.trades_frame())
     rec.events.clear()
 
+    new = []  # fills per pull
     for _ in range(6):
+        before = len(hub.competition.trades_frame())
         advance(feed, 100)
+        new.append(len(hub.competition.trades_frame()) - before)
 
     all_fills = hub.competition.trades_frame()
-    assert len(trades.table.value) == 25
-    np.testing.assert_allclose(trades.table.value["price"], all_fills["price"].tail(25),
-                               atol=5e-5)
-    assert sum(rec.streamed_rows()) == len(all_fills) - before
-    assert not rec.of(ColumnDataChangedEvent)
+    assert len(trades.table.rows) == 25
+    assert [c[0] for c, _ in trades.table.rows] == \
+        list(all_fills["time"].dt.strftime("%Y-%m-%d").tail(25))
+    sent = rec.messages()
+    assert sent and not any(m.get("reset") for m in sent)
+    # each pull sends its new fills, at most a window's worth (older ones would drop out)
+    assert [len(m["rows"]) for m in sent] == [min(n, 25) for n in new if n]
+    assert not rec.of(ColumnDataChangedEvent) and not rec.of(ColumnsStreamedEvent)
+
+
+def test_a_page_that_renders_later_asks_for_and_gets_the_rows_so_far(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    trades = TradeFeed(feed=feed, max_rows=30)
+    rec = Recorder(trades)
+    advance(feed, 300)
+    rec.events.clear()
+
+    trades.table._handle_msg("sync")  # what the page's render() sends
+
+    (reply,) = rec.messages()
+    assert reply["reset"] is True and reply["rows"] == trades.table.rows
+    assert len(reply["rows"]) == 30
 
 
 def test_trade_csv_export_is_the_full_history_with_formulas_neutralised(hub):
@@ -394,22 +425,7 @@ def test_neutralise_formulas_touches_only_text_cells():
                                     "pnl": [-2.5]})) == "time,pnl\n2024-01-02T15:30:00Z,-2.5\n"
 
 
-def test_feed_tables_send_small_chunks_as_plain_lists_and_no_style_messages(hub):
-    feed = SessionFeed(hub=hub, table_period=0)
-    trades = TradeFeed(feed=feed)
-    rec = Recorder(trades)
-    advance(feed, 200)
-    rec.events.clear()
-
-    while not rec.of(ColumnsStreamedEvent):
-        advance(feed, 5)
-
-    event = rec.of(ColumnsStreamedEvent)[0]
-    assert all(isinstance(v, list) for v in event.data.values())
-    assert not [e for e in rec.events if getattr(e, "attr", None) == "cell_styles"]
-
-
-def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
+def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
     spec = default_spec()
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     feed = SessionFeed(hub=hub, table_period=0)
@@ -419,6 +435,7 @@ def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
     rec = Recorder(*views, *strips)
     advance(feed, 100)
     protocol = Protocol()
+    protocol.create("PATCH-DOC", rec.events)  # the page load: the page now has every model
 
     sizes = []
     for _ in range(10):  # one bar per update, as at a slow replay speed
@@ -432,7 +449,7 @@ def test_views_payload_per_update_stays_small_with_8_agents_on_4_symbols():
     hub.competition.stop()
 
     assert len(hub.competition.trades_frame()) > 0
-    assert np.mean(sizes) < 4500, sizes
+    assert np.mean(sizes) < 5000, sizes  # the issue's aim: under 5 KB per update
 
 
 # -- decisions --------------------------------------------------------------------------------
@@ -440,38 +457,36 @@ def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
     synthetic_hub(hub, [XssAgent(), "sma_cross"])
     feed = SessionFeed(hub=hub, table_period=0)
     decisions = DecisionsFeed(feed=feed)
-    Recorder(decisions)
+    rec = Recorder(decisions)
 
     advance(feed, 30)
 
-    mine = decisions.table.value[decisions.table.value["agent"] == "XssAgent"]
+    mine = [c for c, _ in decisions.table.rows if c[1] == "XssAgent"]
     assert len(mine) >= 4
-    assert set(mine["reasoning"]) == {XSS}
-    assert set(mine["targets"]) == {"SYN +50%", "SYN 0%"}
-    np.testing.assert_allclose(mine["confidence"], 0.7)
-    # the column is rendered by a Tabulator text formatter, never as HTML
-    assert decisions.table.formatters["reasoning"]["type"] in SAFE_TEXT
-    assert decisions.table.formatters["agent"]["type"] in SAFE_TEXT  # agent names too
-    assert not any(isinstance(f, HTMLTemplateFormatter) for f in decisions.table.formatters.values())
-    model = model_of(decisions.table)
-    column = next(c for c in model.columns if c.field == "reasoning")
-    assert not isinstance(column.formatter, HTMLTemplateFormatter)
-    config = next(c for c in model.configuration["columns"] if c["field"] == "reasoning")
-    assert config["formatter"] in SAFE_TEXT
+    assert {c[4] for c in mine} == {XSS}  # sent as is: the page sets it as text
+    assert {c[2] for c in mine} == {"SYN +50%", "SYN 0%"}
+    assert {c[3] for c in mine} == {"0.70"}
+    sent = [row for m in rec.messages() for row, _ in m.get("rows", [])]
+    assert list({r[4] for r in sent if r[1] == "XssAgent"}) == [XSS]
 
 
-def test_no_table_column_is_rendered_as_html(hub):
-    feed = SessionFeed(hub=hub, table_period=0)
-    tables = [TradeFeed(feed=feed).table, PositionsTable(feed=feed).table,
-              DecisionsFeed(feed=feed).table, EventLog(feed=feed).table]
+def test_log_views_set_text_never_html():
+    js = LogView._esm
+    assert "textContent" in js
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+        assert sink not in js, sink
 
-    for table in tables:
-        text_columns = [c for c in table.value.columns if table.value[c].dtype == object]
-        assert "agent" in text_columns
-        for col in text_columns:
-            f = table.formatters.get(col)
-            assert not isinstance(f, HTMLTemplateFormatter), col
-            assert isinstance(f, StringFormatter) or f["type"] in SAFE_TEXT, col
+
+def test_positions_table_renders_no_column_as_html(hub):
+    table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0)).table
+
+    text_columns = [c for c in table.value.columns if table.value[c].dtype == object]
+
+    assert "agent" in text_columns
+    for col in text_columns:
+        f = table.formatters.get(col)
+        assert not isinstance(f, HTMLTemplateFormatter), col
+        assert isinstance(f, StringFormatter) or f["type"] in SAFE_TEXT, col
 
 
 def test_decision_filter_hides_other_agents_without_losing_their_rows(hub):
@@ -482,30 +497,30 @@ def test_decision_filter_hides_other_agents_without_losing_their_rows(hub):
     advance(feed, 20)
 
     decisions.agent_filter.value = ["XssAgent"]
+    shown_filter = (decisions.table.filter_column, decisions.table.filter_values)
     advance(feed, 40)
-    filtered = decisions.table.current_view
     decisions.agent_filter.value = []
 
     assert decisions.agent_filter.options == ["XssAgent", FORMULA_NAME]
-    assert set(filtered["agent"]) == {"XssAgent"}
-    all_rows = decisions.table.value
+    assert shown_filter == (1, ["XssAgent"])  # the page hides rows whose agent is not in it
+    assert decisions.table.filter_values == []
+    rows = [c for c, _ in decisions.table.rows]
     expected = hub.competition.streams.decisions.since(0)[0]
-    assert len(all_rows) == len(expected)
-    assert (all_rows["agent"] == FORMULA_NAME).sum() == (expected["agent"] == FORMULA_NAME).sum()
-    assert len(decisions.table.current_view) == len(expected)
+    assert len(rows) == len(expected)
+    assert [r[1] for r in rows] == list(expected["agent"])
 
 
 def test_decision_feed_is_bounded_and_options_follow_a_new_competition(hub):
     feed = SessionFeed(hub=hub, table_period=0)
     decisions = DecisionsFeed(feed=feed, max_rows=15)
     advance(feed, 600)
-    assert len(decisions.table.value) == 15
+    assert len(decisions.table.rows) == 15
 
     synthetic_hub(hub, [XssAgent()])
     feed.pull()
 
     assert decisions.agent_filter.options == ["XssAgent"]
-    assert decisions.table.value.empty
+    assert decisions.table.rows == []
 
 
 def test_targets_text_reads_like_a_trader_would_say_it():
@@ -516,7 +531,7 @@ def test_targets_text_reads_like_a_trader_would_say_it():
 
 
 # -- events -----------------------------------------------------------------------------------
-def test_event_log_is_bounded_newest_first_and_coloured_by_group(hub):
+def test_event_log_is_bounded_and_coloured_by_group(hub):
     feed = SessionFeed(hub=hub, table_period=0)
     log = EventLog(feed=feed, max_rows=40)
     rec = Recorder(log)
@@ -525,18 +540,19 @@ def test_event_log_is_bounded_newest_first_and_coloured_by_group(hub):
         advance(feed, 100)
 
     events = hub.competition.streams.events.since(0)[0]
-    shown = log.table.value
-    assert len(events) > 40 and len(shown) == 40
-    assert list(shown["kind"]) == list(events["kind"].tail(40))
-    assert list(shown["message"]) == list(events["message"].tail(40))
-    assert log.table.sorters == [{"field": "index", "dir": "desc"}]
-    assert rec.of(ColumnsStreamedEvent)
-    mapper = log.table.formatters["kind"].text_color["transform"]
-    colours = dict(zip(mapper.factors, mapper.palette, strict=True))
-    assert colours == {k: EVENT_COLOURS[event_group(k)] for k in EVENT_KINDS}
-    assert colours["competition_started"] == EVENT_COLOURS["lifecycle"]
-    assert colours["engine_error"] == EVENT_COLOURS["error"]
-    assert log.table.formatters["message"]["type"] in SAFE_TEXT
+    rows = log.table.rows
+    assert len(events) > 40 and len(rows) == 40
+    assert [c[2] for c, _ in rows] == list(events["kind"].tail(40))
+    assert [c[4] for c, _ in rows] == list(events["message"].tail(40))
+    assert [k[2] for _, k in rows] == ["g-" + event_group(k) for k in events["kind"].tail(40)]
+    assert rec.messages()
+    css = "".join(log.table._stylesheets)
+    for group, colour in EVENT_COLOURS.items():
+        assert f".g-{group} {{ color: {colour};" in css
+    assert event_group("competition_started") == "lifecycle"
+    assert event_group("engine_error") == "error"
+    assert set(events["kind"]) <= set(EVENT_KINDS)
+    assert "decision" not in set(events["kind"])  # decisions have their own feed
 
 
 def test_event_log_shows_agent_errors_with_the_message_as_text(hub):
@@ -550,9 +566,9 @@ def test_event_log_shows_agent_errors_with_the_message_as_text(hub):
 
     advance(feed, 3)
 
-    errors = log.table.value[log.table.value["kind"] == "agent_error"]
-    assert len(errors) >= 1 and all(XSS in m for m in errors["message"])
-    assert set(errors["agent"]) == {"Broken"}
+    errors = [c for c, _ in log.table.rows if c[2] == "agent_error"]
+    assert len(errors) >= 1 and all(XSS in c[4] for c in errors)
+    assert {c[3] for c in errors} == {"Broken"}
 
 
 def test_time_and_wall_labels():
@@ -623,7 +639,7 @@ def test_stat_strip_writes_text_never_html():
 
 # -- connection -----------------------------------------------------------------------------------
 def test_connection_heartbeat_follows_every_pull_and_reaches_the_browser_model(hub):
-    feed = SessionFeed(hub=hub, period=500)
+    feed = SessionFeed(hub=hub, period=500, heartbeat=500)
     conn = ConnectionIndicator(feed=feed)
     Recorder(conn)  # the feed param must not be sent to the browser
 
@@ -635,6 +651,8 @@ def test_connection_heartbeat_follows_every_pull_and_reaches_the_browser_model(h
     assert conn.stale_after == 5000  # 10 periods, at least 3 s
     feed.period = 100
     assert conn.stale_after == 3000
+    feed.heartbeat = 2000
+    assert conn.stale_after == 6000  # 3 missed heartbeats
     assert "connection_lost" in conn._esm and "location.reload()" in conn._esm
 
 
@@ -661,8 +679,9 @@ def test_every_view_empties_on_reset(hub):
 
     assert len(views["prices"].source.data["time"]) == 0
     assert len(views["prices"].fills.data["time"]) == 0
-    for name in ("positions", "trades", "decisions"):
-        assert views[name].table.value.empty, name
+    assert views["positions"].table.value.empty
+    for name in ("trades", "decisions"):
+        assert views[name].table.rows == [], name
     assert views["cards"].quotes == {}
     assert views["summary"].totals == {} and views["summary"].open_positions == 0
     assert views["summary"].strip.cards[4][:2] == ["Engine", "idle"]
@@ -685,5 +704,68 @@ def test_keyed_tables_refresh_at_most_once_per_table_period(hub):
 
     # Assert
     assert len(boards) == 2
+    assert boards[-1].set_index("agent")["equity"].to_dict() == \
+        comp.leaderboard().set_index("agent")["equity"].to_dict()
+
+
+# -- the periodic check ---------------------------------------------------------------------------
+def test_tick_pulls_only_when_there_is_news_or_a_heartbeat_is_due(hub):
+    # Arrange: a session that has seen everything so far
+    feed = SessionFeed(hub=hub, heartbeat=60_000, min_interval=0, table_period=0)
+    pulls = []
+    feed.param.watch(lambda e: pulls.append(e.new), "last_pull")
+    feed.pull()
+    pulls.clear()
+
+    # Act / Assert: nothing new, no pull; a step, a pull; then quiet again
+    assert feed.tick() is False and pulls == []
+    hub.competition.step(1)
+    assert feed.tick() is True and len(pulls) == 1
+    assert feed.tick() is False
+    feed.heartbeat = 100
+    time.sleep(0.12)
+    assert feed.tick() is True  # the heartbeat of an idle session
+    assert len(pulls) == 2
+
+
+def test_tick_batches_a_fast_run_but_shows_a_new_state_at_once(hub):
+    # Arrange
+    feed = SessionFeed(hub=hub, heartbeat=60_000, min_interval=60_000, table_period=0)
+    comp = hub.competition
+    comp.step(1)
+    feed.pull()  # news: the min_interval starts now
+
+    # Act / Assert: more bars within min_interval wait for a later tick
+    comp.step(2)
+    assert feed.tick() is False
+    feed.min_interval = 0
+    assert feed.tick() is True
+    assert feed.status["bar"] == comp.bar == 3
+
+    # a change of state (here: stopped) is shown without waiting
+    feed.min_interval = 60_000
+    comp.stop()
+    assert feed.tick() is True and feed.status["state"] == "stopped"
+
+
+def test_tick_delivers_a_held_back_leaderboard_once_its_period_is_over(hub):
+    # Arrange: the leaderboard was held back by table_period; then the engine is still
+    feed = SessionFeed(hub=hub, heartbeat=60_000, min_interval=0, table_period=300)
+    boards = []
+    feed.subscribe("leaderboard", boards.append)
+    comp = hub.competition
+    comp.step(3)
+    feed.pull()
+    comp.step(1)
+    feed.pull()  # held back
+    n = len(boards)
+
+    # Act
+    held = feed.tick()  # nothing new, but the held table is not yet due
+    time.sleep(0.35)
+    due = feed.tick()
+
+    # Assert
+    assert (n, held, due) == (1, False, True) and len(boards) == 2
     assert boards[-1].set_index("agent")["equity"].to_dict() == \
         comp.leaderboard().set_index("agent")["equity"].to_dict()

@@ -1,0 +1,40 @@
+"""Column helpers shared by the live charts: decimate, and append to a
+ColumnDataSource while keeping what the browser holds bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+from bokeh.models import ColumnDataSource
+
+from streams.decimate import envelope_indices
+
+
+def decimate(columns: dict[str, np.ndarray], max_points: int) -> dict[str, np.ndarray]:
+    """At most ``max_points`` rows of ``columns`` (a ``time`` column plus value
+    columns), keeping every value column's extremes."""
+    n = len(columns["time"])
+    if n <= max_points:
+        return columns
+    values = np.column_stack([v for k, v in columns.items() if k != "time"])
+    idx = envelope_indices(np.nan_to_num(values), max_points)
+    return {k: np.asarray(v)[idx] for k, v in columns.items()}
+
+
+def small_as_lists(columns: dict, limit: int = 50) -> dict:
+    """A few rows go to the browser cheaper as plain JSON lists than as binary arrays
+    (each array carries its own header)."""
+    if len(next(iter(columns.values()))) > limit:
+        return columns
+    return {k: np.asarray(v).tolist() for k, v in columns.items()}
+
+
+def append_bounded(source: ColumnDataSource, new: dict, max_points: int) -> None:
+    """Stream ``new`` rows into ``source``; once it would hold more than twice
+    ``max_points``, decimate everything to ``max_points`` and send it whole."""
+    n = len(source.data["time"])
+    if n + len(new["time"]) > 2 * max_points:
+        merged = {k: np.concatenate([np.asarray(source.data[k], dtype=float), v])
+                  for k, v in new.items()}
+        source.data = decimate(merged, max_points)
+    else:
+        source.stream(small_as_lists(new))

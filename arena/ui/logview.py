@@ -1,0 +1,175 @@
+"""LogView: a bounded, newest-first, append-only table for the live feeds
+(trades, decisions, events).
+
+A feed only ever gains rows at the top and loses them at the bottom, so the
+browser never needs the table again: each append sends just the new rows (as a
+custom message) and the page inserts them as DOM rows, dropping the oldest past
+``max_rows``. The server keeps the same window, which a page asks for when it
+(re)renders — a late tab, a reload or a notebook cell shown again.
+
+Every cell is set with ``textContent``: agent and model text shows literally,
+never as HTML. A cell may carry a class (``u``/``d``/``f`` for up, down and
+flat, or an event group) that colours it. Long text (a column with ``wrap``)
+wraps to three lines; a click on the row shows all of it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import panel as pn
+import param
+
+from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP
+
+Row = list  # [cells, classes]: cells are text, classes a list (or None) of cell classes
+
+
+def _css() -> str:
+    groups = "\n".join(f".g-{g} {{ color: {c}; font-weight: 700; }}"
+                       for g, c in EVENT_COLOURS.items())
+    return f"""
+:host {{ display: block; }}
+.log {{ display: flex; flex-direction: column; height: 100%; font-size: 12.5px;
+        font-variant-numeric: tabular-nums; color: #e6edf3; }}
+.head, .row {{ display: grid; grid-template-columns: var(--cols); column-gap: 8px;
+               padding: 3px 8px; }}
+.head {{ font-weight: 700; color: #b0bec5; border-bottom: 1px solid rgba(255,255,255,0.15);
+         white-space: nowrap; }}
+.body {{ overflow-y: auto; flex: 1 1 auto; min-height: 0; }}
+.row {{ border-bottom: 1px solid rgba(255,255,255,0.06); cursor: default; }}
+.row:hover {{ background: rgba(255,255,255,0.05); }}
+.row span {{ overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
+.row span.w {{ white-space: pre-wrap; overflow-wrap: anywhere; display: -webkit-box;
+               -webkit-box-orient: vertical; -webkit-line-clamp: 3; line-clamp: 3; }}
+.row.open span.w {{ display: block; -webkit-line-clamp: unset; }}
+.r {{ text-align: right; }}
+.u {{ color: {UP}; }} .d {{ color: {DOWN}; }} .f {{ color: {FLAT}; }}
+{groups}
+.row.hidden {{ display: none; }}
+.empty {{ color: {FLAT}; padding: 8px; font-style: italic; }}
+"""
+
+
+class LogView(pn.custom.JSComponent):
+    """Newest-first rows ``[cells, classes]`` under a fixed header; only new rows
+    travel to the browser."""
+
+    columns = param.List(default=[], doc="[title, width, flags]: width a CSS grid size "
+                                         "(e.g. '88px', '1fr'), flags 'r' right-aligned, "
+                                         "'w' wrapped long text")
+    max_rows = param.Integer(default=200, bounds=(1, 10_000), doc="newest rows kept")
+    filter_column = param.Integer(default=-1, doc="column the filter applies to (-1: none)")
+    filter_values = param.List(default=[], doc="show only rows whose filter column is one "
+                                               "of these (empty: all rows)")
+    placeholder = param.String(default="Nothing yet", doc="shown while there are no rows")
+
+    _esm = """
+export function render({ model, el }) {
+  const log = document.createElement("div"), head = document.createElement("div")
+  const body = document.createElement("div"), empty = document.createElement("div")
+  log.className = "log"; head.className = "head"; body.className = "body"
+  empty.className = "empty"
+  log.append(head, body)
+  el.append(log)
+  let flags = []
+  const setColumns = () => {
+    const cols = model.columns || []
+    log.style.setProperty("--cols", cols.map(c => c[1] || "1fr").join(" "))
+    flags = cols.map(c => c[2] || "")
+    head.replaceChildren(...cols.map(c => {
+      const s = document.createElement("span"); s.textContent = c[0]
+      if (c[2] && c[2].includes("r")) s.className = "r"
+      return s
+    }))
+  }
+  const shown = row => {
+    const f = model.filter_column, vals = model.filter_values || []
+    return f < 0 || vals.length === 0 || vals.includes(row.dataset.key)
+  }
+  const make = ([cells, classes]) => {
+    const row = document.createElement("div")
+    row.className = "row"
+    cells.forEach((v, i) => {
+      const s = document.createElement("span")
+      s.textContent = v == null ? "" : String(v)
+      const cls = [flags[i].includes("r") ? "r" : "", flags[i].includes("w") ? "w" : "",
+                   classes && classes[i] ? classes[i] : ""].filter(Boolean).join(" ")
+      if (cls) s.className = cls
+      if (flags[i].includes("w")) s.title = s.textContent
+      row.append(s)
+    })
+    if (model.filter_column >= 0) row.dataset.key = String(cells[model.filter_column])
+    if (!shown(row)) row.classList.add("hidden")
+    return row
+  }
+  const showEmpty = () => {
+    if (body.childElementCount === 0) { empty.textContent = model.placeholder; body.append(empty) }
+  }
+  const add = rows => {
+    if (empty.isConnected) empty.remove()
+    const frag = document.createDocumentFragment()
+    for (let i = rows.length - 1; i >= 0; i--) frag.append(make(rows[i]))
+    // a reader who scrolled down stays put (layout is read only then: it is not free)
+    const keep = body.scrollTop > 0, before = keep ? body.scrollHeight : 0
+    body.prepend(frag)
+    let extra = body.childElementCount - model.max_rows
+    while (extra-- > 0) body.lastElementChild.remove()
+    if (keep) body.scrollTop += body.scrollHeight - before
+  }
+  body.addEventListener("click", e => {
+    const row = e.target.closest(".row")
+    if (row) row.classList.toggle("open")
+  })
+  model.on("msg:custom", msg => {
+    if (msg.reset) body.replaceChildren()
+    if (msg.rows && msg.rows.length) add(msg.rows)
+    showEmpty()
+  })
+  model.on(["filter_values", "filter_column"], () => {
+    for (const row of body.children)
+      if (row.classList.contains("row")) row.classList.toggle("hidden", !shown(row))
+  })
+  model.on("columns", setColumns)
+  setColumns()
+  showEmpty()
+  model.send_msg("sync")  // the rows so far (a late tab, a reload, a cell shown again)
+}
+"""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._window: deque[Row] = deque(maxlen=self.max_rows)
+        self._stylesheets = [*self._stylesheets, _css()]
+
+    @param.depends("max_rows", watch=True)
+    def _new_max(self) -> None:
+        self._window = deque(self._window, maxlen=self.max_rows)
+
+    @property
+    def rows(self) -> list[Row]:
+        """The rows held, oldest first (what a newly rendered page is sent)."""
+        return list(self._window)
+
+    def append(self, cells: Sequence[Sequence], classes: Sequence[Sequence | None] | None = None
+               ) -> None:
+        """Add rows (oldest first): ``cells[i]`` is row i's text, ``classes[i]`` its
+        cell classes or None. Only these rows are sent to the browser."""
+        rows = [[list(c), None if classes is None else (list(classes[i]) if classes[i]
+                                                       else None)]
+                for i, c in enumerate(cells)]
+        if not rows:
+            return
+        rows = rows[-self.max_rows:]
+        self._window.extend(rows)
+        self._send_msg({"rows": rows})
+
+    def clear(self) -> None:
+        """Drop every row (a new run or a reset)."""
+        self._window.clear()
+        self._send_msg({"reset": True})
+
+    def _handle_msg(self, msg) -> None:
+        if msg == "sync":
+            self._send_msg({"reset": True, "rows": self.rows})

@@ -1,0 +1,119 @@
+"""Replay mode's hub and run picker: which recording every session of the server shows.
+
+:class:`ReplayHub` is a :class:`~arena.ui.hub.Hub` whose "competition" is an
+:class:`arena.replay.Replay`; the session feeds, the dashboard's components and the
+HTTP API read it exactly as they read a live competition. :class:`RunPicker` lists
+the recordings under the hub's run directory and opens the one chosen (every
+session switches to it, as they do when an operator applies new settings live).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import panel as pn
+import param
+
+from arena.engine import Competition
+from arena.recorder import RecordingError, list_runs
+from arena.replay import Replay
+from arena.ui.hub import Hub
+from arena.ui.roles import current_user, is_operator, read_only_note
+from arena.ui.theme import text
+
+
+class ReplayHub(Hub):
+    """Holds the replay every session shows; :meth:`open` switches to another run."""
+
+    competition = param.ClassSelector(class_=(Competition, Replay),
+                                      doc="the replay on show (read like a competition)")
+    run_dir = param.String(default="runs", doc="where the recordings are")
+
+    def __init__(self, run: str | Path, run_dir: str | Path = "runs", **params):
+        replay = Replay(run, run_dir=run_dir)  # a bad run fails here, before serving
+        param.Parameterized.__init__(self, competition=replay, run_dir=str(run_dir), **params)
+        self._lock = threading.Lock()
+
+    def open(self, run: str | Path) -> Replay:
+        """Show the recording ``run`` instead (the old replay is closed)."""
+        new = Replay(run, run_dir=self.run_dir)  # may raise: the old one stays on show
+        with self._lock:
+            old = self.competition
+            self.param.update(competition=new, version=self.version + 1)
+        old.stop()
+        return new
+
+    def replace(self, spec) -> Replay:
+        raise ValueError("a replay shows a recording; open another run instead of applying "
+                         "settings")
+
+
+def run_options(run_dir: str | Path) -> dict[str, str]:
+    """Label → run path for every readable recording under ``run_dir``, newest first."""
+    runs = list_runs(run_dir)
+    if runs.empty:
+        return {}
+    runs = runs[runs["status"] != "unreadable"].sort_values("created", ascending=False)
+    return {f"{r.run_id} · {r.status} · {r.agents}"[:120]: r.path
+            for r in runs.itertuples(index=False)}
+
+
+class RunPicker(pn.viewable.Viewer):
+    """A list of the recordings and an Open button (operators only, with auth on)."""
+
+    hub = param.ClassSelector(class_=ReplayHub, doc="the replay holder")
+    user = param.String(default=None, allow_None=True, doc="who is signed in")
+
+    def __init__(self, **params):
+        if "user" not in params:
+            params["user"] = current_user()
+        super().__init__(**params)
+        self.select = pn.widgets.Select(label="Recording", sizing_mode="stretch_width")
+        self.refresh_button = pn.widgets.Button(label="↻", width=40, align="end",
+                                                description="list the recordings again")
+        self.open_button = pn.widgets.Button(label="Open", color="primary",
+                                             sizing_mode="stretch_width")
+        self.note = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
+        self.refresh_button.on_click(lambda e: self.refresh())
+        self.open_button.on_click(lambda e: self.open_selected())
+        self.refresh()
+
+    def refresh(self) -> None:
+        options = run_options(self.hub.run_dir)
+        current = str(self.hub.competition.path.parent)
+        if current not in options.values():
+            options = {f"{self.hub.competition.run_id} (open)": current, **options}
+        self.select.options = options
+        self.select.value = current
+        ok = is_operator(self.user)
+        self.select.disabled = self.open_button.disabled = not ok
+        self._say("" if ok else read_only_note(self.user), "#9e9e9e")
+
+    def open_selected(self) -> bool:
+        """Open the chosen recording; True if it is now on show."""
+        if not is_operator(self.user):
+            self._say(read_only_note(self.user), "#ef5350")
+            return False
+        path = self.select.value
+        if not path:
+            self._say("choose a recording first", "#ef5350")
+            return False
+        try:
+            replay = self.hub.open(path)
+        except (RecordingError, OSError, ValueError) as exc:
+            self._say(str(exc), "#ef5350")
+            return False
+        self._say(f"opened {replay.run_id}: {replay.n_bars:,} bars, "
+                  f"{len(replay.agent_names)} agents", "#26a69a")
+        return True
+
+    def _say(self, message: str, colour: str) -> None:
+        self.note.object = (f'<div style="color:{colour};font-size:0.85em">{text(message)}</div>'
+                            if message else "")
+
+    def __panel__(self):
+        return pn.Column(pn.pane.Markdown("#### Recording", margin=(0, 10)),
+                         pn.Row(self.select, self.refresh_button, sizing_mode="stretch_width"),
+                         self.open_button, self.note, sizing_mode="stretch_width")
+

@@ -1,0 +1,100 @@
+"""Replay mode in a browser: a real `arena replay` server on a real recording; the
+scrubber is dragged with the mouse, forwards and back, and the page's leaderboard and
+equity chart must show the state at the new position, computed here straight from
+the recording (compute_stats on its equity and trades cut at that bar)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from arena.data import synthetic
+from arena.engine import Competition, CompetitionConfig
+from arena.metrics import compute_stats
+from arena.portfolio import PortfolioConfig
+from arena.recorder import Recording
+from tests.browser.support import ARENA, Dashboard, Server, free_port, server_env, wait_until
+
+AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20", "momentum:lookback=10"]
+N_BARS = 600
+SETTLE_S = 20
+
+
+@pytest.fixture(scope="module")
+def replay_server(tmp_path_factory):
+    """A finished recording and `arena replay` on it, the README's command."""
+    tmp = tmp_path_factory.mktemp("replay")
+    run_dir = tmp / "runs"
+    comp = Competition(synthetic(("AAA", "BBB"), bars=N_BARS, seed=4), AGENTS,
+                       CompetitionConfig(portfolio=PortfolioConfig(fee_bps=2), seed=4,
+                                         run_dir=str(run_dir)))
+    comp.run()
+    port = free_port()
+    server = Server([str(ARENA), "replay", comp.run_id, "--run-dir", str(run_dir),
+                     "--port", str(port), "--no-show"], server_env(run_dir), port,
+                    tmp / "replay.log")
+    server.wait_ready()
+    server.recording = comp.run_path
+    yield server
+    server.stop()
+
+
+def board_at(path, t: int) -> dict[str, float]:
+    """Each agent's equity and Sharpe after t bars, from the recording itself."""
+    rec = Recording(path)
+    eq, trades = rec.equity(), rec.trades()
+    eq, trades = eq[eq["bar"] < t], trades[trades["bar"] < t]
+    out = {}
+    for name, rows in eq.groupby("agent"):
+        s = compute_stats(pd.Series(rows["equity"].to_numpy(), index=pd.DatetimeIndex(rows["time"])),
+                          trades[trades["agent"] == name], invested=rows["invested"].to_numpy(),
+                          periods_per_year=rec.meta["periods_per_year"])
+        out[name] = (float(s["equity_final"]), float(s["sharpe"]))
+    return out
+
+
+def page_board(dash: Dashboard) -> dict[str, tuple[float, float]]:
+    data = dash.table("place") or {"agent": [], "equity": [], "sharpe": []}
+    return {a: (e, s) for a, e, s in zip(data["agent"], data["equity"], data["sharpe"],
+                                          strict=True)}
+
+
+def drag_scrubber(page, fraction: float) -> None:
+    """Press the scrubber's handle and drag it to ``fraction`` of the track."""
+    track = page.locator(".arena-scrubber .noUi-base").first
+    handle = page.locator(".arena-scrubber .noUi-handle").first
+    box, knob = track.bounding_box(), handle.bounding_box()
+    page.mouse.move(knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + fraction * box["width"], knob["y"] + knob["height"] / 2, steps=8)
+    page.mouse.up()
+
+
+@pytest.mark.slow
+def test_scrubber_seeks_forward_and_back_and_the_page_shows_that_bar(page, replay_server):
+    server = replay_server
+    dash = Dashboard(page, server).open()
+    assert server.status()["bar"] == 0
+    assert dash.leaderboard() == {}
+    positions = []
+    for fraction in (0.7, 0.25):
+        before = server.status()["bar"]
+        drag_scrubber(page, fraction)
+        moved = wait_until(lambda b=before: server.status()["bar"] != b, SETTLE_S)
+        assert moved, f"the scrubber did not seek (still bar {before})"
+        t = server.status()["bar"]
+        assert abs(t / N_BARS - fraction) < 0.1, (t, fraction)
+        positions.append(t)
+        want = board_at(server.recording, t)
+        shown = wait_until(lambda w=want: (b := page_board(dash)) and set(b) == set(w)
+                           and all(b[a][0] == pytest.approx(w[a][0], rel=1e-9) for a in w)
+                           and b, SETTLE_S)
+        assert shown, (t, page_board(dash), want)
+        for agent, (_equity, sharpe) in want.items():
+            assert shown[agent][1] == pytest.approx(sharpe, rel=1e-6, abs=1e-9), agent
+        last_ms = pd.Timestamp(Recording(server.recording).times()[t - 1]).value // 10**6
+        assert wait_until(lambda ms=last_ms: (dash.equity() or {}).get("last") == ms,
+                          SETTLE_S), (dash.equity(), last_ms)
+    assert positions[1] < positions[0]  # forward, then back
+    text = dash.text()
+    assert "bar " + f"{positions[1]:,}" in text and "PAUSED" in text.upper()
