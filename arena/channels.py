@@ -25,7 +25,7 @@ LEADERBOARD_COLUMNS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe",
 
 EVENT_KINDS = ("competition_started", "competition_paused", "competition_resumed",
                "competition_stopped", "competition_finished", "competition_reset", "progress",
-               "trade", "agent_error", "data_error", "engine_error")
+               "trade", "agent_error", "data_error", "engine_error", "recording_error")
 
 
 @dataclass

@@ -55,7 +55,7 @@ from arena.portfolio import (
     PortfolioView,
 )
 from arena.publisher import Publisher, format_targets, wall_time
-from arena.recorder import Recorder
+from arena.recorder import Recorder, RecordingError
 from streams.decimate import envelope_indices
 
 _NO_DECISIONS = np.zeros((1, 1, 1))
@@ -320,7 +320,8 @@ class Competition:
         if progress:
             progress(self._t, self.n_bars)
         if self._error:
-            raise RuntimeError(self._error)
+            raise (RecordingError if self._error_kind == "recording_error"
+                   else RuntimeError)(self._error)
         return self.leaderboard()
 
     # -- results ---------------------------------------------------------------
@@ -425,6 +426,7 @@ class Competition:
         self._pace_origin: tuple[float, int] | None = None
         self._rate_samples: collections.deque[tuple[float, int]] = collections.deque()
         self._error: str | None = None
+        self._error_kind = ""
         n, a, k = len(self.data), len(self._agents), self.data.n_symbols
         seeds = np.random.SeedSequence(cfg.seed).generate_state(a)
         names: dict[str, int] = {}
@@ -550,12 +552,14 @@ class Competition:
                                         message=f"finished after {self._t} bars")
                         self._finalise("finished")
                     break
+        except RecordingError as exc:  # disk full, unwritable file: the run stops
+            with self._cond:
+                self._fail("recording_error", f"recording failed at bar {self._t}, the run "
+                                              f"stopped: {exc}")
         except Exception as exc:  # noqa: BLE001 - reported as an event, run ends cleanly
             with self._cond:
-                self._error = f"engine error at bar {self._t}: {type(exc).__name__}: {exc}"
-                self._emit("engine_error", message=self._error)
-                self._state = State.STOPPED
-                self._finalise("failed")
+                self._fail("engine_error",
+                           f"engine error at bar {self._t}: {type(exc).__name__}: {exc}")
         finally:
             with self._cond:
                 self._busy = False
@@ -614,6 +618,14 @@ class Competition:
                     return 0, False
                 self._cond.wait()
 
+    def _fail(self, kind: str, message: str) -> None:
+        """End the run on an error: an event, the error in :meth:`status`, stopped."""
+        self._error = message
+        self._error_kind = kind
+        self._emit(kind, message=message)
+        self._state = State.STOPPED
+        self._finalise("failed")
+
     def _finalise(self, status: str) -> None:
         if self._pool is not None:  # calls in flight finish in the background, unrecorded
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -624,11 +636,19 @@ class Competition:
         if rec is not None:
             board = self.leaderboard()
             leader = board["agent"].iloc[0] if not board.empty else ""
-            self._pub.flush_events()
-            rec.set_meta(status=status, finished=wall_time(), bars_processed=self._t,
-                         leader=leader, leaderboard=board.to_dict("records"))
-            rec.close()
-            self._pub.recorder = None
+            try:
+                self._pub.flush_events()
+                rec.set_meta(status=status, finished=wall_time(), bars_processed=self._t,
+                             leader=leader, leaderboard=board.to_dict("records"))
+                rec.close()
+            except RecordingError as exc:
+                rec.close_quietly()
+                if self._error is None:  # else it is already reported
+                    self._error = f"recording failed at bar {self._t}: {exc}"
+                    self._error_kind = "recording_error"
+                    self._emit("recording_error", message=self._error)
+            finally:
+                self._pub.recorder = None
 
     # -- internals: events -----------------------------------------------------
     def _emit(self, kind: str, agent: str | None = None, message: str = "",

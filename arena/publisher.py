@@ -30,7 +30,7 @@ from arena.portfolio import (
     F_SYMBOL,
     Accounts,
 )
-from arena.recorder import Recorder, iso
+from arena.recorder import Recorder
 
 
 def wall_time() -> str:
@@ -174,8 +174,9 @@ class Publisher:
         st.prices.extend({"bar": pb, "time": pt, "symbol": sym, "open": cols[0],
                           "high": cols[1], "low": cols[2], "close": cols[3], "volume": cols[4]})
         if rec is not None:
-            rec.add_bars(list(zip(pb.tolist(), iso(pt), sym.tolist(),
-                                  *(c.tolist() for c in cols), strict=True)))
+            rec.add_bar_block(t0, times, data.symbols, [
+                data.open[t0:t1], data.high[t0:t1], data.low[t0:t1], data.close[t0:t1],
+                data.volume[t0:t1]])
         # benchmark: equal-weight buy and hold from bar 0's close
         cash0 = self.cash
         bench = cash0 * (data.close[t0:t1] / self._bench_start).mean(axis=1)
@@ -185,7 +186,6 @@ class Publisher:
         eq = self.equity[:, t0:t1]
         e_rows = {"bar": [], "time": [], "agent": [], "equity": [], "cash": [],
                   "return_pct": [], "drawdown_pct": []}
-        rec_eq = []
         fills_by_agent = self._split_fills(fills)
         for s in self.slots:
             e = eq[s.index]
@@ -200,16 +200,14 @@ class Publisher:
             e_rows["cash"].append(cash)
             e_rows["return_pct"].append((e / cash0 - 1) * 100)
             e_rows["drawdown_pct"].append(dd)
-            if rec is not None:
-                rec_eq.append((bars, np.full(m, s.index), e, cash, dd,
-                               self.invested[s.index, t0:t1].astype(int)))
             self._update_stats(s, t0, t1, fills_by_agent.get(s.index))
         # interleave agents per bar: (bar0: a0, a1, ...), (bar1: ...)
         order = np.arange(m * a).reshape(a, m).T.ravel()
-        st.equity.extend({c: np.concatenate(v)[order] for c, v in e_rows.items()})
+        e_cols = {c: np.concatenate(v)[order] for c, v in e_rows.items()}
+        st.equity.extend(e_cols)
         if rec is not None:
-            stacked = [np.concatenate(col)[order] for col in zip(*rec_eq, strict=True)]
-            rec.add_equity(zip(*(c.tolist() for c in stacked), strict=True))
+            rec.add_equity_block(t0, a, e_cols["equity"], e_cols["cash"],
+                                 e_cols["drawdown_pct"], self.invested[:, t0:t1].T.ravel())
         self._trades(fills)
         self.vector_decisions(t0, t1)
         self._progress(t1)
@@ -269,11 +267,10 @@ class Publisher:
             ("trade", b, n, f"{d} ({act})" if math.isnan(x) else f"{d} ({act}, pnl {x:+.2f})")
             for b, n, d, act, x in zip(bar.tolist(), names, did, action, pnl, strict=True)])
         if self.recorder is not None:
-            self.recorder.add_trades(zip(
+            self.recorder.add_trade_columns([
                 bar.tolist(), agent.tolist(), symbols.tolist(), side.tolist(), qty, price,
                 fills[:, F_FEE].tolist(), action.tolist(),
-                [None if math.isnan(x) else x for x in pnl], fills[:, F_POS].tolist(),
-                strict=True))
+                [None if math.isnan(x) else x for x in pnl], fills[:, F_POS].tolist()])
 
     def _progress(self, t1: int) -> None:
         frac = t1 / self.n_bars

@@ -1,8 +1,10 @@
 """Recording a competition to SQLite, and reading a recording back.
 
 One database per run (``<run_dir>/<run_id>/arena.sqlite``) in WAL mode so that
-readers can open it while the engine writes. The writer commits at least every
-``commit_interval`` seconds, so a crash loses at most that much.
+readers can open it while the engine writes. A writer process (see
+:class:`Recorder`) commits at least every ``commit_interval`` seconds, so a
+crash of the whole machine loses at most that much, and a crash of the
+engine's process loses nothing that the engine had handed over.
 
 Tables: ``meta`` (key → JSON value: run id, config, data source, status…),
 ``agents`` (id, name, spec, params), ``bars`` (bar index, ISO time, symbol,
@@ -14,9 +16,16 @@ ISO 8601 UTC time of each index.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import pickle
+import select
 import sqlite3
-import time
+import struct
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -58,6 +67,17 @@ CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
 """
 
 
+_WRITER = str(Path(__file__).with_name("_sqlite_writer.py"))
+_HEADER = struct.Struct("<Q")  # as in _sqlite_writer
+_BARS = "INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_EQUITY = "INSERT INTO equity VALUES (?, ?, ?, ?, ?, ?)"
+_TRADES = ("INSERT INTO trades (bar, agent, symbol, side, quantity, price, fee, action, pnl,"
+           " position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_DECISIONS = ("INSERT INTO decisions (bar, agent, targets, confidence, reasoning, detail)"
+              " VALUES (?, ?, ?, ?, ?, ?)")
+_EVENTS = "INSERT INTO events (wall_time, bar, kind, agent, message) VALUES (?, ?, ?, ?, ?)"
+
+
 class RecordingError(RuntimeError):
     """A recording that cannot be found, opened or written."""
 
@@ -72,56 +92,109 @@ def iso(times: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(times, unit="s")]
 
 
+def unix_seconds(times: np.ndarray) -> np.ndarray:
+    """datetime64 (UTC, naive) → whole seconds since the epoch (int64), rounded down
+    as :func:`iso` rounds them."""
+    return np.asarray(times, dtype="datetime64[ns]").view(np.int64) // 1_000_000_000
+
+
 class Recorder:
-    """Writes one run's rows to ``<run_path>/arena.sqlite`` (engine thread only)."""
+    """Writes one run's rows to ``<run_path>/arena.sqlite`` (engine thread only).
+
+    The database and its schema are created here; the inserts happen in a
+    writer process (:mod:`arena._sqlite_writer`, standard library only) that
+    this object feeds through a pipe, so SQLite runs on another core and the
+    engine only hands over numpy buffers. The writer applies everything in
+    order and commits at least every ``commit_interval`` seconds while it has
+    rows; if the engine's process dies, it commits what it received and exits.
+    A full pipe blocks the sender, which bounds how far the writer can lag.
+
+    Errors of the writer (disk full, a file it cannot write) come back as
+    :class:`RecordingError` from the next ``add_*``, :meth:`flush` or
+    :meth:`close`.
+    """
 
     def __init__(self, run_path: Path, commit_interval: float = 0.5):
         self.path = Path(run_path) / DB_NAME
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, check_same_thread=False)
+            db = sqlite3.connect(self.path)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+            db.commit()
+            db.close()
         except (OSError, sqlite3.Error) as exc:
             raise RecordingError(f"cannot create recording {self.path}: {exc}") from exc
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        self.db.commit()
         self.commit_interval = commit_interval
-        self._last_commit = time.monotonic()
+        self.error: str | None = None
+        self._token = 0
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", _WRITER, str(self.path), repr(commit_interval)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        except OSError as exc:
+            raise RecordingError(f"cannot start the writer of {self.path}: {exc}") from exc
+        self._in, self._out = self._proc.stdin.fileno(), self._proc.stdout.fileno()
+        with contextlib.suppress(AttributeError, OSError):  # Linux: a 1 MB pipe
+            fcntl.fcntl(self._in, fcntl.F_SETPIPE_SZ, 1 << 20)
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id (None once closed)."""
+        return None if self._proc is None else self._proc.pid
 
     # -- writing -----------------------------------------------------------
     def set_meta(self, **items) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [(k, json.dumps(v, default=str)) for k, v in items.items()],
-        )
+        self._send(("rows", "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [(k, json.dumps(v, default=str)) for k, v in items.items()]))
 
     def add_agents(self, rows: Iterable[tuple[int, str, str, dict]]) -> None:
-        self.db.executemany(
-            "INSERT INTO agents VALUES (?, ?, ?, ?)",
-            [(i, name, spec, json.dumps(params, default=str)) for i, name, spec, params in rows],
-        )
+        self._send(("rows", "INSERT INTO agents VALUES (?, ?, ?, ?)",
+                    [(i, name, spec, json.dumps(params, default=str))
+                     for i, name, spec, params in rows]))
 
-    def add_bars(self, rows: Sequence[tuple]) -> None:
-        self.db.executemany("INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    def add_bars(self, rows: Iterable[tuple]) -> None:
+        """Rows ``(bar, iso_time, symbol, open, high, low, close, volume)``."""
+        self._send(("rows", _BARS, list(rows)))
+
+    def add_bar_block(self, t0: int, times: np.ndarray, symbols: Sequence[str],
+                      ohlcv: Sequence[np.ndarray]) -> None:
+        """Bars ``t0 .. t0+len(times)-1``: ``times`` datetime64[ns] (UTC, naive) and five
+        ``(bars, symbols)`` arrays open, high, low, close, volume; one row per bar and
+        symbol. Times are stored as :func:`iso` formats them (whole seconds)."""
+        secs = np.ascontiguousarray(unix_seconds(times))
+        bufs = [secs, *(np.ascontiguousarray(c, dtype=np.float64) for c in ohlcv)]
+        self._send(("bars", int(t0), tuple(symbols), [b.nbytes for b in bufs]), bufs)
 
     def add_equity(self, rows: Iterable[tuple]) -> None:
-        self.db.executemany("INSERT INTO equity VALUES (?, ?, ?, ?, ?, ?)", rows)
+        """Rows ``(bar, agent, equity, cash, drawdown_pct, invested)``."""
+        self._send(("rows", _EQUITY, list(rows)))
+
+    def add_equity_block(self, t0: int, n_agents: int, equity: np.ndarray, cash: np.ndarray,
+                         drawdown_pct: np.ndarray, invested: np.ndarray) -> None:
+        """Equity rows for bars ``t0..``: 1-D arrays in bar-major order (agents 0..n-1
+        of bar ``t0``, then of ``t0+1``, ...)."""
+        bufs = [np.ascontiguousarray(x, dtype=np.float64) for x in (equity, cash, drawdown_pct)]
+        bufs.append(np.ascontiguousarray(invested, dtype=np.int8))
+        if any(len(b) != len(bufs[0]) for b in bufs) or len(bufs[0]) % n_agents:
+            raise ValueError(f"equity block of {[len(b) for b in bufs]} rows for {n_agents} agents")
+        self._send(("equity", int(t0), int(n_agents), [b.nbytes for b in bufs]), bufs)
 
     def add_trades(self, rows: Iterable[tuple]) -> None:
-        self.db.executemany(
-            "INSERT INTO trades (bar, agent, symbol, side, quantity, price, fee, action, pnl,"
-            " position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        """Rows ``(bar, agent, symbol, side, quantity, price, fee, action, pnl, position)``."""
+        self._send(("rows", _TRADES, list(rows)))
+
+    def add_trade_columns(self, columns: Sequence[list]) -> None:
+        """The columns of :meth:`add_trades` as lists of equal length."""
+        self._send(("columns", _TRADES, list(columns)))
 
     def add_decisions(self, rows: Iterable[tuple]) -> None:
-        self.db.executemany(
-            "INSERT INTO decisions (bar, agent, targets, confidence, reasoning, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?)", rows)
+        """Rows ``(bar, agent, targets, confidence, reasoning, detail)``."""
+        self._send(("rows", _DECISIONS, list(rows)))
 
     def add_events(self, rows: Iterable[tuple]) -> None:
-        self.db.executemany(
-            "INSERT INTO events (wall_time, bar, kind, agent, message) VALUES (?, ?, ?, ?, ?)",
-            rows)
+        """Rows ``(wall_time, bar, kind, agent, message)``."""
+        self._send(("rows", _EVENTS, list(rows)))
 
     def add_llm_calls(self, rows: Iterable[tuple]) -> None:
         self.db.executemany(
@@ -130,15 +203,91 @@ class Recorder:
             " ?, ?)", rows)
 
     def flush(self, force: bool = False) -> None:
-        """Commit if ``commit_interval`` has passed (or always with ``force``)."""
-        now = time.monotonic()
-        if force or now - self._last_commit >= self.commit_interval:
-            self.db.commit()
-            self._last_commit = now
+        """Raise the writer's error if it has one; with ``force``, also wait until
+        everything sent so far is committed (readable by others)."""
+        if self._proc is None:
+            raise RecordingError(f"recording {self.path} is closed")
+        if force:
+            self._request("commit")
+        elif select.select([self._out], [], [], 0)[0]:  # the writer only talks when it fails
+            self._failed()
 
     def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        """Commit everything and stop the writer; raises if it failed on the way."""
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            self._request("close")
+            proc.stdin.close()
+            proc.wait()
+        finally:
+            self._proc = None
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+
+    def close_quietly(self) -> None:
+        """Stop the writer without raising (after its error was reported)."""
+        with contextlib.suppress(RecordingError):
+            self.close()
+
+    # -- the pipe ------------------------------------------------------------
+    def _send(self, message: tuple, buffers: Sequence[np.ndarray] = ()) -> None:
+        if self._proc is None:
+            raise RecordingError(f"recording {self.path} is closed")
+        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        parts = [memoryview(_HEADER.pack(len(body))), memoryview(body)]
+        parts += [memoryview(b).cast("B") for b in buffers if b.nbytes]
+        try:
+            while parts:
+                n = os.writev(self._in, parts[:64])
+                while n:
+                    if n >= len(parts[0]):
+                        n -= len(parts.pop(0))
+                    else:
+                        parts[0], n = parts[0][n:], 0
+        except OSError:  # broken pipe: the writer is gone
+            self._failed()
+
+    def _request(self, kind: str) -> None:
+        self._token += 1
+        self._send((kind, self._token))
+        answer = self._answer()
+        if answer != ("ok", self._token):
+            self._failed(answer)
+
+    def _answer(self):
+        try:
+            (size,) = _HEADER.unpack(_read_exact(self._out, _HEADER.size))
+            return pickle.loads(_read_exact(self._out, size))
+        except EOFError:
+            return None
+
+    def _failed(self, answer=None):
+        """Raise the writer's error (reading it from the pipe if not yet read)."""
+        if self.error is None:
+            if answer is None:
+                answer = self._answer()
+            if answer is not None and answer[0] == "error":
+                self.error = answer[1]
+            else:
+                code = self._proc.wait() if self._proc is not None else None
+                self.error = f"the writer process ended unexpectedly (exit code {code})"
+        raise RecordingError(f"recording {self.path} failed: {self.error}")
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 class Recording:

@@ -22,7 +22,7 @@ def event_group(kind: str) -> str:
     """The colour group of an event kind."""
     if kind.startswith("competition_"):
         return "lifecycle"
-    if kind in ("data_error", "engine_error"):
+    if kind in ("data_error", "engine_error", "recording_error"):
         return "error"
     return kind if kind in EVENT_COLOURS else "progress"
 

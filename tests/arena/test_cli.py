@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pty
+import resource
 import shutil
 import struct
 import subprocess
@@ -401,6 +402,21 @@ def test_runs_on_a_missing_folder_is_not_an_error(bad_runs):
 
 
 # ----------------------------------------------------------------------------- user agents
+
+
+def test_run_on_a_full_disk_exits_2_naming_the_recording(tmp_path):
+    # Arrange: files may not grow past 300 kB, so the recording's writes fail
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    # Act
+    result = subprocess.run([*ARENA, "run", "--agent", "sma_cross", "--agent", "random",
+                             "--symbol", "AAPL", "--symbol", "MSFT", "--run-dir", "runs"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                            preexec_fn=small_files)
+    # Assert
+    assert_clean_error(result, "recording failed at bar", "arena.sqlite", "disk I/O error",
+                       "the run stopped")
 
 
 @pytest.mark.slow

@@ -1,5 +1,8 @@
 """Recording to SQLite and reading it back: round trip, commits, live reads, crashes."""
 
+import json
+import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -8,12 +11,24 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from arena._sqlite_writer import IsoSeconds
 from arena.data import load_bundled
 from arena.engine import Competition, CompetitionConfig, State
-from arena.recorder import DB_NAME, Recorder, Recording, RecordingError, list_runs
+from arena.recorder import (
+    DB_NAME,
+    Recorder,
+    Recording,
+    RecordingError,
+    iso,
+    list_runs,
+    unix_seconds,
+)
 
 # ----------------------------------------------------------------------------- fixture rows
 
@@ -138,22 +153,36 @@ def test_database_is_in_wal_mode(tmp_path):
 # ----------------------------------------------------------------------------- commits
 
 
-def test_flush_commits_once_the_interval_has_passed(tmp_path):
+def test_rows_are_committed_within_the_interval_without_asking(tmp_path):
     # Arrange
     rec = Recorder(tmp_path / "r1", commit_interval=0.3)
     rec.set_meta(**META)
-    rec.add_agents(AGENTS)
     rec.flush(force=True)
     reader = Recording(tmp_path / "r1")
-    # Act / Assert: rows are invisible until a commit, visible once flush commits
+    # Act: the writer commits on its own clock; the engine never calls flush here
+    sent = time.monotonic()
     rec.add_bars(BARS)
-    rec.flush()  # well within the interval: no commit yet
-    assert len(reader.bars()) == 0
-    time.sleep(0.35)
-    rec.flush()
-    assert len(reader.bars()) == 2
-    rec.add_equity(EQUITY)
+    wait_for(lambda: len(reader.bars()) == 2, 5, "the bars to be committed")
+    # Assert
+    assert time.monotonic() - sent < 1.0
+    reader.close()
+    rec.close()
+
+
+def test_forced_flush_commits_at_once_and_nothing_shows_before_a_commit(tmp_path):
+    # Arrange: an interval far longer than the test
+    rec = Recorder(tmp_path / "r1", commit_interval=60)
+    rec.set_meta(**META)
     rec.flush(force=True)
+    reader = Recording(tmp_path / "r1")
+    # Act / Assert
+    rec.add_bars(BARS)
+    rec.add_equity(EQUITY)
+    rec.flush()  # not forced: only checks for errors
+    time.sleep(0.3)
+    assert len(reader.bars()) == 0
+    rec.flush(force=True)
+    assert len(reader.bars()) == 2
     assert len(reader.equity()) == 4
     reader.close()
     rec.close()
@@ -241,6 +270,15 @@ def test_killed_run_keeps_every_bar_committed_a_second_before(tmp_path):
     per_bar = bars.groupby("bar")["symbol"].apply(sorted)
     assert set(recorded) <= set(per_bar.index)
     assert all(per_bar[b] == ["AAPL", "MSFT"] for b in recorded)
+    # the writer outlives the engine: every bar the engine had reported processed
+    # (and so handed over) ends up committed, not only those a second old
+    reported = max(bar for bar, _ in reports)
+
+    def committed_bars():
+        with Recording(found["run_path"]) as rec:
+            return rec.equity()["bar"].nunique()
+
+    wait_for(lambda: committed_bars() >= reported, 10, f"all {reported} reported bars")
 
 
 # ----------------------------------------------------------------------------- listing runs
@@ -327,3 +365,178 @@ def test_recorder_that_cannot_create_its_folder_raises_recording_error(tmp_path)
     # Act / Assert
     with pytest.raises(RecordingError, match="cannot create recording"):
         Recorder(tmp_path / "taken" / "run1")
+
+
+# ----------------------------------------------------------------------------- columnar blocks
+
+# Bar times on both sides of the epoch, with fractions of a second (stored rounded
+# down to the second, as iso() does), a leap day and the last datetime64[ns] second.
+BLOCK_TIMES = np.array(["1969-12-31T23:59:59.999999999", "1970-01-01T00:00:00",
+                        "2024-02-29T16:30:05.5", "2262-04-11T23:47:16"], dtype="datetime64[ns]")
+BLOCK_SYMBOLS = ("AAA", "BBB")
+BLOCK_OHLCV = [np.arange(8.0).reshape(4, 2) + base for base in (10.1, 11.2, 9.3, 10.4, 1e6 / 3)]
+BLOCK_AGENTS = 3
+# bar-major: (bar 5: agents 0, 1, 2), (bar 6: ...), ...
+BLOCK_EQUITY = 1000 + np.arange(12) / 7
+BLOCK_CASH = 500 - np.arange(12) / 3
+BLOCK_DD = -np.arange(12) / 11
+BLOCK_INVESTED = np.arange(12) % 2 == 0
+
+
+def raw_rows(run_path: Path, table: str) -> list[tuple]:
+    db = sqlite3.connect(run_path / DB_NAME)
+    rows = db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+    db.close()
+    return rows
+
+
+def test_blocks_write_the_same_rows_as_row_by_row(tmp_path):
+    # Arrange
+    bars_rows = [(5 + i, t, sym, *(float(c[i, j]) for c in BLOCK_OHLCV))
+                 for i, t in enumerate(iso(BLOCK_TIMES)) for j, sym in enumerate(BLOCK_SYMBOLS)]
+    equity_rows = [(5 + i // BLOCK_AGENTS, i % BLOCK_AGENTS, float(BLOCK_EQUITY[i]),
+                    float(BLOCK_CASH[i]), float(BLOCK_DD[i]), int(BLOCK_INVESTED[i]))
+                   for i in range(12)]
+    by_rows, by_block = Recorder(tmp_path / "rows"), Recorder(tmp_path / "block")
+    # Act
+    by_rows.add_bars(bars_rows)
+    by_rows.add_equity(equity_rows)
+    by_rows.close()
+    by_block.add_bar_block(5, BLOCK_TIMES, BLOCK_SYMBOLS, BLOCK_OHLCV)
+    by_block.add_equity_block(5, BLOCK_AGENTS, BLOCK_EQUITY, BLOCK_CASH, BLOCK_DD,
+                              BLOCK_INVESTED)
+    by_block.close()
+    # Assert
+    assert raw_rows(tmp_path / "block", "bars") == raw_rows(tmp_path / "rows", "bars")
+    assert raw_rows(tmp_path / "block", "equity") == raw_rows(tmp_path / "rows", "equity")
+    times = [r[1] for r in raw_rows(tmp_path / "block", "bars")[::2]]
+    assert times == ["1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2024-02-29T16:30:05Z",
+                     "2262-04-11T23:47:16Z"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-(2**63) + 1, 2**63 - 1), min_size=1, max_size=50))
+def test_writer_formats_times_exactly_as_iso(nanoseconds):
+    # Arrange
+    times = np.array(nanoseconds, dtype="datetime64[ns]")
+    # Act
+    written = IsoSeconds()(unix_seconds(times).tolist())
+    # Assert
+    assert written == iso(times)
+
+
+def test_recording_of_a_run_holds_exactly_the_engines_rows(tmp_path):
+    # Arrange
+    data = load_bundled(["AAPL", "MSFT"])
+    comp = Competition(data, ["buy_and_hold", "sma_cross", "random"],
+                       CompetitionConfig(run_dir=str(tmp_path), seed=4, block_bars=500))
+    # Act
+    comp.run()
+    with Recording(comp.run_path) as rec:
+        bars, equity, trades, decisions = rec.bars(), rec.equity(), rec.trades(), rec.decisions()
+    # Assert: bars are the data, row for row
+    for j, sym in enumerate(data.symbols):
+        mine = bars[bars["symbol"] == sym]
+        assert mine["bar"].tolist() == list(range(len(data)))
+        assert (mine["time"].dt.tz_localize(None).to_numpy() == data.times).all()
+        for field in ("open", "high", "low", "close", "volume"):
+            assert mine[field].tolist() == getattr(data, field)[:, j].tolist(), field
+    # equity, cash and drawdown are the streams' rows, exactly
+    streamed = comp.streams.equity.to_frame()
+    for col in ("bar", "agent", "equity", "cash", "drawdown_pct"):
+        assert equity[col].tolist() == streamed[col].tolist(), col
+    assert equity.pivot(index="bar", columns="agent", values="equity")[
+        comp.agent_names].to_numpy().tolist() == comp.equity_frame().to_numpy().tolist()
+    # trades and decisions in the engine's order
+    fills = comp.trades_frame()
+    assert len(trades) == len(fills) > 0
+    for col in ("bar", "agent", "symbol", "side", "quantity", "price", "fee", "action",
+                "position"):
+        assert trades[col].tolist() == fills[col].tolist(), col
+    assert trades["pnl"].astype(float).fillna(-1.0).tolist() == fills["pnl"].fillna(-1.0).tolist()
+    shown = comp.streams.decisions.to_frame()
+    for col in ("bar", "agent", "targets", "confidence", "reasoning"):
+        assert decisions[col].tolist() == shown[col].tolist(), col
+
+
+# ----------------------------------------------------------------------------- writer failures
+
+# A competition in a child process whose files may not grow past FILE_LIMIT bytes
+# (RLIMIT_FSIZE): the recording's writes fail as they would on a full disk.
+FULL_DISK_CHILD = """
+import json, sys
+from arena.data import load_bundled
+from arena.engine import Competition, CompetitionConfig
+comp = Competition(load_bundled(["AAPL", "MSFT"]), ["buy_and_hold", "sma_cross", "random"],
+                   CompetitionConfig(run_dir=sys.argv[1], block_bars=256))
+try:
+    comp.run()
+    raised = None
+except Exception as exc:
+    raised = [type(exc).__name__, str(exc)]
+events = comp.streams.events.to_frame()
+print(json.dumps({"raised": raised, "status": comp.status(), "run_path": str(comp.run_path),
+                  "events": events[events["kind"].str.endswith("error")][
+                      ["kind", "message"]].values.tolist()}))
+"""
+FILE_LIMIT = 300_000
+
+
+def limit_file_size():
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+
+def test_full_disk_stops_the_run_with_a_recording_error(tmp_path):
+    # Arrange
+    script = tmp_path / "child.py"
+    script.write_text(FULL_DISK_CHILD)
+    # Act
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "runs")],
+                         capture_output=True, text=True, timeout=120,
+                         preexec_fn=limit_file_size)
+    # Assert
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    db = str(Path(result["run_path"]) / DB_NAME)
+    kind, message = result["raised"]
+    assert kind == "RecordingError"
+    assert message.startswith("recording failed at bar ")
+    assert db in message and "disk I/O error" in message
+    # the writer may trail the engine by up to its pipe's 1 MB, so the engine can have
+    # processed every bar before the failure comes back (then it surfaces at close)
+    assert result["status"]["state"] in ("stopped", "finished")
+    assert result["status"]["error"] == message
+    assert 0 < result["status"]["bar"] <= 3270
+    assert result["events"] == [["recording_error", message]]
+
+
+def test_a_writer_that_dies_is_reported_on_the_next_flush(tmp_path):
+    # Arrange
+    rec = Recorder(tmp_path / "r1")
+    rec.set_meta(**META)
+    rec.flush(force=True)
+    # Act
+    os.kill(rec.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    # Assert
+    with pytest.raises(RecordingError, match="ended unexpectedly") as err:
+        rec.flush()
+    assert str(rec.path) in str(err.value)
+    with pytest.raises(RecordingError, match="ended unexpectedly"):
+        rec.add_bars(BARS)
+    rec.close_quietly()
+    assert rec.pid is None
+
+
+def test_run_whose_folder_cannot_be_created_stops_with_a_recording_error(tmp_path):
+    # Arrange: a file where the run folder should go
+    (tmp_path / "taken").write_text("a file")
+    comp = Competition(load_bundled("AAPL"), ["buy_and_hold"],
+                       CompetitionConfig(run_dir=str(tmp_path / "taken")))
+    # Act
+    with pytest.raises(RecordingError, match="cannot create recording") as err:
+        comp.run()
+    # Assert
+    assert comp.state is State.STOPPED
+    events = comp.streams.events.to_frame()
+    assert events[events["kind"] == "recording_error"]["message"].tolist() == [str(err.value)]
