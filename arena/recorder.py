@@ -75,6 +75,9 @@ _TRADES = ("INSERT INTO trades (bar, agent, symbol, side, quantity, price, fee, 
            " position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _DECISIONS = ("INSERT INTO decisions (bar, agent, targets, confidence, reasoning, detail)"
               " VALUES (?, ?, ?, ?, ?, ?)")
+_LLM_CALLS = ("INSERT INTO llm_calls (bar, agent, model, prompt, response, tokens_in, tokens_out,"
+              " latency_ms, cost_usd, attempts, error, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+              " ?, ?)")
 _EVENTS = "INSERT INTO events (wall_time, bar, kind, agent, message) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -197,10 +200,9 @@ class Recorder:
         self._send(("rows", _EVENTS, list(rows)))
 
     def add_llm_calls(self, rows: Iterable[tuple]) -> None:
-        self.db.executemany(
-            "INSERT INTO llm_calls (bar, agent, model, prompt, response, tokens_in, tokens_out,"
-            " latency_ms, cost_usd, attempts, error, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?)", rows)
+        """Rows ``(bar, agent, model, prompt, response, tokens_in, tokens_out, latency_ms,
+        cost_usd, attempts, error, late)``: every prompt and answer of an LLM agent."""
+        self._send(("rows", _LLM_CALLS, list(rows)))
 
     def flush(self, force: bool = False) -> None:
         """Raise the writer's error if it has one; with ``force``, also wait until
