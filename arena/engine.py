@@ -631,6 +631,11 @@ class Competition:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._collect_calls()
+        for s in self._slots:  # e.g. an LLM agent's HTTP connections
+            try:
+                s.agent.close()
+            except Exception as exc:  # noqa: BLE001 - the run is over either way
+                self._agent_error(s, None, f"close() raised {type(exc).__name__}: {exc}")
         self._pub.board(self._t, force=True)
         rec = self._pub.recorder
         if rec is not None:

@@ -159,6 +159,10 @@ class Agent(param.Parameterized):
     def decide(self, obs: Observation) -> Decision:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Called when a run ends: release connections or files (a new run calls
+        :meth:`reset` first)."""
+
     def explain(self, data: MarketData, t: int) -> str:
         """The reasoning behind the signal row ``t`` (vectorised path)."""
         return ""

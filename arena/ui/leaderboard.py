@@ -9,11 +9,14 @@ import param
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import MEDALS
 
-COLUMNS = {"place": "Rank", "agent": "Agent", "equity": "Equity", "pnl": "PnL",
-           "return_pct": "PnL %", "sharpe": "Sharpe", "max_drawdown_pct": "Max DD %",
-           "win_rate_pct": "Win %", "trades": "Trades", "move": "Δ", "last_action": "Last action",
-           "tokens": "Tokens", "latency_ms": "Latency ms", "cost_usd": "Cost $"}
+# what decides the ranking first, so that a narrow window still shows it
+COLUMNS = {"place": "Rank", "move": "Δ", "agent": "Agent", "return_pct": "PnL %",
+           "equity": "Equity", "pnl": "PnL", "sharpe": "Sharpe",
+           "max_drawdown_pct": "Max DD %", "win_rate_pct": "Win %", "trades": "Trades",
+           "last_action": "Last action", "tokens": "Tokens", "latency_ms": "Latency ms",
+           "cost_usd": "Cost $"}
 _NUM = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
+_WHOLE = {**_NUM, "precision": 0}
 
 
 class Leaderboard(pn.viewable.Viewer):
@@ -28,7 +31,7 @@ class Leaderboard(pn.viewable.Viewer):
             pd.DataFrame(columns=list(COLUMNS)), show_index=False, disabled=True,
             sizing_mode="stretch_width", titles=COLUMNS, selectable=False,
             header_align="center", layout="fit_data_stretch",
-            formatters={"equity": _NUM, "pnl": _NUM, "return_pct": _NUM, "sharpe": _NUM,
+            formatters={"equity": _WHOLE, "pnl": _WHOLE, "return_pct": _NUM, "sharpe": _NUM,
                         "max_drawdown_pct": _NUM, "win_rate_pct": _NUM, "latency_ms": _NUM,
                         "cost_usd": {**_NUM, "precision": 4}},
             text_align={"place": "center", "move": "center"},
