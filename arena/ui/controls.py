@@ -463,5 +463,5 @@ class ControlPanel(pn.viewable.Viewer):
             pn.Row(self.leverage, self.seed), self.costs_note,
             pn.pane.Markdown("Load a run config (.toml):", margin=(0, 10)), self.upload,
             self.toml_note, self.apply_button, self.apply_note,
-            title="Settings", collapsed=False, sizing_mode="stretch_width")
+            title="Settings", collapsed=True, sizing_mode="stretch_width")
         return pn.Column(run, settings, sizing_mode="stretch_width")

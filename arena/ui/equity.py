@@ -15,6 +15,7 @@ import panel as pn
 import param
 from bokeh.models import (
     ColumnDataSource,
+    CustomJS,
     CustomJSHover,
     CustomJSTransform,
     HoverTool,
@@ -28,6 +29,11 @@ from arena.ui.chartdata import append_bounded, decimate
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import PALETTE, epoch_ms
 
+_SHOW_JS = """
+for (const name of names) {
+  const r = cb_obj.document.get_model_by_name(name)
+  if (r != null) r.visible = cb_obj.visible
+}"""
 _PCT_JS = "const out = new Float64Array(xs.length); for (let i = 0; i < xs.length; i++) " \
           "out[i] = 100 * (xs[i] / base - 1); return out"
 
@@ -48,6 +54,7 @@ class EquityChart(pn.viewable.Viewer):
             button_type="default", name="")
         self._pane = pn.pane.Bokeh(sizing_mode="stretch_both", min_height=260)
         self._dd_pane = pn.pane.Bokeh(sizing_mode="stretch_width", height=150)
+        self._legend_pane = pn.pane.Bokeh(sizing_mode="fixed", width=214, margin=(30, 0, 0, 0))
         self._columns: dict[str, str] = {}
         self._rebuild(list(self.feed.competition.agent_names))
         self.feed.subscribe("equity", self._on_rows, self._on_reset)
@@ -74,7 +81,7 @@ class EquityChart(pn.viewable.Viewer):
         self._equity_renderers = []
         for i, (agent, col) in enumerate(self._columns.items()):
             r = fig.line("time", {"field": col}, source=self.source, line_width=2,
-                         color=PALETTE[i % len(PALETTE)], name=agent)
+                         color=PALETTE[i % len(PALETTE)], name=f"{agent}@{fig.id}")
             self._equity_renderers.append((r, col))
             legend_items.append((agent, [r]))
             fig.add_tools(HoverTool(renderers=[r], tooltips=[
@@ -82,22 +89,51 @@ class EquityChart(pn.viewable.Viewer):
                 ("PnL", f"@{col}{{custom}}")],
                 formatters={"@time": "datetime", f"@{col}": pnl}, mode="mouse"))
         b = fig.line("time", {"field": "equity"}, source=self.bench, line_width=1.5,
-                     line_dash="dashed", color="#9e9e9e", name="buy & hold")
+                     line_dash="dashed", color="#9e9e9e", name=f"buy & hold@{fig.id}")
         self._equity_renderers.append((b, "equity"))
         legend_items.append(("buy & hold (benchmark)", [b]))
-        fig.add_layout(Legend(items=legend_items, click_policy="hide", location="top_left"),
-                       "right")
         dd = figure(x_axis_type="datetime", x_range=fig.x_range, sizing_mode="stretch_width",
                     height=150, tools="pan,xwheel_zoom,reset", toolbar_location=None,
                     title="Drawdown %")
         for i, (agent, col) in enumerate(self._columns.items()):
             dd.line("time", col + "_dd", source=self.source, color=PALETTE[i % len(PALETTE)],
-                    line_width=1.5, name=agent)
+                    line_width=1.5, name=f"{agent}@{dd.id}")
         dd.add_layout(Span(location=0, dimension="width", line_color="#777", line_width=1))
+        self._legend_pane.object = self._legend(legend_items, dd)
         self._fig, self._dd = fig, dd
         self._apply_percent()
         self._pane.object = fig
         self._dd_pane.object = dd
+
+    @staticmethod
+    def _legend(items: list, dd) -> figure:
+        """The legend, in a small figure of its own whose swatches never get data.
+
+        A Bokeh legend inside the equity figure re-renders its items (a new canvas for
+        each swatch) every time a line's data changes, i.e. on every update; here it
+        renders once. Clicking an entry hides (or shows) that agent's equity and
+        drawdown lines: each swatch's visibility is linked to theirs in the browser.
+        """
+        fig = figure(width=210, height=40 + 22 * len(items), toolbar_location=None,
+                     tools="", min_border=0, outline_line_color=None,
+                     x_range=(0, 1), y_range=(0, 1), sizing_mode="fixed")
+        fig.axis.visible = False
+        fig.grid.visible = False
+        drawdowns = {r.name.rsplit("@", 1)[0]: r.name for r in dd.renderers if r.name}
+        swatches = []
+        for label, (real,) in items:
+            glyph = real.glyph
+            swatch = fig.line([], [], color=glyph.line_color, line_width=glyph.line_width,
+                              line_dash=glyph.line_dash)
+            # by name, not by reference: the legend re-renders whenever anything it
+            # references changes, and a reference would reach the lines' data
+            names = [real.name, drawdowns.get(real.name.rsplit("@", 1)[0])]
+            swatch.js_on_change("visible", CustomJS(args={"names": [n for n in names if n]},
+                                                    code=_SHOW_JS))
+            swatches.append((label, [swatch]))
+        fig.add_layout(Legend(items=swatches, click_policy="hide", location="top_left",
+                              border_line_alpha=0, background_fill_alpha=0))
+        return fig
 
     @param.depends("percent", watch=True)
     def _apply_percent(self) -> None:
@@ -147,4 +183,5 @@ class EquityChart(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(pn.pane.Markdown("#### Equity", margin=(0, 10)), pn.HSpacer(), self._toggle,
                    sizing_mode="stretch_width"),
-            self._pane, self._dd_pane, sizing_mode="stretch_both")
+            pn.Row(self._pane, self._legend_pane, sizing_mode="stretch_both"),
+            self._dd_pane, sizing_mode="stretch_both")

@@ -30,14 +30,14 @@ def _css() -> str:
     groups = "\n".join(f".g-{g} {{ color: {c}; font-weight: 700; }}"
                        for g, c in EVENT_COLOURS.items())
     return f"""
-:host {{ display: block; }}
+:host {{ display: block; contain: content; }}
 .log {{ display: flex; flex-direction: column; height: 100%; font-size: 12.5px;
         font-variant-numeric: tabular-nums; color: #e6edf3; }}
 .head, .row {{ display: grid; grid-template-columns: var(--cols); column-gap: 8px;
                padding: 3px 8px; }}
 .head {{ font-weight: 700; color: #b0bec5; border-bottom: 1px solid rgba(255,255,255,0.15);
          white-space: nowrap; }}
-.body {{ overflow-y: auto; flex: 1 1 auto; min-height: 0; }}
+.body {{ overflow-y: auto; flex: 1 1 auto; min-height: 0; contain: strict; }}
 .row {{ border-bottom: 1px solid rgba(255,255,255,0.06); cursor: default; }}
 .row:hover {{ background: rgba(255,255,255,0.05); }}
 .row span {{ overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
@@ -73,34 +73,35 @@ export function render({ model, el }) {
   empty.className = "empty"
   log.append(head, body)
   el.append(log)
-  let flags = []
+  let wrap = [], base = []
   const setColumns = () => {
     const cols = model.columns || []
     log.style.setProperty("--cols", cols.map(c => c[1] || "1fr").join(" "))
-    flags = cols.map(c => c[2] || "")
+    const flags = cols.map(c => c[2] || "")
+    wrap = flags.map(f => f.includes("w"))
+    base = flags.map(f => [f.includes("r") ? "r" : "", f.includes("w") ? "w" : ""]
+      .filter(Boolean).join(" "))
     head.replaceChildren(...cols.map(c => {
       const s = document.createElement("span"); s.textContent = c[0]
       if (c[2] && c[2].includes("r")) s.className = "r"
       return s
     }))
   }
-  const shown = row => {
-    const f = model.filter_column, vals = model.filter_values || []
-    return f < 0 || vals.length === 0 || vals.includes(row.dataset.key)
-  }
+  // the model's values are read once per change, not once per row (they are not free)
+  let fcol = model.filter_column, fvals = model.filter_values || [], max = model.max_rows
+  const shown = row => fcol < 0 || fvals.length === 0 || fvals.includes(row.dataset.key)
   const make = ([cells, classes]) => {
     const row = document.createElement("div")
     row.className = "row"
     cells.forEach((v, i) => {
       const s = document.createElement("span")
       s.textContent = v == null ? "" : String(v)
-      const cls = [flags[i].includes("r") ? "r" : "", flags[i].includes("w") ? "w" : "",
-                   classes && classes[i] ? classes[i] : ""].filter(Boolean).join(" ")
+      const cls = classes && classes[i] ? base[i] + " " + classes[i] : base[i]
       if (cls) s.className = cls
-      if (flags[i].includes("w")) s.title = s.textContent
+      if (wrap[i]) s.title = s.textContent
       row.append(s)
     })
-    if (model.filter_column >= 0) row.dataset.key = String(cells[model.filter_column])
+    if (fcol >= 0) row.dataset.key = String(cells[fcol])
     if (!shown(row)) row.classList.add("hidden")
     return row
   }
@@ -112,12 +113,14 @@ export function render({ model, el }) {
     const frag = document.createDocumentFragment()
     for (let i = rows.length - 1; i >= 0; i--) frag.append(make(rows[i]))
     // a reader who scrolled down stays put (layout is read only then: it is not free)
-    const keep = body.scrollTop > 0, before = keep ? body.scrollHeight : 0
+    const before = scrolled ? body.scrollHeight : 0
     body.prepend(frag)
-    let extra = body.childElementCount - model.max_rows
+    let extra = body.childElementCount - max
     while (extra-- > 0) body.lastElementChild.remove()
-    if (keep) body.scrollTop += body.scrollHeight - before
+    if (scrolled) body.scrollTop += body.scrollHeight - before
   }
+  let scrolled = false  // kept by the scroll event: reading scrollTop would force a layout
+  body.addEventListener("scroll", () => { scrolled = body.scrollTop > 0 }, { passive: true })
   body.addEventListener("click", e => {
     const row = e.target.closest(".row")
     if (row) row.classList.toggle("open")
@@ -127,7 +130,9 @@ export function render({ model, el }) {
     if (msg.rows && msg.rows.length) add(msg.rows)
     showEmpty()
   })
+  model.on("max_rows", () => { max = model.max_rows })
   model.on(["filter_values", "filter_column"], () => {
+    fcol = model.filter_column; fvals = model.filter_values || []
     for (const row of body.children)
       if (row.classList.contains("row")) row.classList.toggle("hidden", !shown(row))
   })
