@@ -173,9 +173,10 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
     a = Dashboard(new_context().new_page(), server).open()
     b = Dashboard(new_context().new_page(), server).open()
 
-    # Act: run a while, then hold still
+    # Act: run a while (the run's first bar waits for the ML agent's signals), then
+    # hold still
     server.command("start")
-    time.sleep(3.0)
+    assert wait_until(lambda: server.status()["bar"] > 10, 30), server.status()
     server.command("pause")
     status = server.status()
     bar = status["bar"]
