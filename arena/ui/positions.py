@@ -17,6 +17,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from arena.ui.chartdata import small_as_lists
 from arena.ui.feed import SessionFeed
 from arena.ui.trades import money, signed_money
 
@@ -50,9 +51,8 @@ class FeedTable(pn.widgets.Tabulator):
             super()._update_style(recompute)
 
     def _stream(self, stream, rollover=None, follow=True):
-        if stream and len(next(iter(stream.values()))) <= INLINE_ROWS:
-            stream = {k: np.asarray(v).tolist() for k, v in stream.items()}
-        super()._stream(stream, rollover, follow)
+        super()._stream(small_as_lists(stream, INLINE_ROWS) if stream else stream, rollover,
+                        follow)
 
     def stream(self, stream_value, rollover=None, reset_index=True, follow=False):
         super().stream(stream_value, rollover=rollover, reset_index=reset_index, follow=follow)
