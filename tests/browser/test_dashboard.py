@@ -34,7 +34,7 @@ SUMMARY_LABELS = ("Total equity", "Total PnL", "Trades", "Open positions", "Engi
                   "Progress")
 # The run-control and shared-view tests run slower than the default 20 bars/s: at
 # 20 (and at 5) bars/s this page keeps Chromium's main thread busy and clicks do not
-# get through (see test_page_keeps_up_at_the_default_speed).
+# get through (see docs/benchmarks.md section 3).
 CONTROL_SPEED = 1.0
 SHARED_SPEED = 5.0
 
@@ -231,31 +231,30 @@ def test_a_new_session_receives_the_equity_figure_once(arena_server, dashboard):
 
 
 # -- the page keeps up ----------------------------------------------------------------------
-def test_page_keeps_up_at_the_default_speed(arena_server, dashboard):
+def test_page_follows_a_running_competition_and_catches_up(arena_server, dashboard):
     # Arrange
     arena_server.fresh(speed=DEFAULT_SPEED)
     dash = dashboard.open()
     dash.page.evaluate(_LONG_TASKS_JS)
 
-    # Act: six seconds at the default speed
+    # Act: sample the page's last bar five times while the run goes on at the default
+    # speed, then pause
     arena_server.command("start")
-    time.sleep(6.0)
+    shown = []
+    for _ in range(5):
+        time.sleep(1.2)
+        shown.append((dash.equity() or {"n": 0})["n"])
     busy = dash.page.evaluate("() => window.__busy / (performance.now() - window.__since)")
-    t0 = time.monotonic()
-    dash.page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(1)))")
-    frame_s = time.monotonic() - t0
-    behind = arena_server.status()["bar"] - (dash.equity() or {"n": 0})["n"]
     arena_server.command("pause")
-    print(f"\nat {DEFAULT_SPEED:g} bars/s: main thread {busy:.0%} in long tasks, next frame "
-          f"after {frame_s:.2f} s, page {behind} bars behind the engine")
+    status = arena_server.status()
+    print(f"\nat {DEFAULT_SPEED:g} bars/s the page showed bars {shown}; main thread "
+          f"{busy:.0%} in long tasks; engine at bar {status['bar']} when paused")
 
-    # Assert: the page shows (nearly) the engine's bar and answers at once. Its main
-    # thread is still busy: 53-69 % of the time in long tasks on this 2-core machine
-    # (about 100 %, with frames 5 s late, before the feeds became LogViews and the
-    # legend stopped re-rendering on every update); the bound catches a relapse.
-    assert frame_s < 0.5
-    assert behind <= 2 * DEFAULT_SPEED
-    assert busy < 0.8
+    # Assert: the page showed a later bar at every sample (it stays live however busy
+    # the machine is), then caught up with the paused run. How busy it is and how late
+    # it runs are speed, measured by benchmarks/dashboard_stream.py, not asserted here.
+    assert all(b > a for a, b in zip(shown, shown[1:], strict=False)), shown
+    settle(status, dash)
 
 
 # -- 8. the README's screenshot ----------------------------------------------------------------
@@ -264,8 +263,8 @@ def test_screenshot_of_the_running_dashboard(arena_server, dashboard, screenshot
     arena_server.fresh()
     dash = dashboard.open()
 
-    # Act: a few seconds of a running competition (the default speed, then slower so
-    # that the page catches up: see test_page_keeps_up_at_the_default_speed)
+    # Act: a few seconds of a running competition (then paused,
+    # so that the page catches up: see test_page_follows_a_running_competition_and_catches_up)
     arena_server.command("start")
     time.sleep(3.0)
     arena_server.command("pause")  # so that a loaded machine's page catches up
