@@ -51,11 +51,21 @@ def make_recording(run_dir: Path, bars: int, agents: int) -> tuple[Path, float]:
     return comp.run_path, time.perf_counter() - t0
 
 
+def counts(rec: Recording) -> dict[str, int]:
+    """Rows recorded per table (bars: bar x symbol; equity: bar x agent) and the
+    SQLite rows holding bars and equity (column blocks)."""
+    bars, eq = rec.bar_grid(prices=False), rec.equity_grid()
+    out = {"bars": len(bars.bars) * len(bars.symbols), "equity": eq.equity.size}
+    out |= {t: rec.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("trades", "decisions", "events", "bar_blocks", "equity_blocks")}
+    return out
+
+
 def find_recording(run_dir: Path, rows: int) -> Path | None:
     for db in sorted(run_dir.glob("*/arena.sqlite")):
         with Recording(db) as rec:
-            n = rec.db.execute("SELECT count(*) FROM equity").fetchone()[0]
-            if n == rows and rec.meta.get("status") == "finished":
+            if rec.blocks and rec.meta.get("status") == "finished" \
+                    and counts(rec)["equity"] == rows:
                 return db.parent
     return None
 
@@ -76,8 +86,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         path, made = make_recording(run_dir, args.bars, args.agents)
     with Recording(path) as rec:
-        counts = {t: rec.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in ("bars", "equity", "trades", "decisions", "events")}
+        rows_in = counts(rec)
     size_mb = (path / "arena.sqlite").stat().st_size / 1e6
 
     had_index = (path / INDEX_DIR / "index.json").is_file()
@@ -99,7 +108,7 @@ def main(argv=None) -> int:
     rp.stop()
     seeks_ms = sorted(1000 * s for s in seeks)
     result = {
-        "recording": str(path), "size_mb": round(size_mb, 1), "rows": counts,
+        "recording": str(path), "size_mb": round(size_mb, 1), "rows": rows_in,
         "recorded_in_s": None if made is None else round(made, 1),
         "open_s": round(open_s, 3), "open_cpu_s": round(open_cpu, 3),
         "opened_from": "kept index" if had_index else "the SQLite database (index written)",
