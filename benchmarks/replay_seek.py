@@ -3,15 +3,15 @@
     .venv/bin/python benchmarks/replay_seek.py [--bars 250000] [--agents 4] [--keep DIR]
 
 The recording is made by the engine itself: ``--agents`` signal agents on one
-synthetic symbol for ``--bars`` bars, so the ``equity`` table holds
-``bars × agents`` rows (1,000,000 by default), with their trades, decisions and
+synthetic symbol for ``--bars`` bars, so it holds ``bars × agents`` equity values
+(1,000,000 by default, in column blocks), with their trades, decisions and
 events. It is written to a temporary directory (or reused from ``--keep DIR``).
 
 Measured (wall time, ``time.perf_counter``):
 
-* open: ``Replay(run)`` until it is usable at bar 0: the first open of a recording
-  reads every table from SQLite and keeps the arrays in ``<run>/replay-index/``;
-  later opens load those (run the script twice with ``--keep`` to see both);
+* open: ``Replay(run)`` until it is usable at bar 0: prices and equity from their
+  column blocks, trades, decisions and events row by row, and each agent's
+  statistics every 4,096 bars (every open does the same work);
 * seek: ``replay.seek(t)`` for 20 seeded random positions, forwards and back,
   each rebuilding every stream (its newest 10,000 rows), the leaderboard
   (statistics over all bars up to t) and the positions; median, p95 and max.
@@ -34,7 +34,6 @@ import numpy as np
 
 from arena import Competition, CompetitionConfig, Replay, synthetic
 from arena.recorder import Recording
-from arena.tape import INDEX_DIR
 
 AGENTS = ("buy_and_hold", "sma_cross", "momentum", "mean_reversion", "macd", "rsi",
           "sma_cross:fast=20,slow=50", "momentum:lookback=50")
@@ -89,7 +88,6 @@ def main(argv=None) -> int:
         rows_in = counts(rec)
     size_mb = (path / "arena.sqlite").stat().st_size / 1e6
 
-    had_index = (path / INDEX_DIR / "index.json").is_file()
     load_before = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     rp = Replay(path)
@@ -111,7 +109,6 @@ def main(argv=None) -> int:
         "recording": str(path), "size_mb": round(size_mb, 1), "rows": rows_in,
         "recorded_in_s": None if made is None else round(made, 1),
         "open_s": round(open_s, 3), "open_cpu_s": round(open_cpu, 3),
-        "opened_from": "kept index" if had_index else "the SQLite database (index written)",
         "load_average_1min": round(load_before, 1), "cores": os.cpu_count(),
         "seek_ms": {"median": round(statistics.median(seeks_ms), 1),
                     "p95": round(seeks_ms[int(0.95 * (len(seeks_ms) - 1))], 1),

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from arena.data import load_bundled
 from arena.engine import Competition, CompetitionConfig, State
@@ -511,22 +512,20 @@ def test_the_writer_stores_one_row_per_block_and_caps_its_size(tmp_path):
 def blocks(draw):
     """A run of random bar and equity blocks: sizes, symbols, agents, NaNs, times."""
     k, a = draw(st.integers(1, 4)), draw(st.integers(1, 6))
-    sizes = draw(st.lists(st.integers(1, 40), min_size=1, max_size=5))
+    sizes = draw(st.lists(st.integers(1, 30), min_size=1, max_size=4))
     n = sum(sizes)
     floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
     start = draw(st.integers(-(2**62), 2**62))
-    steps = draw(st.lists(st.integers(0, 10**15), min_size=n, max_size=n))
+    steps = draw(hnp.arrays(np.int64, n, elements=st.integers(0, 10**15)))
     times = (start + np.cumsum(steps)).astype("datetime64[ns]")
-    prices = [np.array(draw(st.lists(floats, min_size=n * k, max_size=n * k))).reshape(n, k)
-              for _ in PRICES]
-    equity = [np.array(draw(st.lists(floats, min_size=n * a, max_size=n * a)))
-              for _ in range(3)]
-    invested = np.array(draw(st.lists(st.booleans(), min_size=n * a, max_size=n * a)))
+    prices = [draw(hnp.arrays(np.float64, (n, k), elements=floats)) for _ in PRICES]
+    equity = [draw(hnp.arrays(np.float64, n * a, elements=floats)) for _ in range(3)]
+    invested = draw(hnp.arrays(np.bool_, n * a))
     return k, a, sizes, times, prices, equity, invested
 
 
-@settings(max_examples=30, deadline=None)
-@given(blocks(), st.integers(0, 200))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blocks(), st.integers(0, 130))
 def test_blocks_round_trip_exactly(case, from_bar):
     # Arrange
     k, a, sizes, times, prices, (equity, cash, dd), invested = case
