@@ -75,6 +75,9 @@ class Replay:
     ``at``: the first position (bars shown, or ``"end"``). ``speed``: bars per
     second (0 = as fast as possible; default 1x = :attr:`base_speed`).
     ``follow``: keep reading a recording that is still being written.
+    ``cache``: keep (and use) the trades, decisions, events and statistics of a
+    complete recording in ``<run>/replay-index/`` so that it opens faster the next
+    time (:mod:`arena.tape`).
     ``seek_rows``: rows each stream is refilled with after a seek (the newest;
     viewers draw charts from :meth:`history`, as a viewer that joins a live
     competition late does); playing on appends to them as the engine would.
@@ -82,14 +85,16 @@ class Replay:
 
     def __init__(self, run: str | Path, run_dir: str | Path = "runs", at: int | str = 0,
                  speed: float | None = None, follow: bool = True,
-                 stream_maxlen: int | None = 200_000, seek_rows: int = 10_000):
+                 stream_maxlen: int | None = 200_000, cache: bool = True,
+                 seek_rows: int = 10_000):
         self.path = resolve_run(run, run_dir)
         self.recording = Recording(self.path)
         meta = self.recording.meta
         try:
             self.config = _config(meta)
             self._periods = float(meta.get("periods_per_year") or 252.0)
-            self._tape = Tape(self.recording, self.config.portfolio.cash, self._periods)
+            self._tape = Tape(self.recording, self.config.portfolio.cash, self._periods,
+                              cache=cache)
         except Exception as exc:
             self.recording.close()
             raise RecordingError(f"{self.path}: cannot be replayed: {type(exc).__name__}: "

@@ -7,12 +7,23 @@ becomes visible. Bars and equity come as arrays straight from the recording's
 column blocks (:meth:`Recording.bar_grid`, :meth:`Recording.equity_grid`). It also
 keeps each agent's running statistics every ``CHECKPOINT`` bars, so that a seek
 advances them over at most that many bars.
+
+Trades, decisions and events come out of SQLite row by row, which with the
+statistics is most of an open (about 2 s for a run with 200,000 of them). So
+once a recording is complete, those tables, each fill's average price and
+realised pnl and the statistics checkpoints are kept next to it in
+``<run>/replay-index/`` (Arrow IPC, numpy and JSON files, written atomically; a
+reader's cache, never touched by the writer) and later opens load them instead.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,11 +33,14 @@ from arena.data.market import MarketData
 from arena.metrics import RunningStats
 from arena.recorder import BarGrid, EquityGrid, Recording
 
-__all__ = ["Tape", "TimedRows"]
+__all__ = ["INDEX_DIR", "Tape", "TimedRows"]
 
+INDEX_DIR = "replay-index"
+INDEX_VERSION = 2  # 1 also held bars and equity (before column blocks): rebuilt
 CHECKPOINT = 4096  # bars between kept copies of the statistics (a seek starts from one)
 FIELDS = ("open", "high", "low", "close", "volume")
 TABLES = ("trades", "decisions", "events")
+FINAL = ("finished", "stopped", "failed")  # statuses after which a recording never changes
 
 
 def _run_length(bars: np.ndarray, start: int) -> int:
@@ -136,7 +150,8 @@ class _Columns(dict):
 class Tape:
     """Every row of one recording as arrays; :meth:`read` adds newly committed rows."""
 
-    def __init__(self, rec: Recording, cash: float, periods_per_year: float):
+    def __init__(self, rec: Recording, cash: float, periods_per_year: float,
+                 cache: bool = True):
         self.rec = rec
         self.meta = rec.meta
         self.cash0, self.periods = float(cash), float(periods_per_year)
@@ -157,9 +172,13 @@ class Tape:
         self.equity, self.cash, self.drawdown = np.zeros((a, 0)), np.zeros((a, 0)), np.zeros((a, 0))
         self.invested = np.zeros((a, 0), dtype=bool)
         self.raw = {name: pd.DataFrame() for name in TABLES}
+        self._booked: tuple[np.ndarray, np.ndarray] | None = None
+        self.from_index = cache and self._load_index()
         self._index_tables()
         self.read()
         self.stats_at(self.n_bars)  # every checkpoint now: each seek is then short
+        if cache and not self.from_index and self.status in FINAL and self.n_bars:
+            self._save_index()
 
     # -- positions of agents ------------------------------------------------------------
     def agent_pos(self, ids) -> np.ndarray:
@@ -174,6 +193,8 @@ class Tape:
     def read(self) -> bool:
         """Read what was committed since the last read; True if bars were added."""
         rec = self.rec
+        if self.from_index and self.status in FINAL:
+            return False
         with rec.snapshot():
             status = rec.db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
             bars = rec.bar_grid(self.n_bars)
@@ -297,3 +318,70 @@ class Tape:
         o = self.ohlcv
         return MarketData(self.times, self.symbols, o["open"], o["high"], o["low"], o["close"],
                           o["volume"], source=str(self.meta.get("data_source", "recording")))
+
+    # -- the on-disk index ------------------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        return self.rec.run_path / INDEX_DIR
+
+    def _load_index(self) -> bool:
+        """Load what an earlier open kept, and bars and equity from the recording;
+        False if nothing is kept (or it is stale)."""
+        path = self.index_path
+        try:
+            info = json.loads((path / "index.json").read_text())
+            if info.get("version") != INDEX_VERSION or info.get("status") not in FINAL \
+                    or info.get("ends") != self._ends():
+                return False
+            with np.load(path / "booked.npz") as z:
+                booked = z["trade_avg"], z["trade_realised"]
+            raw = {name: pd.read_feather(path / f"{name}.arrow") for name in TABLES}
+            checkpoints = {int(b): [RunningStats.from_state(s) for s in states]
+                           for b, states in info["checkpoints"].items()}
+            n = int(info["n_bars"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        bars, eq = self.rec.bar_grid(), self.rec.equity_grid()
+        if min(_run_length(bars.bars, 0), _run_length(eq.bars, 0)) < n \
+                or eq.equity.shape[1] != len(self.names):
+            return False
+        self._add_bars(bars, n)
+        self._add_equity(eq, n)
+        self.raw, self._booked, self.checkpoints = raw, booked, checkpoints
+        self.n_bars = n
+        self.last_ids = {k: int(v) for k, v in info["last_ids"].items()}
+        self.status = info["status"]
+        return True
+
+    def _ends(self) -> list:
+        """The last equity bar and the last trade, decision and event ids in the
+        database (primary-key look-ups): an index that disagrees is stale."""
+        db = self.rec.db
+        last_bar = ("SELECT max(t0 + n_bars) - 1 FROM equity_blocks" if self.rec.blocks
+                    else "SELECT max(bar) FROM equity")
+        return [db.execute(last_bar).fetchone()[0],
+                *(db.execute(f"SELECT max(id) FROM {t}").fetchone()[0] for t in TABLES)]
+
+    def _save_index(self) -> None:
+        """Keep the tables, the fills' book and the checkpoints next to the recording
+        (best effort: a read-only run directory simply has no index)."""
+        final = self.index_path
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=".replay-index-", dir=self.rec.run_path))
+        except OSError:
+            return
+        try:
+            np.savez(tmp / "booked.npz", trade_avg=self.trade_avg,
+                     trade_realised=self.trade_realised)
+            for name in TABLES:
+                self.raw[name].reset_index(drop=True).to_feather(tmp / f"{name}.arrow")
+            (tmp / "index.json").write_text(json.dumps({
+                "version": INDEX_VERSION, "n_bars": self.n_bars, "last_ids": self.last_ids,
+                "status": self.status, "ends": self._ends(),
+                "checkpoints": {b: [s.state() for s in stats]
+                                for b, stats in self.checkpoints.items()}}))
+            if final.exists():
+                shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+        except (OSError, ValueError, ImportError):
+            shutil.rmtree(tmp, ignore_errors=True)

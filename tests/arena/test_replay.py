@@ -293,6 +293,24 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path):
         Replay(bad.parent)
 
 
+def test_the_kept_index_gives_the_same_replay_as_reading_the_database(recorded):
+    Replay(recorded).stop()  # a complete recording: the first open keeps the index
+    kept = recorded / "replay-index"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "booked.npz", "decisions.arrow", "events.arrow", "index.json", "trades.arrow"]
+    with Replay(recorded) as cached, Replay(recorded, cache=False) as fresh:
+        assert cached._tape.from_index and not fresh._tape.from_index
+        for t in (419, 3, 260):
+            cached.seek(t)
+            fresh.seek(t)
+            pd.testing.assert_frame_equal(cached.leaderboard(), fresh.leaderboard())
+            pd.testing.assert_frame_equal(cached.positions(), fresh.positions())
+            for name in ("equity", "trades", "decisions", "events", "prices"):
+                a, _ = getattr(cached.streams, name).since(0)
+                b, _ = getattr(fresh.streams, name).since(0)
+                pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
 def test_a_recording_in_the_old_row_schema_replays_the_same(recorded, tmp_path):
     # Arrange: the same run as an old-schema file (a row per bar x symbol and per bar
     # x agent, written with plain SQL), its other tables copied
