@@ -13,10 +13,10 @@ the message announces (numpy columns, sent without copying). Messages:
     ``executemany(sql, rows)``.
 ``("columns", sql, columns)``
     the same with ``rows = zip(*columns)``.
-``("bars", t0, symbols, sizes)`` + int64 seconds and OHLCV float64 buffers
-    bar rows for bars ``t0..``, ``len(symbols)`` rows per bar (bar-major).
-``("equity", t0, n_agents, sizes)`` + equity, cash, drawdown (float64) and
-    invested (int8) buffers: equity rows, ``n_agents`` per bar, bar-major.
+``("bar_block", t0, n_bars, symbols_json, sizes)`` + the time (int64 seconds) and
+    OHLCV (float64) buffers: one ``bar_blocks`` row, the buffers as its BLOBs.
+``("equity_block", t0, n_bars, n_agents, sizes)`` + equity, cash, drawdown
+    (float64) and invested (int8) buffers: one ``equity_blocks`` row.
 ``("commit", token)``
     commit now, answer ``("ok", token)``.
 ``("close", token)``
@@ -29,8 +29,6 @@ gone) it commits what it has and exits 0.
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 import os
 import pickle
 import select
@@ -41,8 +39,6 @@ import sys
 import time
 
 HEADER = struct.Struct("<Q")
-ROWS_PER_STATEMENT = 64  # multi-row INSERTs: the per-statement cost paid once per 64 rows
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 class EndOfInput(Exception):
@@ -70,56 +66,9 @@ def write_frame(fd: int, message) -> None:
     os.write(fd, HEADER.pack(len(body)) + body)
 
 
-class IsoSeconds:
-    """Unix seconds → ``YYYY-MM-DDTHH:MM:SSZ``; days and times of day are cached
-    (bars share both), so a bar costs two dict look-ups and a concatenation."""
-
-    def __init__(self):
-        self._days: dict[int, str] = {}
-        self._clock: dict[int, str] = {}
-
-    def __call__(self, seconds: list[int]) -> list[str]:
-        days, clock, out = self._days, self._clock, []
-        for s in seconds:
-            d, r = divmod(s, 86400)
-            day = days.get(d)
-            if day is None:
-                day = days[d] = dt.date.fromordinal(_EPOCH_ORDINAL + d).isoformat() + "T"
-            hms = clock.get(r)
-            if hms is None:
-                hms = clock[r] = f"{r // 3600:02d}:{r // 60 % 60:02d}:{r % 60:02d}Z"
-            out.append(day + hms)
-        return out
-
-
-def _repeat_each(values, k: int):
-    """``[v0, v0, .., v1, v1, ..]`` (each ``k`` times); ``values`` itself when k is 1."""
-    return values if k == 1 else [v for v in values for _ in range(k)]
-
-
-def insert_rows(db: sqlite3.Connection, table: str, ncols: int, rows) -> None:
-    """``INSERT INTO table VALUES (..), (..), ..`` for ``rows`` (tuples of ``ncols``),
-    ``ROWS_PER_STATEMENT`` rows per statement."""
-    flat = list(itertools.chain.from_iterable(rows))
-    one = "(" + ", ".join("?" * ncols) + ")"
-    step = ROWS_PER_STATEMENT * ncols
-    full = len(flat) // step * step
-    if full:
-        sql = f"INSERT INTO {table} VALUES " + ", ".join([one] * ROWS_PER_STATEMENT)
-        db.executemany(sql, (flat[i:i + step] for i in range(0, full, step)))
-    if full < len(flat):
-        db.execute(f"INSERT INTO {table} VALUES " + ", ".join([one] * ((len(flat) - full) // ncols)),
-                   flat[full:])
-
-
-def _floats(buf: bytes) -> list[float]:
-    return memoryview(buf).cast("d").tolist()
-
-
 class Writer:
     def __init__(self, db: sqlite3.Connection, fd_in: int):
         self.db, self.fd = db, fd_in
-        self.iso = IsoSeconds()
 
     def buffers(self, sizes: list[int]) -> list[bytes]:
         return [read_exact(self.fd, s) for s in sizes]
@@ -130,24 +79,12 @@ class Writer:
             self.db.executemany(msg[1], msg[2])
         elif kind == "columns":
             self.db.executemany(msg[1], zip(*msg[2], strict=True))
-        elif kind == "bars":
-            _, t0, symbols, sizes = msg
-            secs, *ohlcv = self.buffers(sizes)
-            k = len(symbols)
-            seconds = memoryview(secs).cast("q").tolist()
-            m = len(seconds)
-            rows = zip(_repeat_each(range(t0, t0 + m), k), _repeat_each(self.iso(seconds), k),
-                       list(symbols) * m, *(_floats(c) for c in ohlcv), strict=True)
-            insert_rows(self.db, "bars", 8, rows)
-        elif kind == "equity":
-            _, t0, a, sizes = msg
-            eq, cash, dd, inv = self.buffers(sizes)
-            eq, cash, dd = _floats(eq), _floats(cash), _floats(dd)
-            m = len(eq) // a
-            rows = zip(_repeat_each(range(t0, t0 + m), a),
-                       list(range(a)) * m, eq, cash, dd, memoryview(inv).cast("b").tolist(),
-                       strict=True)
-            insert_rows(self.db, "equity", 6, rows)
+        elif kind == "bar_block":
+            self.db.execute("INSERT INTO bar_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (*msg[1:4], *self.buffers(msg[4])))
+        elif kind == "equity_block":
+            self.db.execute("INSERT INTO equity_blocks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (*msg[1:4], *self.buffers(msg[4])))
         else:
             raise ValueError(f"unknown message {kind!r}")
 

@@ -7,11 +7,24 @@ crash of the whole machine loses at most that much, and a crash of the
 engine's process loses nothing that the engine had handed over.
 
 Tables: ``meta`` (key → JSON value: run id, config, data source, status…),
-``agents`` (id, name, spec, params), ``bars`` (bar index, ISO time, symbol,
-OHLCV), ``equity`` (bar, agent id, equity, cash, drawdown), ``trades``,
-``decisions``, ``events`` and ``llm_calls`` (every prompt and answer of the
-LLM agents, with tokens, latency, cost and error; never an API key). Rows reference bars by index; ``bars`` holds the
-ISO 8601 UTC time of each index.
+``agents`` (id, name, spec, params), ``bar_blocks`` and ``equity_blocks`` (prices
+and equity as column blocks, below), ``trades``, ``decisions``, ``events`` and
+``llm_calls`` (every prompt and answer of the LLM agents, with tokens, latency,
+cost and error; never an API key). Rows reference bars by index.
+
+Prices and equity are stored one row per block of at most :data:`BLOCK_CELLS`
+values per column (``bars × symbols`` or ``bars × agents``), each column a BLOB
+of little-endian numpy values in bar-major order:
+
+``bar_blocks(t0, n_bars, symbols, time, open, high, low, close, volume)``
+    bars ``t0 .. t0+n_bars-1``; ``symbols`` a JSON list (the columns), ``time``
+    int64 Unix seconds (UTC, rounded down to the second), OHLCV float64.
+``equity_blocks(t0, n_bars, n_agents, equity, cash, drawdown_pct, invested)``
+    agents ``0 .. n_agents-1`` (their ids) of each bar; float64, ``invested`` int8.
+
+``PRAGMA user_version`` is :data:`SCHEMA_VERSION` (2). Recordings made before
+(version 0) have one row per bar and symbol in ``bars`` (ISO time) and per bar and
+agent in ``equity``; :class:`Recording` reads both and returns the same frames.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +52,14 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS agents (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, params TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bars (
-    bar INTEGER NOT NULL, time TEXT NOT NULL, symbol TEXT NOT NULL,
-    open REAL, high REAL, low REAL, close REAL, volume REAL,
-    PRIMARY KEY (bar, symbol)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS equity (
-    bar INTEGER NOT NULL, agent INTEGER NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL,
-    drawdown_pct REAL NOT NULL, invested INTEGER NOT NULL,
-    PRIMARY KEY (bar, agent)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bar_blocks (
+    t0 INTEGER PRIMARY KEY, n_bars INTEGER NOT NULL, symbols TEXT NOT NULL, time BLOB NOT NULL,
+    open BLOB NOT NULL, high BLOB NOT NULL, low BLOB NOT NULL, close BLOB NOT NULL,
+    volume BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS equity_blocks (
+    t0 INTEGER PRIMARY KEY, n_bars INTEGER NOT NULL, n_agents INTEGER NOT NULL,
+    equity BLOB NOT NULL, cash BLOB NOT NULL, drawdown_pct BLOB NOT NULL,
+    invested BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS trades (
     id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, symbol TEXT NOT NULL,
     side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
@@ -65,12 +79,14 @@ CREATE INDEX IF NOT EXISTS trades_bar ON trades (bar);
 CREATE INDEX IF NOT EXISTS decisions_bar ON decisions (bar);
 CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
 """
+SCHEMA_VERSION = 2  # PRAGMA user_version: 2 = column blocks; 0 = a row per bar × symbol/agent
+BLOCK_CELLS = 1 << 16  # most values per column in one block row (a cap on its size)
+PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+EQUITY_FIELDS = ("equity", "cash", "drawdown_pct")
 
 
 _WRITER = str(Path(__file__).with_name("_sqlite_writer.py"))
 _HEADER = struct.Struct("<Q")  # as in _sqlite_writer
-_BARS = "INSERT INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-_EQUITY = "INSERT INTO equity VALUES (?, ?, ?, ?, ?, ?)"
 _TRADES = ("INSERT INTO trades (bar, agent, symbol, side, quantity, price, fee, action, pnl,"
            " position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _DECISIONS = ("INSERT INTO decisions (bar, agent, targets, confidence, reasoning, detail)"
@@ -123,8 +139,7 @@ class Recorder:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path)
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            db.commit()
+            db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
             db.close()
         except (OSError, sqlite3.Error) as exc:
             raise RecordingError(f"cannot create recording {self.path}: {exc}") from exc
@@ -156,32 +171,36 @@ class Recorder:
                     [(i, name, spec, json.dumps(params, default=str))
                      for i, name, spec, params in rows]))
 
-    def add_bars(self, rows: Iterable[tuple]) -> None:
-        """Rows ``(bar, iso_time, symbol, open, high, low, close, volume)``."""
-        self._send(("rows", _BARS, list(rows)))
-
     def add_bar_block(self, t0: int, times: np.ndarray, symbols: Sequence[str],
                       ohlcv: Sequence[np.ndarray]) -> None:
         """Bars ``t0 .. t0+len(times)-1``: ``times`` datetime64[ns] (UTC, naive) and five
-        ``(bars, symbols)`` arrays open, high, low, close, volume; one row per bar and
-        symbol. Times are stored as :func:`iso` formats them (whole seconds)."""
-        secs = np.ascontiguousarray(unix_seconds(times))
-        bufs = [secs, *(np.ascontiguousarray(c, dtype=np.float64) for c in ohlcv)]
-        self._send(("bars", int(t0), tuple(symbols), [b.nbytes for b in bufs]), bufs)
-
-    def add_equity(self, rows: Iterable[tuple]) -> None:
-        """Rows ``(bar, agent, equity, cash, drawdown_pct, invested)``."""
-        self._send(("rows", _EQUITY, list(rows)))
+        ``(bars, symbols)`` arrays open, high, low, close, volume. Times are stored in
+        whole seconds (as :func:`iso` formats them)."""
+        secs = unix_seconds(times).astype("<i8")
+        cols = [np.asarray(c, dtype="<f8") for c in ohlcv]
+        k = len(symbols)
+        if len(cols) != len(PRICE_FIELDS) or any(c.shape != (len(secs), k) for c in cols):
+            raise ValueError(f"bar block of {len(secs)} bars x {k} symbols: got OHLCV shapes "
+                             f"{[c.shape for c in cols]}")
+        names = json.dumps(list(symbols))
+        for i, j in _chunks(len(secs), k):
+            bufs = [np.ascontiguousarray(secs[i:j]),
+                    *(np.ascontiguousarray(c[i:j]) for c in cols)]
+            self._send(("bar_block", int(t0) + i, j - i, names, [b.nbytes for b in bufs]), bufs)
 
     def add_equity_block(self, t0: int, n_agents: int, equity: np.ndarray, cash: np.ndarray,
                          drawdown_pct: np.ndarray, invested: np.ndarray) -> None:
-        """Equity rows for bars ``t0..``: 1-D arrays in bar-major order (agents 0..n-1
-        of bar ``t0``, then of ``t0+1``, ...)."""
-        bufs = [np.ascontiguousarray(x, dtype=np.float64) for x in (equity, cash, drawdown_pct)]
-        bufs.append(np.ascontiguousarray(invested, dtype=np.int8))
-        if any(len(b) != len(bufs[0]) for b in bufs) or len(bufs[0]) % n_agents:
-            raise ValueError(f"equity block of {[len(b) for b in bufs]} rows for {n_agents} agents")
-        self._send(("equity", int(t0), int(n_agents), [b.nbytes for b in bufs]), bufs)
+        """Equity of agents ``0 .. n_agents-1`` for bars ``t0..``: 1-D arrays in bar-major
+        order (agents 0..n-1 of bar ``t0``, then of ``t0+1``, ...)."""
+        cols = [np.asarray(x, dtype="<f8").ravel() for x in (equity, cash, drawdown_pct)]
+        cols.append(np.asarray(invested).astype(np.int8).ravel())
+        if n_agents < 1 or any(len(c) != len(cols[0]) for c in cols) or len(cols[0]) % n_agents:
+            raise ValueError(f"equity block of {[len(c) for c in cols]} values for "
+                             f"{n_agents} agents")
+        a = int(n_agents)
+        for i, j in _chunks(len(cols[0]) // a, a):
+            bufs = [np.ascontiguousarray(c[i * a:j * a]) for c in cols]
+            self._send(("equity_block", int(t0) + i, j - i, a, [b.nbytes for b in bufs]), bufs)
 
     def add_trades(self, rows: Iterable[tuple]) -> None:
         """Rows ``(bar, agent, symbol, side, quantity, price, fee, action, pnl, position)``."""
@@ -281,6 +300,12 @@ class Recorder:
         raise RecordingError(f"recording {self.path} failed: {self.error}")
 
 
+def _chunks(n_bars: int, width: int):
+    """``(start, stop)`` bar ranges of at most :data:`BLOCK_CELLS` // ``width`` bars."""
+    step = max(1, BLOCK_CELLS // max(width, 1))
+    return [(i, min(i + step, n_bars)) for i in range(0, n_bars, step)]
+
+
 def _read_exact(fd: int, n: int) -> bytes:
     chunks, left = [], n
     while left:
@@ -306,8 +331,18 @@ class Recording:
         try:
             self.db = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
             self.db.execute("SELECT 1 FROM meta LIMIT 1")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {name for (name,) in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error as exc:
             raise RecordingError(f"{p} is not a Trading Arena recording: {exc}") from exc
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise RecordingError(f"{p} has schema version {version}, newer than this Trading "
+                                 f"Arena reads ({SCHEMA_VERSION}): update Trading Arena")
+        #: True for column blocks (``bar_blocks``, ``equity_blocks``); False for a
+        #: recording made before them (a row per bar × symbol and bar × agent)
+        self.blocks = "bar_blocks" in tables
 
     def close(self) -> None:
         self.db.close()
@@ -338,15 +373,22 @@ class Recording:
 
     def times(self) -> pd.Series:
         """UTC time of each bar index recorded so far."""
-        df = self._frame("SELECT DISTINCT bar, time FROM bars ORDER BY bar")
-        times = _utc(df["time"]).rename("time")
-        times.index = df["bar"]
-        return times
+        if not self.blocks:
+            df = self._frame("SELECT DISTINCT bar, time FROM bars ORDER BY bar")
+            times = _utc(df["time"]).rename("time")
+            times.index = df["bar"]
+            return times
+        g = self.bar_grid(prices=False)
+        return pd.Series(_utc(g.times), index=pd.Index(g.bars, name="bar"), name="time")
 
     def bars(self) -> pd.DataFrame:
-        df = self._frame("SELECT * FROM bars ORDER BY bar, symbol")
-        df["time"] = _utc(df["time"])
-        return df
+        """One row per bar and symbol (ordered by bar, then symbol): bar, time, symbol,
+        open, high, low, close, volume."""
+        if not self.blocks:
+            df = self._frame("SELECT * FROM bars ORDER BY bar, symbol")
+            df["time"] = _utc(df["time"])
+            return df
+        return self._bar_frame(0, _utc)
 
     def _timed(self, df: pd.DataFrame) -> pd.DataFrame:
         times = self.times()
@@ -354,9 +396,18 @@ class Recording:
         return self._with_names(df)
 
     def equity(self) -> pd.DataFrame:
-        df = self._frame("SELECT bar, agent, equity, cash, drawdown_pct, invested FROM equity"
-                         " ORDER BY bar, agent")
-        df["invested"] = df["invested"].astype(bool)
+        """One row per bar and agent (ordered by bar, then agent id): bar, time, agent,
+        equity, cash, drawdown_pct, invested."""
+        if not self.blocks:
+            df = self._frame("SELECT bar, agent, equity, cash, drawdown_pct, invested"
+                             " FROM equity ORDER BY bar, agent")
+            df["invested"] = df["invested"].astype(bool)
+            return self._timed(df)
+        g = self.equity_grid()
+        m, a = g.equity.shape
+        df = pd.DataFrame({"bar": np.repeat(g.bars, a), "agent": np.tile(g.agents, m),
+                           **{f: getattr(g, f).ravel() for f in EQUITY_FIELDS},
+                           "invested": g.invested.ravel()})
         return self._timed(df)
 
     def trades(self) -> pd.DataFrame:
@@ -402,18 +453,107 @@ class Recording:
         transaction), even while the writer commits."""
         return _ReadSnapshot(self.db)
 
+    def bar_grid(self, from_bar: int = 0, prices: bool = True) -> BarGrid:
+        """Bars ``>= from_bar`` as arrays (``prices=False``: times only, no OHLCV)."""
+        from_bar = int(from_bar)
+        if not self.blocks:
+            return _rows_to_bar_grid(self.bar_rows(from_bar))
+        cols = ", ".join(("symbols", "time", *(PRICE_FIELDS if prices else ())))
+        rows = self._block_rows("bar_blocks", cols, from_bar)
+        names = rows[0][2] if rows else "[]"
+        for t0, _, other, *_ in rows:
+            if other != names:
+                raise RecordingError(f"{self.path}: bar_blocks row t0={t0} has symbols "
+                                     f"{other}, the first block {names}")
+        symbols = tuple(json.loads(names))
+        bars = _block_bars(rows)
+        secs = self._column(rows, 3, "bar_blocks", "time", "<i8", 1)
+        grid = {f: self._column(rows, 4 + i, "bar_blocks", f, "<f8", len(symbols))
+                for i, f in enumerate(PRICE_FIELDS if prices else ())}
+        s = int(np.searchsorted(bars, from_bar))
+        times = secs[s:].astype("datetime64[s]").astype("datetime64[ns]")
+        return BarGrid(bars[s:], times, symbols, {f: v[s:] for f, v in grid.items()})
+
+    def equity_grid(self, from_bar: int = 0) -> EquityGrid:
+        """Equity of every bar ``>= from_bar`` as ``(bars, agents)`` arrays; only whole
+        bars (every agent's row)."""
+        from_bar = int(from_bar)
+        if not self.blocks:
+            return _rows_to_equity_grid(self.equity_arrays(from_bar))
+        rows = self._block_rows("equity_blocks", "n_agents, equity, cash, drawdown_pct, invested",
+                                from_bar)
+        a = rows[0][2] if rows else 0
+        for t0, _, other, *_ in rows:
+            if other != a:
+                raise RecordingError(f"{self.path}: equity_blocks row t0={t0} has {other} "
+                                     f"agents, the first block {a}")
+        bars = _block_bars(rows)
+        cols = [self._column(rows, 3 + i, "equity_blocks", f, "<f8", a)
+                for i, f in enumerate(EQUITY_FIELDS)]
+        invested = self._column(rows, 6, "equity_blocks", "invested", "i1", a).astype(bool)
+        s = int(np.searchsorted(bars, from_bar))
+        return EquityGrid(bars[s:], np.arange(a, dtype=np.int64),
+                          *(c[s:] for c in cols), invested[s:])
+
+    def _block_rows(self, table: str, cols: str, from_bar: int) -> list[tuple]:
+        """Rows ``(t0, n_bars, *cols)`` of the blocks that hold bars ``>= from_bar``."""
+        return self.db.execute(
+            f"SELECT t0, n_bars, {cols} FROM {table} WHERE t0 >= coalesce("
+            f"(SELECT max(t0) FROM {table} WHERE t0 <= ?), 0) ORDER BY t0",
+            (from_bar,)).fetchall()
+
+    def _column(self, rows: list[tuple], i: int, table: str, field: str, dtype: str,
+                width: int) -> np.ndarray:
+        """Column ``i`` (a BLOB) of block ``rows`` → one ``(bars, width)`` array (1-D
+        if ``width`` is 1 for time); a BLOB of the wrong size raises, naming it."""
+        dt = np.dtype(dtype)
+        n = sum(r[1] for r in rows)
+        out = np.empty(n * width, dtype=dt.newbyteorder("="))
+        at = 0
+        for r in rows:
+            size = r[1] * width
+            blob = r[i]
+            if not isinstance(blob, bytes) or len(blob) != size * dt.itemsize:
+                got = f"{len(blob)} bytes" if isinstance(blob, bytes) else type(blob).__name__
+                raise RecordingError(f"{self.path}: {table} row t0={r[0]}: {field} holds {got}, "
+                                     f"expected {r[1]} bars x {width} x {dt.itemsize} bytes")
+            out[at:at + size] = np.frombuffer(blob, dtype=dt)
+            at += size
+        return out if field == "time" else out.reshape(n, width)
+
+    def _bar_frame(self, from_bar: int, timefmt) -> pd.DataFrame:
+        g = self.bar_grid(from_bar)
+        order = np.argsort(np.array(g.symbols, dtype=object), kind="stable")
+        m, k = len(g.bars), len(g.symbols)
+        return pd.DataFrame({
+            "bar": np.repeat(g.bars, k), "time": timefmt(np.repeat(g.times, k)),
+            "symbol": np.tile(np.array(g.symbols, dtype=object)[order], m),
+            **{f: v[:, order].ravel() for f, v in g.prices.items()}})
+
     def equity_arrays(self, from_bar: int = 0) -> np.ndarray:
         """Equity rows with ``bar >= from_bar`` as one structured array ordered by
-        (bar, agent id), read without building Python row objects per column."""
-        cur = self.db.execute(
-            "SELECT bar, agent, equity, cash, drawdown_pct, invested FROM equity"
-            " WHERE bar >= ? ORDER BY bar, agent", (int(from_bar),))
-        return np.fromiter(cur, dtype=self._EQUITY_DTYPE)
+        (bar, agent id)."""
+        if not self.blocks:
+            cur = self.db.execute(
+                "SELECT bar, agent, equity, cash, drawdown_pct, invested FROM equity"
+                " WHERE bar >= ? ORDER BY bar, agent", (int(from_bar),))
+            return np.fromiter(cur, dtype=self._EQUITY_DTYPE)
+        g = self.equity_grid(from_bar)
+        m, a = g.equity.shape
+        out = np.empty(m * a, dtype=self._EQUITY_DTYPE)
+        out["bar"], out["agent"] = np.repeat(g.bars, a), np.tile(g.agents, m)
+        for f in EQUITY_FIELDS:
+            out[f] = getattr(g, f).ravel()
+        out["invested"] = g.invested.ravel()
+        return out
 
     def bar_rows(self, from_bar: int = 0) -> pd.DataFrame:
-        """Raw ``bars`` rows with ``bar >= from_bar`` (ISO times, NULL prices as NaN)."""
-        return self._frame("SELECT bar, time, symbol, open, high, low, close, volume FROM bars"
-                           " WHERE bar >= ? ORDER BY bar, symbol", (int(from_bar),))
+        """Raw bar rows with ``bar >= from_bar`` (ISO times, missing prices as NaN),
+        ordered by bar, then symbol."""
+        if not self.blocks:
+            return self._frame("SELECT bar, time, symbol, open, high, low, close, volume"
+                               " FROM bars WHERE bar >= ? ORDER BY bar, symbol", (int(from_bar),))
+        return self._bar_frame(int(from_bar), iso)
 
     def rows_after(self, table: str, after_id: int = 0) -> pd.DataFrame:
         """Rows of ``trades``, ``decisions`` or ``events`` with ``id > after_id``, in id
@@ -422,6 +562,71 @@ class Recording:
             raise ValueError(f"no table {table!r}; have {', '.join(self._TABLES)}")
         return self._frame(f"SELECT {self._TABLES[table]} FROM {table} WHERE id > ? ORDER BY id",
                            (int(after_id),))
+
+
+@dataclass
+class BarGrid:
+    """Recorded bars as arrays: ``bars`` (int64 indices, ascending), ``times``
+    (datetime64[ns], UTC), ``symbols`` and ``prices`` (open … volume, each
+    ``(bars, symbols)`` float64; NaN where a price is missing)."""
+
+    bars: np.ndarray
+    times: np.ndarray
+    symbols: tuple[str, ...]
+    prices: dict[str, np.ndarray]
+
+
+@dataclass
+class EquityGrid:
+    """Recorded equity as ``(bars, agents)`` arrays: ``bars`` (int64, ascending),
+    ``agents`` (their ids, the columns), equity, cash, drawdown_pct (float64),
+    invested (bool)."""
+
+    bars: np.ndarray
+    agents: np.ndarray
+    equity: np.ndarray
+    cash: np.ndarray
+    drawdown_pct: np.ndarray
+    invested: np.ndarray
+
+
+def _block_bars(rows: list[tuple]) -> np.ndarray:
+    """The bar indices of block rows ``(t0, n_bars, ...)``."""
+    if not rows:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(t0, t0 + n, dtype=np.int64) for t0, n, *_ in rows])
+
+
+def _rows_to_bar_grid(rows: pd.DataFrame) -> BarGrid:
+    """Rows of the old ``bars`` table → a :class:`BarGrid` (missing prices NaN)."""
+    bars, at = np.unique(rows["bar"].to_numpy(dtype=np.int64), return_inverse=True)
+    symbols, col = np.unique(rows["symbol"].to_numpy(dtype=str), return_inverse=True)
+    prices = {}
+    for f in PRICE_FIELDS:
+        grid = np.full((len(bars), len(symbols)), np.nan)
+        grid[at, col] = rows[f].to_numpy(dtype=float, na_value=np.nan)
+        prices[f] = grid
+    first = rows.drop_duplicates("bar")["time"]
+    times = _utc(first).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return BarGrid(bars, times, tuple(str(s) for s in symbols), prices)
+
+
+def _rows_to_equity_grid(rows: np.ndarray) -> EquityGrid:
+    """Rows of the old ``equity`` table → an :class:`EquityGrid`, up to the first bar
+    that lacks an agent's row."""
+    agents, col = np.unique(rows["agent"], return_inverse=True)
+    bars, at = np.unique(rows["bar"], return_inverse=True)
+    counts = np.bincount(at, minlength=len(bars))
+    short = np.flatnonzero(counts != len(agents))
+    m = int(short[0]) if len(short) else len(bars)
+    keep = at < m
+    grids = {}
+    for f in (*EQUITY_FIELDS, "invested"):
+        grid = np.zeros((m, len(agents)), dtype=rows[f].dtype)
+        grid[at[keep], col[keep]] = rows[f][keep]
+        grids[f] = grid
+    grids["invested"] = grids["invested"].astype(bool)
+    return EquityGrid(bars[:m].astype(np.int64), agents.astype(np.int64), **grids)
 
 
 class _ReadSnapshot:

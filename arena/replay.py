@@ -75,8 +75,9 @@ class Replay:
     ``at``: the first position (bars shown, or ``"end"``). ``speed``: bars per
     second (0 = as fast as possible; default 1x = :attr:`base_speed`).
     ``follow``: keep reading a recording that is still being written.
-    ``cache``: keep (and use) the arrays of a complete recording in
-    ``<run>/replay-index/`` so that it opens fast the next time (:mod:`arena.tape`).
+    ``cache``: keep (and use) the trades, decisions, events and statistics of a
+    complete recording in ``<run>/replay-index/`` so that it opens faster the next
+    time (:mod:`arena.tape`).
     ``seek_rows``: rows each stream is refilled with after a seek (the newest;
     viewers draw charts from :meth:`history`, as a viewer that joins a live
     competition late does); playing on appends to them as the engine would.

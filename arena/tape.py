@@ -3,12 +3,17 @@
 :class:`Tape` reads a recording's bars, equity, trades, decisions and events once
 (and then only what the writer committed since, for a recording still being
 written) and knows, for each trade, decision and event, after how many bars it
-becomes visible. Reading a big recording row by row out of SQLite takes seconds,
-so once a recording is complete the arrays are kept next to it in
-``<run>/replay-index/`` (numpy, Arrow IPC and JSON files, written atomically; a
-reader's cache, never touched by the writer) and later opens load those instead.
-It also keeps each agent's running statistics every ``CHECKPOINT`` bars, so that
-a seek advances them over at most that many bars.
+becomes visible. Bars and equity come as arrays straight from the recording's
+column blocks (:meth:`Recording.bar_grid`, :meth:`Recording.equity_grid`). It also
+keeps each agent's running statistics every ``CHECKPOINT`` bars, so that a seek
+advances them over at most that many bars.
+
+Trades, decisions and events come out of SQLite row by row, which with the
+statistics is most of an open (about 2 s for a run with 200,000 of them). So
+once a recording is complete, those tables, each fill's average price and
+realised pnl and the statistics checkpoints are kept next to it in
+``<run>/replay-index/`` (Arrow IPC, numpy and JSON files, written atomically; a
+reader's cache, never touched by the writer) and later opens load them instead.
 """
 
 from __future__ import annotations
@@ -26,16 +31,24 @@ import pyarrow as pa
 
 from arena.data.market import MarketData
 from arena.metrics import RunningStats
-from arena.recorder import Recording
+from arena.recorder import BarGrid, EquityGrid, Recording
 
 __all__ = ["INDEX_DIR", "Tape", "TimedRows"]
 
 INDEX_DIR = "replay-index"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 1 also held bars and equity (before column blocks): rebuilt
 CHECKPOINT = 4096  # bars between kept copies of the statistics (a seek starts from one)
 FIELDS = ("open", "high", "low", "close", "volume")
 TABLES = ("trades", "decisions", "events")
 FINAL = ("finished", "stopped", "failed")  # statuses after which a recording never changes
+
+
+def _run_length(bars: np.ndarray, start: int) -> int:
+    """How many consecutive bars from ``start`` the ascending ``bars`` begin with."""
+    if not len(bars) or bars[0] != start:
+        return 0
+    breaks = np.flatnonzero(np.diff(bars) != 1)
+    return int(breaks[0]) + 1 if len(breaks) else len(bars)
 
 
 class TimedRows:
@@ -160,7 +173,6 @@ class Tape:
         self.invested = np.zeros((a, 0), dtype=bool)
         self.raw = {name: pd.DataFrame() for name in TABLES}
         self._booked: tuple[np.ndarray, np.ndarray] | None = None
-        self.cache = cache
         self.from_index = cache and self._load_index()
         self._index_tables()
         self.read()
@@ -185,22 +197,20 @@ class Tape:
             return False
         with rec.snapshot():
             status = rec.db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
-            bars = rec.bar_rows(self.n_bars)
-            eq = rec.equity_arrays(self.n_bars)
+            bars = rec.bar_grid(self.n_bars)
+            eq = rec.equity_grid(self.n_bars)
             new = {name: rec.rows_after(name, self.last_ids[name]) for name in TABLES}
         self.status = json.loads(status[0]) if status else "running"
         a = len(self.names)
-        if not a:
+        if not a or eq.equity.shape[1] != a:
             return False
-        counts = np.bincount(eq["bar"] - self.n_bars) if len(eq) else np.zeros(0, int)
-        short = np.flatnonzero(counts != a)
-        n_eq = self.n_bars + (int(short[0]) if len(short) else len(counts))
-        n_px = int(bars["bar"].max()) + 1 if len(bars) else self.n_bars
-        n = min(n_eq, n_px)
+        # whole bars only: the consecutive bars from n_bars that both tables hold
+        n = self.n_bars + min(_run_length(bars.bars, self.n_bars),
+                              _run_length(eq.bars, self.n_bars))
         if n <= self.n_bars:
             return False
-        self._add_bars(bars[bars["bar"] < n], n)
-        self._add_equity(eq[eq["bar"] < n], n)
+        self._add_bars(bars, n)
+        self._add_equity(eq, n)
         for name, df in new.items():
             if len(df):
                 self.last_ids[name] = int(df["id"].max())
@@ -210,29 +220,23 @@ class Tape:
         self._index_tables()
         return True
 
-    def _add_bars(self, bars: pd.DataFrame, n: int) -> None:
-        m, k = n - self.n_bars, len(self.symbols)
-        col = bars["symbol"].map({s: j for j, s in enumerate(self.symbols)}).to_numpy()
-        row = bars["bar"].to_numpy() - self.n_bars
+    def _add_bars(self, bars: BarGrid, n: int) -> None:
+        m = n - self.n_bars
+        cols = [bars.symbols.index(s) if s in bars.symbols else -1 for s in self.symbols]
         for f in FIELDS:
-            block = np.full((m, k), np.nan)
-            block[row, col] = bars[f].to_numpy(dtype=float)
+            block = np.full((m, len(self.symbols)), np.nan)
+            have = [j for j, c in enumerate(cols) if c >= 0]
+            block[:, have] = bars.prices[f][:m, [cols[j] for j in have]]
             self.ohlcv[f] = np.concatenate([self.ohlcv[f], block])
-        first = bars.drop_duplicates("bar")
-        times = pd.to_datetime(first["time"], utc=True).dt.tz_localize(None)
-        self.times = np.concatenate([self.times, times.to_numpy(dtype="datetime64[ns]")])
+        self.times = np.concatenate([self.times, bars.times[:m]])
 
-    def _add_equity(self, eq: np.ndarray, n: int) -> None:
-        m, a = n - self.n_bars, len(self.names)
-        order = np.argsort(self._lookup[eq["agent"][:a]])
-
-        def grid(field):
-            return eq[field].reshape(m, a)[:, order].T
-
-        self.equity = np.concatenate([self.equity, grid("equity")], axis=1)
-        self.cash = np.concatenate([self.cash, grid("cash")], axis=1)
-        self.drawdown = np.concatenate([self.drawdown, grid("drawdown_pct")], axis=1)
-        self.invested = np.concatenate([self.invested, grid("invested").astype(bool)], axis=1)
+    def _add_equity(self, eq: EquityGrid, n: int) -> None:
+        m = n - self.n_bars
+        order = np.argsort(self._lookup[eq.agents])  # columns in the order of names
+        self.equity = np.concatenate([self.equity, eq.equity[:m, order].T], axis=1)
+        self.cash = np.concatenate([self.cash, eq.cash[:m, order].T], axis=1)
+        self.drawdown = np.concatenate([self.drawdown, eq.drawdown_pct[:m, order].T], axis=1)
+        self.invested = np.concatenate([self.invested, eq.invested[:m, order].T], axis=1)
 
     def _index_tables(self) -> None:
         """Visibility, agent positions, fees per bar, positions after each fill."""
@@ -249,14 +253,10 @@ class Tape:
             np.add.at(self.fees, (apos, bar), tr["fee"].to_numpy(dtype=float))
             sym = tr["symbol"].map({s: j for j, s in enumerate(self.symbols)}).to_numpy(np.int64)
             self.trade_sym = sym
-            if self._booked is not None and len(self._booked[0]) == len(tr):
-                self.trade_avg, self.trade_realised = self._booked
-            else:
-                self.trade_avg, self.trade_realised = _book(
-                    apos, sym, np.where(tr["side"].to_numpy() == "buy", 1.0, -1.0),
-                    tr["quantity"].to_numpy(float), tr["price"].to_numpy(float),
-                    tr["action"].to_numpy() == "exit", tr["pnl"].to_numpy(float),
-                    tr["position"].to_numpy(float), a, k)
+            self.trade_avg, self.trade_realised = _book(
+                apos, sym, np.where(tr["side"].to_numpy() == "buy", 1.0, -1.0),
+                tr["quantity"].to_numpy(float), tr["price"].to_numpy(float),
+                tr["action"].to_numpy() == "exit", tr["pnl"].to_numpy(float), tr["position"].to_numpy(float), a, k)
         dec = self.raw["decisions"]
         dec = dec[dec["bar"] < n] if len(dec) else dec
         # a decision at bar b's close is known once bar b is shown
@@ -325,28 +325,30 @@ class Tape:
         return self.rec.run_path / INDEX_DIR
 
     def _load_index(self) -> bool:
-        """Load the arrays kept by an earlier open; False if there are none (or stale)."""
+        """Load what an earlier open kept, and bars and equity from the recording;
+        False if nothing is kept (or it is stale)."""
         path = self.index_path
         try:
             info = json.loads((path / "index.json").read_text())
             if info.get("version") != INDEX_VERSION or info.get("status") not in FINAL \
                     or info.get("ends") != self._ends():
                 return False
-            with np.load(path / "arrays.npz") as z:
-                arrays = {name: z[name] for name in z.files}
+            with np.load(path / "booked.npz") as z:
+                booked = z["trade_avg"], z["trade_realised"]
             raw = {name: pd.read_feather(path / f"{name}.arrow") for name in TABLES}
             checkpoints = {int(b): [RunningStats.from_state(s) for s in states]
                            for b, states in info["checkpoints"].items()}
+            n = int(info["n_bars"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        self.times = arrays["times"].astype("datetime64[ns]")
-        self.ohlcv = {f: arrays[f] for f in FIELDS}
-        self.equity, self.cash = arrays["equity"], arrays["cash"]
-        self.drawdown, self.invested = arrays["drawdown"], arrays["invested"]
-        self.raw = raw
-        self._booked = arrays["trade_avg"], arrays["trade_realised"]
-        self.checkpoints = checkpoints
-        self.n_bars = int(info["n_bars"])
+        bars, eq = self.rec.bar_grid(), self.rec.equity_grid()
+        if min(_run_length(bars.bars, 0), _run_length(eq.bars, 0)) < n \
+                or eq.equity.shape[1] != len(self.names):
+            return False
+        self._add_bars(bars, n)
+        self._add_equity(eq, n)
+        self.raw, self._booked, self.checkpoints = raw, booked, checkpoints
+        self.n_bars = n
         self.last_ids = {k: int(v) for k, v in info["last_ids"].items()}
         self.status = info["status"]
         return True
@@ -355,21 +357,21 @@ class Tape:
         """The last equity bar and the last trade, decision and event ids in the
         database (primary-key look-ups): an index that disagrees is stale."""
         db = self.rec.db
-        return [db.execute("SELECT max(bar) FROM equity").fetchone()[0],
+        last_bar = ("SELECT max(t0 + n_bars) - 1 FROM equity_blocks" if self.rec.blocks
+                    else "SELECT max(bar) FROM equity")
+        return [db.execute(last_bar).fetchone()[0],
                 *(db.execute(f"SELECT max(id) FROM {t}").fetchone()[0] for t in TABLES)]
 
     def _save_index(self) -> None:
-        """Keep the arrays next to the recording (best effort: a read-only run
-        directory simply has no index)."""
+        """Keep the tables, the fills' book and the checkpoints next to the recording
+        (best effort: a read-only run directory simply has no index)."""
         final = self.index_path
         try:
             tmp = Path(tempfile.mkdtemp(prefix=".replay-index-", dir=self.rec.run_path))
         except OSError:
             return
         try:
-            np.savez(tmp / "arrays.npz", times=self.times.astype(np.int64), **self.ohlcv,
-                     equity=self.equity, cash=self.cash, drawdown=self.drawdown,
-                     invested=self.invested, trade_avg=self.trade_avg,
+            np.savez(tmp / "booked.npz", trade_avg=self.trade_avg,
                      trade_realised=self.trade_realised)
             for name in TABLES:
                 self.raw[name].reset_index(drop=True).to_feather(tmp / f"{name}.arrow")

@@ -35,14 +35,21 @@ from _common import AGENT_MIX, run_arena, sma_spec, tile
 from arena.data import BUNDLED_SYMBOLS, load_bundled
 from arena.recorder import DB_NAME
 
-TABLES = ("bars", "equity", "trades", "decisions", "events")
+TABLES = ("bar_blocks", "equity_blocks", "trades", "decisions", "events")
 
 
-def rows_in(run_path) -> int:
+def rows_in(run_path) -> tuple[int, int]:
+    """Rows recorded (bar x symbol, bar x agent, trades, decisions, events) and the
+    SQLite rows that hold them (prices and equity are stored as column blocks)."""
     db = sqlite3.connect(run_path / DB_NAME)
-    n = sum(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES)
+    sqlite_rows = sum(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES)
+    rows = sum(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES[2:])
+    rows += db.execute("SELECT coalesce(sum(n_bars * json_array_length(symbols)), 0)"
+                       " FROM bar_blocks").fetchone()[0]
+    rows += db.execute("SELECT coalesce(sum(n_bars * n_agents), 0) FROM equity_blocks"
+                       ).fetchone()[0]
     db.close()
-    return n
+    return rows, sqlite_rows
 
 
 def children_cpu() -> float:
@@ -65,7 +72,7 @@ def measure(data, agents, repeat: int, run_dir: str) -> dict:
         r["on"].append(time.perf_counter() - t)
         r["cpu_on"].append(time.process_time() - c)
         r["cpu_writer"].append(children_cpu() - w)
-        r["rows"] = rows_in(comp.run_path)
+        r["rows"], r["sqlite_rows"] = rows_in(comp.run_path)
         shutil.rmtree(comp.run_path, ignore_errors=True)
     return r
 
@@ -101,14 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.repeat} runs of each kind, alternating; wall time of construction + run + "
           f"results (a recorded run includes closing its recording)")
     print()
-    head = (f"{'':<18}{'rows recorded':>14}{'best off s':>12}{'best on s':>11}"
+    head = (f"{'':<18}{'rows recorded':>14}{'SQLite rows':>12}{'best off s':>12}{'best on s':>11}"
             f"{'overhead':>10}{'median off':>12}{'median on':>11}{'overhead':>10}")
     print(head)
     print("-" * len(head))
     for label, r in results:
         b_off, b_on = min(r["off"]), min(r["on"])
         m_off, m_on = statistics.median(r["off"]), statistics.median(r["on"])
-        print(f"{label:<18}{r['rows']:>14,}{b_off:>12.3f}{b_on:>11.3f}{b_on / b_off - 1:>+10.1%}"
+        print(f"{label:<18}{r['rows']:>14,}{r['sqlite_rows']:>12,}{b_off:>12.3f}{b_on:>11.3f}{b_on / b_off - 1:>+10.1%}"
               f"{m_off:>12.3f}{m_on:>11.3f}{m_on / m_off - 1:>+10.1%}")
     print()
     print("CPU seconds, best of the runs (less sensitive to load than wall time):")

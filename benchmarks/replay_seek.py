@@ -3,15 +3,17 @@
     .venv/bin/python benchmarks/replay_seek.py [--bars 250000] [--agents 4] [--keep DIR]
 
 The recording is made by the engine itself: ``--agents`` signal agents on one
-synthetic symbol for ``--bars`` bars, so the ``equity`` table holds
-``bars × agents`` rows (1,000,000 by default), with their trades, decisions and
+synthetic symbol for ``--bars`` bars, so it holds ``bars × agents`` equity values
+(1,000,000 by default, in column blocks), with their trades, decisions and
 events. It is written to a temporary directory (or reused from ``--keep DIR``).
 
 Measured (wall time, ``time.perf_counter``):
 
-* open: ``Replay(run)`` until it is usable at bar 0: the first open of a recording
-  reads every table from SQLite and keeps the arrays in ``<run>/replay-index/``;
-  later opens load those (run the script twice with ``--keep`` to see both);
+* open: ``Replay(run)`` until it is usable at bar 0: prices and equity from their
+  column blocks; the first open of a complete recording also reads trades,
+  decisions and events row by row, computes each agent's statistics every 4,096
+  bars and keeps those in ``<run>/replay-index/``, which later opens load (run
+  the script twice with ``--keep`` to see both);
 * seek: ``replay.seek(t)`` for 20 seeded random positions, forwards and back,
   each rebuilding every stream (its newest 10,000 rows), the leaderboard
   (statistics over all bars up to t) and the positions; median, p95 and max.
@@ -51,11 +53,21 @@ def make_recording(run_dir: Path, bars: int, agents: int) -> tuple[Path, float]:
     return comp.run_path, time.perf_counter() - t0
 
 
+def counts(rec: Recording) -> dict[str, int]:
+    """Rows recorded per table (bars: bar x symbol; equity: bar x agent) and the
+    SQLite rows holding bars and equity (column blocks)."""
+    bars, eq = rec.bar_grid(prices=False), rec.equity_grid()
+    out = {"bars": len(bars.bars) * len(bars.symbols), "equity": eq.equity.size}
+    out |= {t: rec.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("trades", "decisions", "events", "bar_blocks", "equity_blocks")}
+    return out
+
+
 def find_recording(run_dir: Path, rows: int) -> Path | None:
     for db in sorted(run_dir.glob("*/arena.sqlite")):
         with Recording(db) as rec:
-            n = rec.db.execute("SELECT count(*) FROM equity").fetchone()[0]
-            if n == rows and rec.meta.get("status") == "finished":
+            if rec.blocks and rec.meta.get("status") == "finished" \
+                    and counts(rec)["equity"] == rows:
                 return db.parent
     return None
 
@@ -76,8 +88,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         path, made = make_recording(run_dir, args.bars, args.agents)
     with Recording(path) as rec:
-        counts = {t: rec.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in ("bars", "equity", "trades", "decisions", "events")}
+        rows_in = counts(rec)
     size_mb = (path / "arena.sqlite").stat().st_size / 1e6
 
     had_index = (path / INDEX_DIR / "index.json").is_file()
@@ -99,10 +110,10 @@ def main(argv=None) -> int:
     rp.stop()
     seeks_ms = sorted(1000 * s for s in seeks)
     result = {
-        "recording": str(path), "size_mb": round(size_mb, 1), "rows": counts,
+        "recording": str(path), "size_mb": round(size_mb, 1), "rows": rows_in,
         "recorded_in_s": None if made is None else round(made, 1),
         "open_s": round(open_s, 3), "open_cpu_s": round(open_cpu, 3),
-        "opened_from": "kept index" if had_index else "the SQLite database (index written)",
+        "opened_from": "kept index" if had_index else "the database (index written)",
         "load_average_1min": round(load_before, 1), "cores": os.cpu_count(),
         "seek_ms": {"median": round(statistics.median(seeks_ms), 1),
                     "p95": round(seeks_ms[int(0.95 * (len(seeks_ms) - 1))], 1),

@@ -405,13 +405,15 @@ def test_runs_on_a_missing_folder_is_not_an_error(bad_runs):
 
 
 def test_run_on_a_full_disk_exits_2_naming_the_recording(tmp_path):
-    # Arrange: files may not grow past 300 kB, so the recording's writes fail
+    # Arrange: files may not grow past 150 kB, so the recording's writes fail (prices and
+    # equity take ~140 bytes a bar here: after about a third of the 3.3 s run)
     def small_files():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
 
     # Act
     result = subprocess.run([*ARENA, "run", "--agent", "sma_cross", "--agent", "random",
-                             "--symbol", "AAPL", "--symbol", "MSFT", "--run-dir", "runs"],
+                             "--symbol", "AAPL", "--symbol", "MSFT", "--run-dir", "runs",
+                             "--speed", "1000"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=180,
                             preexec_fn=small_files)
     # Assert

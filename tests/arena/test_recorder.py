@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,21 +15,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-from arena._sqlite_writer import IsoSeconds
 from arena.data import load_bundled
 from arena.engine import Competition, CompetitionConfig, State
 from arena.recorder import (
+    BLOCK_CELLS,
     DB_NAME,
+    SCHEMA_VERSION,
     Recorder,
     Recording,
     RecordingError,
     iso,
     list_runs,
-    unix_seconds,
 )
+from tests.arena.legacy_recording import write_legacy
 
 # ----------------------------------------------------------------------------- fixture rows
 
@@ -44,6 +47,7 @@ DECISIONS = [(0, 0, '{"XYZ": 1.0}', 0.8, "go long", None)]
 EVENTS = [("2024-01-05T10:00:00.000Z", None, "competition_started", None, "started at bar 0"),
           ("2024-01-05T10:00:00.100Z", 1, "trade", 0, "buy 94 XYZ @ 10.50 (entry)")]
 
+PRICES = ["open", "high", "low", "close", "volume"]
 RUNS_COLUMNS = ["run_id", "created", "agents", "data", "status", "leader", "path"]
 
 # A competition in a child process that reports, every 0.1 s, how many bars the
@@ -65,12 +69,31 @@ while True:
 """
 
 
+def add_bars(rec: Recorder, rows) -> None:
+    """Hand over rows ``(bar, iso_time, symbol, OHLCV...)`` (consecutive bars, every
+    symbol of each) as one bar block."""
+    df = pd.DataFrame(rows, columns=["bar", "time", "symbol", *PRICES])
+    symbols = list(dict.fromkeys(df["symbol"]))
+    first = df.drop_duplicates("bar")
+    times = pd.to_datetime(first["time"]).dt.tz_localize(None).to_numpy("datetime64[ns]")
+    rec.add_bar_block(int(first["bar"].iloc[0]), times, symbols,
+                      [df.pivot(index="bar", columns="symbol", values=f)[symbols].to_numpy()
+                       for f in PRICES])
+
+
+def add_equity(rec: Recorder, rows) -> None:
+    """Hand over rows ``(bar, agent, equity, cash, drawdown_pct, invested)`` (bar-major,
+    agents 0..n-1 of each bar) as one equity block."""
+    bar, agent, *cols = (np.array(c) for c in zip(*rows, strict=True))
+    rec.add_equity_block(int(bar[0]), int(agent.max()) + 1, *cols)
+
+
 def write_recording(run_path: Path, **meta) -> None:
     rec = Recorder(run_path)
     rec.set_meta(**{**META, **meta})
     rec.add_agents(AGENTS)
-    rec.add_bars(BARS)
-    rec.add_equity(EQUITY)
+    add_bars(rec, BARS)
+    add_equity(rec, EQUITY)
     rec.add_trades(TRADES)
     rec.add_decisions(DECISIONS)
     rec.add_events(EVENTS)
@@ -161,7 +184,7 @@ def test_rows_are_committed_within_the_interval_without_asking(tmp_path):
     reader = Recording(tmp_path / "r1")
     # Act: the writer commits on its own clock; the engine never calls flush here
     sent = time.monotonic()
-    rec.add_bars(BARS)
+    add_bars(rec, BARS)
     wait_for(lambda: len(reader.bars()) == 2, 5, "the bars to be committed")
     # Assert
     assert time.monotonic() - sent < 1.0
@@ -176,8 +199,8 @@ def test_forced_flush_commits_at_once_and_nothing_shows_before_a_commit(tmp_path
     rec.flush(force=True)
     reader = Recording(tmp_path / "r1")
     # Act / Assert
-    rec.add_bars(BARS)
-    rec.add_equity(EQUITY)
+    add_bars(rec, BARS)
+    add_equity(rec, EQUITY)
     rec.flush()  # not forced: only checks for errors
     time.sleep(0.3)
     assert len(reader.bars()) == 0
@@ -383,46 +406,181 @@ BLOCK_DD = -np.arange(12) / 11
 BLOCK_INVESTED = np.arange(12) % 2 == 0
 
 
-def raw_rows(run_path: Path, table: str) -> list[tuple]:
-    db = sqlite3.connect(run_path / DB_NAME)
-    rows = db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-    db.close()
-    return rows
+BLOCK_BAR_ROWS = [(5 + i, t, sym, *(float(c[i, j]) for c in BLOCK_OHLCV))
+                  for i, t in enumerate(iso(BLOCK_TIMES)) for j, sym in enumerate(BLOCK_SYMBOLS)]
+BLOCK_EQUITY_ROWS = [(5 + i // BLOCK_AGENTS, i % BLOCK_AGENTS, float(BLOCK_EQUITY[i]),
+                      float(BLOCK_CASH[i]), float(BLOCK_DD[i]), int(BLOCK_INVESTED[i]))
+                     for i in range(12)]
 
 
-def test_blocks_write_the_same_rows_as_row_by_row(tmp_path):
-    # Arrange
-    bars_rows = [(5 + i, t, sym, *(float(c[i, j]) for c in BLOCK_OHLCV))
-                 for i, t in enumerate(iso(BLOCK_TIMES)) for j, sym in enumerate(BLOCK_SYMBOLS)]
-    equity_rows = [(5 + i // BLOCK_AGENTS, i % BLOCK_AGENTS, float(BLOCK_EQUITY[i]),
-                    float(BLOCK_CASH[i]), float(BLOCK_DD[i]), int(BLOCK_INVESTED[i]))
-                   for i in range(12)]
-    by_rows, by_block = Recorder(tmp_path / "rows"), Recorder(tmp_path / "block")
+def assert_same_reads(a: Recording, b: Recording, from_bar: int) -> None:
+    """Every bar and equity reader of ``a`` and ``b`` returns the same."""
+    pd.testing.assert_series_equal(a.times(), b.times())
+    pd.testing.assert_frame_equal(a.bars(), b.bars())
+    pd.testing.assert_frame_equal(a.equity(), b.equity())
+    pd.testing.assert_frame_equal(a.bar_rows(from_bar), b.bar_rows(from_bar))
+    assert a.equity_arrays(from_bar).tolist() == b.equity_arrays(from_bar).tolist()
+    ga, gb = a.bar_grid(from_bar), b.bar_grid(from_bar)
+    assert ga.symbols == gb.symbols
+    for x, y in [(ga.bars, gb.bars), (ga.times, gb.times),
+                 *((ga.prices[f], gb.prices[f]) for f in PRICES)]:
+        np.testing.assert_array_equal(x, y)
+    ea, eb = a.equity_grid(from_bar), b.equity_grid(from_bar)
+    for f in ("bars", "agents", "equity", "cash", "drawdown_pct", "invested"):
+        np.testing.assert_array_equal(getattr(ea, f), getattr(eb, f), err_msg=f)
+
+
+def test_blocks_read_back_as_the_old_row_schema_does(tmp_path):
+    # Arrange: the same bars and equity as blocks, and as rows of the old schema
+    rec = Recorder(tmp_path / "block")
+    rec.set_meta(**META)
+    rec.add_agents([(0, "a0", "a0", {}), (1, "a1", "a1", {}), (2, "a2", "a2", {})])
+    rec.add_bar_block(5, BLOCK_TIMES, BLOCK_SYMBOLS, BLOCK_OHLCV)
+    rec.add_equity_block(5, BLOCK_AGENTS, BLOCK_EQUITY, BLOCK_CASH, BLOCK_DD, BLOCK_INVESTED)
+    rec.close()
+    write_legacy(tmp_path / "rows" / DB_NAME, BLOCK_BAR_ROWS, BLOCK_EQUITY_ROWS,
+                 copy_from=tmp_path / "block" / DB_NAME)
     # Act
-    by_rows.add_bars(bars_rows)
-    by_rows.add_equity(equity_rows)
-    by_rows.close()
-    by_block.add_bar_block(5, BLOCK_TIMES, BLOCK_SYMBOLS, BLOCK_OHLCV)
-    by_block.add_equity_block(5, BLOCK_AGENTS, BLOCK_EQUITY, BLOCK_CASH, BLOCK_DD,
-                              BLOCK_INVESTED)
-    by_block.close()
-    # Assert
-    assert raw_rows(tmp_path / "block", "bars") == raw_rows(tmp_path / "rows", "bars")
-    assert raw_rows(tmp_path / "block", "equity") == raw_rows(tmp_path / "rows", "equity")
-    times = [r[1] for r in raw_rows(tmp_path / "block", "bars")[::2]]
+    with Recording(tmp_path / "block") as blocks, Recording(tmp_path / "rows") as rows:
+        # Assert
+        assert blocks.blocks and not rows.blocks
+        for from_bar in (0, 5, 7, 8):
+            assert_same_reads(blocks, rows, from_bar)
+        assert len(blocks.bar_rows(9)) == len(blocks.equity_arrays(9)) == 0
+        assert len(blocks.bar_grid(9).bars) == len(blocks.equity_grid(9).bars) == 0
+        times = blocks.bar_rows()["time"].tolist()[::2]
+        equity = blocks.equity()
     assert times == ["1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2024-02-29T16:30:05Z",
                      "2262-04-11T23:47:16Z"]
+    assert equity[["bar", "agent", "equity", "invested"]].values.tolist()[:4] == [
+        [5, "a0", 1000.0, True], [5, "a1", 1000 + 1 / 7, False], [5, "a2", 1000 + 2 / 7, True],
+        [6, "a0", 1000 + 3 / 7, False]]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.integers(-(2**63) + 1, 2**63 - 1), min_size=1, max_size=50))
-def test_writer_formats_times_exactly_as_iso(nanoseconds):
-    # Arrange
-    times = np.array(nanoseconds, dtype="datetime64[ns]")
+def test_a_recording_in_the_old_row_schema_reads_as_before(tmp_path):
+    # Arrange: made with plain SQL, as the recorder wrote it before column blocks
+    meta = {k: json.dumps(v) for k, v in META.items()}
+    write_legacy(tmp_path / "old" / DB_NAME, BARS, EQUITY, meta=meta)
+    db = sqlite3.connect(tmp_path / "old" / DB_NAME)
+    db.executemany("INSERT INTO agents VALUES (?, ?, ?, ?)",
+                   [(i, n, s, json.dumps(p)) for i, n, s, p in AGENTS])
+    db.commit()
+    db.close()
     # Act
-    written = IsoSeconds()(unix_seconds(times).tolist())
+    with Recording(tmp_path / "old") as rec:
+        bars, equity, times = rec.bars(), rec.equity(), rec.times()
+        grid = rec.equity_grid(1)
     # Assert
-    assert written == iso(times)
+    assert bars[["bar", "symbol", "close"]].values.tolist() == [[0, "XYZ", 10.5],
+                                                                 [1, "XYZ", 11.5]]
+    assert str(bars["time"].dtype) == "datetime64[ns, UTC]"
+    assert equity[["bar", "agent", "equity", "invested"]].values.tolist() == [
+        [0, "alpha", 1000.0, False], [0, "beta", 1000.0, False],
+        [1, "alpha", 990.0, True], [1, "beta", 1010.0, False]]
+    assert times.tolist() == [pd.Timestamp("2024-01-02", tz="UTC"),
+                              pd.Timestamp("2024-01-03", tz="UTC")]
+    assert grid.bars.tolist() == [1] and grid.equity.tolist() == [[990.0, 1010.0]]
+
+
+def test_the_writer_stores_one_row_per_block_and_caps_its_size(tmp_path):
+    # Arrange: 3 agents over 50,000 bars: BLOCK_CELLS // 3 = 21,845 bars per row at most
+    rec = Recorder(tmp_path / "r")
+    n, a = 50_000, 3
+    values = np.arange(n * a, dtype=float)
+    # Act
+    rec.add_equity_block(0, a, values, values, values, values % 2 == 0)
+    rec.add_equity_block(n, a, values[:a], values[:a], values[:a], values[:a] > 0)
+    rec.close()
+    # Assert
+    db = sqlite3.connect(tmp_path / "r" / DB_NAME)
+    blocks = db.execute("SELECT t0, n_bars, n_agents, length(equity), length(invested)"
+                        " FROM equity_blocks ORDER BY t0").fetchall()
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    step = BLOCK_CELLS // a
+    assert blocks == [(0, step, a, step * a * 8, step * a), (step, step, a, step * a * 8, step * a),
+                      (2 * step, n - 2 * step, a, (n - 2 * step) * a * 8, (n - 2 * step) * a),
+                      (n, 1, a, a * 8, a)]
+    assert version == SCHEMA_VERSION == 2
+    with Recording(tmp_path / "r") as read:
+        grid = read.equity_grid(step - 1)
+    assert grid.bars.tolist() == list(range(step - 1, n + 1))
+    assert grid.equity.ravel().tolist() == [*values[(step - 1) * a:].tolist(), 0.0, 1.0, 2.0]
+
+
+@st.composite
+def blocks(draw):
+    """A run of random bar and equity blocks: sizes, symbols, agents, NaNs, times."""
+    k, a = draw(st.integers(1, 4)), draw(st.integers(1, 6))
+    sizes = draw(st.lists(st.integers(1, 30), min_size=1, max_size=4))
+    n = sum(sizes)
+    floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
+    start = draw(st.integers(-(2**62), 2**62))
+    steps = draw(hnp.arrays(np.int64, n, elements=st.integers(0, 10**15)))
+    times = (start + np.cumsum(steps)).astype("datetime64[ns]")
+    prices = [draw(hnp.arrays(np.float64, (n, k), elements=floats)) for _ in PRICES]
+    equity = [draw(hnp.arrays(np.float64, n * a, elements=floats)) for _ in range(3)]
+    invested = draw(hnp.arrays(np.bool_, n * a))
+    return k, a, sizes, times, prices, equity, invested
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blocks(), st.integers(0, 130))
+def test_blocks_round_trip_exactly(case, from_bar):
+    # Arrange
+    k, a, sizes, times, prices, (equity, cash, dd), invested = case
+    symbols = [f"S{j}" for j in range(k)]
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = Recorder(Path(tmp))
+        t0 = 0
+        for m in sizes:  # one hand-over per block, as the engine does
+            rec.add_bar_block(t0, times[t0:t0 + m], symbols, [p[t0:t0 + m] for p in prices])
+            rec.add_equity_block(t0, a, *(x[t0 * a:(t0 + m) * a] for x in (equity, cash, dd)),
+                                 invested[t0 * a:(t0 + m) * a])
+            t0 += m
+        rec.close()
+        # Act
+        with Recording(tmp) as read:
+            bars, eq = read.bar_grid(from_bar), read.equity_grid(from_bar)
+            rows = read.equity_arrays(from_bar)
+    # Assert: bit for bit (NaN included), times rounded down to the second
+    n, s = len(times), min(from_bar, len(times))
+    assert bars.bars.tolist() == eq.bars.tolist() == list(range(s, n))
+    assert bars.symbols == tuple(symbols) and eq.agents.tolist() == list(range(a))
+    whole = times.astype("datetime64[s]").astype("datetime64[ns]")
+    np.testing.assert_array_equal(bars.times, whole[s:])
+    assert iso(bars.times) == iso(times[s:])
+    for f, p in zip(PRICES, prices, strict=True):
+        assert bars.prices[f].tobytes() == p[s:].tobytes(), f
+    for f, x in (("equity", equity), ("cash", cash), ("drawdown_pct", dd)):
+        assert getattr(eq, f).tobytes() == x[s * a:].reshape(-1, a).tobytes(), f
+    np.testing.assert_array_equal(eq.invested, invested[s * a:].reshape(-1, a))
+    assert rows["bar"].tolist() == np.repeat(np.arange(s, n), a).tolist()
+    assert rows["equity"].tobytes() == equity[s * a:].tobytes()
+
+
+def test_a_damaged_block_is_named(tmp_path):
+    # Arrange: a block whose equity BLOB is one value short
+    write_recording(tmp_path / "r1")
+    db = sqlite3.connect(tmp_path / "r1" / DB_NAME)
+    db.execute("UPDATE equity_blocks SET equity = substr(equity, 1, 24)")
+    db.commit()
+    db.close()
+    # Act / Assert
+    with Recording(tmp_path / "r1") as rec, pytest.raises(RecordingError) as err:
+        rec.equity()
+    assert "equity_blocks row t0=0: equity holds 24 bytes" in str(err.value)
+    assert str(tmp_path / "r1" / DB_NAME) in str(err.value)
+
+
+def test_a_recording_of_a_newer_schema_is_refused_by_name(tmp_path):
+    write_recording(tmp_path / "r1")
+    db = sqlite3.connect(tmp_path / "r1" / DB_NAME)
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    with pytest.raises(RecordingError, match="schema version 3, newer than"):
+        Recording(tmp_path / "r1")
 
 
 def test_recording_of_a_run_holds_exactly_the_engines_rows(tmp_path):
@@ -523,7 +681,7 @@ def test_a_writer_that_dies_is_reported_on_the_next_flush(tmp_path):
         rec.flush()
     assert str(rec.path) in str(err.value)
     with pytest.raises(RecordingError, match="ended unexpectedly"):
-        rec.add_bars(BARS)
+        add_bars(rec, BARS)
     rec.close_quietly()
     assert rec.pid is None
 

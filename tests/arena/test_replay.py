@@ -18,8 +18,9 @@ from arena.data import synthetic
 from arena.engine import Competition, CompetitionConfig, State, StateError
 from arena.metrics import compute_stats
 from arena.portfolio import PortfolioConfig
-from arena.recorder import Recording, RecordingError
+from arena.recorder import Recording, RecordingError, iso
 from arena.replay import Replay, resolve_run
+from tests.arena.legacy_recording import write_legacy
 
 SYMBOLS = ("AAA", "BBB")
 N_BARS = 420
@@ -294,7 +295,9 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path):
 
 def test_the_kept_index_gives_the_same_replay_as_reading_the_database(recorded):
     Replay(recorded).stop()  # a complete recording: the first open keeps the index
-    assert (recorded / "replay-index" / "index.json").is_file()
+    kept = recorded / "replay-index"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "booked.npz", "decisions.arrow", "events.arrow", "index.json", "trades.arrow"]
     with Replay(recorded) as cached, Replay(recorded, cache=False) as fresh:
         assert cached._tape.from_index and not fresh._tape.from_index
         for t in (419, 3, 260):
@@ -305,4 +308,31 @@ def test_the_kept_index_gives_the_same_replay_as_reading_the_database(recorded):
             for name in ("equity", "trades", "decisions", "events", "prices"):
                 a, _ = getattr(cached.streams, name).since(0)
                 b, _ = getattr(fresh.streams, name).since(0)
+                pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_a_recording_in_the_old_row_schema_replays_the_same(recorded, tmp_path):
+    # Arrange: the same run as an old-schema file (a row per bar x symbol and per bar
+    # x agent, written with plain SQL), its other tables copied
+    data = market()
+    times = iso(data.times)
+    bar_rows = [(i, times[i], sym, *(float(getattr(data, f)[i, j])
+                                      for f in ("open", "high", "low", "close", "volume")))
+                for i in range(len(data)) for j, sym in enumerate(data.symbols)]
+    with Recording(recorded) as rec:
+        eq = rec.equity_arrays()
+    old = write_legacy(tmp_path / "old" / "arena.sqlite", bar_rows, eq.tolist(),
+                       copy_from=recorded / "arena.sqlite")
+    # Act / Assert
+    with Replay(recorded) as new, Replay(old.parent) as legacy:
+        assert new.recording.blocks and not legacy.recording.blocks
+        assert legacy.n_bars == new.n_bars == N_BARS
+        for t in (419, 3, 260, 420):
+            new.seek(t)
+            legacy.seek(t)
+            pd.testing.assert_frame_equal(new.leaderboard(), legacy.leaderboard())
+            pd.testing.assert_frame_equal(new.positions(), legacy.positions())
+            for name in ("equity", "trades", "decisions", "events", "prices"):
+                a, _ = getattr(new.streams, name).since(0)
+                b, _ = getattr(legacy.streams, name).since(0)
                 pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
