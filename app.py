@@ -2,4 +2,4 @@
 
 from arena.ui.app import ArenaApp
 
-ArenaApp().template().servable()
+ArenaApp().serve_doc()

@@ -197,11 +197,11 @@ def _set_environment(args) -> None:
         os.environ["ARENA_OPERATORS"] = args.operators
 
 
-def dashboard():
-    """One session's dashboard: the same template ``app.py`` serves."""
+def dashboard() -> None:
+    """One session's dashboard, built into the session's document (as ``app.py``)."""
     from arena.ui.app import ArenaApp
 
-    return ArenaApp().template()
+    ArenaApp().serve_doc()
 
 
 def cmd_serve(args) -> int:
@@ -255,8 +255,8 @@ def cmd_replay(args) -> int:
           f"{rp.n_bars:,} bars, {rp.recording_status}); dashboard "
           f"http://{args.address}:{args.port}/app, API /api/status", file=sys.stderr)
 
-    def dashboard():
-        return ArenaApp(hub=hub).template()
+    def dashboard() -> None:
+        ArenaApp(hub=hub).serve_doc("Trading Arena replay")
 
     pn.serve({"app": dashboard}, title={"app": "Trading Arena replay"}, start=True,
              verbose=False, extra_patterns=routes(hub), **opts)
