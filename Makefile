@@ -25,10 +25,13 @@ cli: $(STAMP)
 		--agent buy_and_hold --agent sma_cross --agent momentum --agent mean_reversion \
 		--agent rsi --agent macd --agent ml --agent random --fee-bps 1 --slippage-bps 2
 
-# Every test, slow ones included; fails when no test is collected (pytest exit 5).
+# Every test, slow ones included; each step fails when it collects no test (pytest exit 5).
+# Everything but the browser tests runs on two workers (pytest-xdist); the browser tests
+# then run one at a time, alone, so that a served page is not starved by other tests.
 test: $(STAMP)
 	$(BIN)/ruff check arena streams tests benchmarks app.py
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --ignore=tests/browser
+	$(BIN)/python -m pytest -q tests/browser
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -188,9 +188,13 @@ class MLAgent(Agent):
                              f"min_train ({self.min_train})")
 
     def reset(self, data: MarketData, seed: int) -> None:
+        """Ready for a new run. The fitted models stay when the seed is the same (they
+        depend only on the data, the parameters and the seed), so a Reset then Start
+        on the dashboard does not refit them all."""
         self._check()
-        self._seed = int(seed)
-        self._forget()
+        if int(seed) != self._seed:
+            self._seed = int(seed)
+            self._forget()
 
     # -- schedule ------------------------------------------------------------------
     @property

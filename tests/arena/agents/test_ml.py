@@ -320,6 +320,27 @@ def test_same_seed_same_signals_and_reasoning_even_after_pickling():
     assert first.explain_many(THREE, range(260)) == second.explain_many(THREE, range(260))
 
 
+def test_a_reset_with_the_same_seed_keeps_the_models_and_a_new_seed_refits(monkeypatch):
+    # Arrange: count the real fits
+    import arena.agents.ml as ml
+    fits = []
+    real = ml.fit_model
+    monkeypatch.setattr(ml, "fit_model", lambda *a: fits.append(a[3]) or real(*a))
+    agent = fresh(FAST, THREE, seed=3)
+    first = agent.signals(THREE)
+    n = len(fits)
+
+    # Act / Assert: a new run with the same seed reuses every model
+    agent.reset(THREE, 3)
+    np.testing.assert_array_equal(agent.signals(THREE), first)
+    assert n > 0 and len(fits) == n
+
+    # ... a new seed fits them again, the same as a fresh agent with that seed
+    agent.reset(THREE, 4)
+    np.testing.assert_array_equal(agent.signals(THREE), fresh(FAST, THREE, seed=4).signals(THREE))
+    assert len(fits) == 3 * n and set(fits[n:]) == {4}
+
+
 def test_changing_a_parameter_refits():
     agent = fresh(FAST, ONE)
     before = agent.signals(ONE)
