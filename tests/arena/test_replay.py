@@ -293,22 +293,17 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path):
         Replay(bad.parent)
 
 
-def test_the_kept_index_gives_the_same_replay_as_reading_the_database(recorded):
-    Replay(recorded).stop()  # a complete recording: the first open keeps the index
-    kept = recorded / "replay-index"
-    assert sorted(p.name for p in kept.iterdir()) == [
-        "booked.npz", "decisions.arrow", "events.arrow", "index.json", "trades.arrow"]
-    with Replay(recorded) as cached, Replay(recorded, cache=False) as fresh:
-        assert cached._tape.from_index and not fresh._tape.from_index
-        for t in (419, 3, 260):
-            cached.seek(t)
-            fresh.seek(t)
-            pd.testing.assert_frame_equal(cached.leaderboard(), fresh.leaderboard())
-            pd.testing.assert_frame_equal(cached.positions(), fresh.positions())
-            for name in ("equity", "trades", "decisions", "events", "prices"):
-                a, _ = getattr(cached.streams, name).since(0)
-                b, _ = getattr(fresh.streams, name).since(0)
-                pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+def test_a_replay_reads_the_recording_and_writes_nothing_beside_it(recorded):
+    before = {p.name: p.read_bytes() for p in recorded.iterdir()
+              if p.is_file() and p.suffix == ".sqlite"}
+    listing = sorted(p.name for p in recorded.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    with Replay(recorded, at=260) as rp:
+        rp.seek(419)
+        rp.seek(3)
+    assert sorted(p.name for p in recorded.iterdir()
+                  if not p.name.endswith(("-wal", "-shm"))) == listing
+    assert {p.name: p.read_bytes() for p in recorded.iterdir()
+            if p.is_file() and p.suffix == ".sqlite"} == before
 
 
 def test_a_recording_in_the_old_row_schema_replays_the_same(recorded, tmp_path):
