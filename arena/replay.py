@@ -78,11 +78,14 @@ class Replay:
     ``seek_rows``: rows each stream is refilled with after a seek (the newest;
     viewers draw charts from :meth:`history`, as a viewer that joins a live
     competition late does); playing on appends to them as the engine would.
+    ``feed_rows``: the same for decisions and events, which a seek reads from the
+    recording's database (their feeds show the newest 200 by default).
     """
 
     def __init__(self, run: str | Path, run_dir: str | Path = "runs", at: int | str = 0,
                  speed: float | None = None, follow: bool = True,
-                 stream_maxlen: int | None = 200_000, seek_rows: int = 10_000):
+                 stream_maxlen: int | None = 200_000, seek_rows: int = 10_000,
+                 feed_rows: int = 2_000):
         self.path = resolve_run(run, run_dir)
         self.recording = Recording(self.path)
         meta = self.recording.meta
@@ -103,6 +106,7 @@ class Replay:
         self.follow = follow
         self.streams = CompetitionStreams(maxlen=stream_maxlen)
         self.seek_rows = min(seek_rows, stream_maxlen or seek_rows)
+        self.feed_rows = min(feed_rows, self.seek_rows)
         self._cond = threading.Condition(threading.RLock())
         recorded = float(self.config.speed or 0.0)
         self.base_speed = recorded if recorded > 0 else DEFAULT_BASE_SPEED
@@ -416,9 +420,9 @@ class Replay:
                 "kind": cols["kind"], "agent": tape.name_array[tape.agent_pos(cols["agent"])],
                 "message": cols["message"]}
 
-    def _append(self, t0: int, t1: int, keep: int | None) -> None:
+    def _append(self, t0: int, t1: int, keep: int | None, feed: int | None = None) -> None:
         """Append to the streams what bars ``t0..t1-1`` add (with ``keep``: only the
-        newest ``keep`` rows of each stream)."""
+        newest ``keep`` rows of each stream, ``feed`` of decisions and events)."""
         st, tape = self.streams, self._tape
         per_bar = max(len(tape.names), len(tape.symbols), 1)
         lo = t0 if keep is None else max(t0, t1 - max(1, keep // per_bar))
@@ -433,10 +437,11 @@ class Replay:
         if len(rows):
             st.trades.extend(self._trade_rows(rows))
         # decisions and events from the recording: the newest before t1 after a seek
+        most = None if keep is None else min(feed or keep, keep)
         for table, stream, rows_of, most in (
-                (tape.decisions, st.decisions, self._decision_rows, keep),
+                (tape.decisions, st.decisions, self._decision_rows, most),
                 (tape.events, st.events, self._event_rows,
-                 None if keep is None else min(keep, st.events_maxlen))):
+                 None if most is None else min(most, st.events_maxlen))):
             cols = table.between(t0, t1) if most is None else table.newest(t1, most)
             if len(cols["id"]):
                 stream.extend(rows_of(cols))
@@ -445,7 +450,7 @@ class Replay:
         """Streams and statistics as of ``self._t``, from the recording."""
         t = self._t
         self.streams.clear()
-        self._append(0, t, self.seek_rows)
+        self._append(0, t, self.seek_rows, self.feed_rows)
         self._stats = self._tape.stats_at(t)
         self._publish_board(force=True)
 

@@ -7,9 +7,9 @@ arrays straight from the recording's column blocks (:meth:`Recording.bar_grid`,
 the positions are computed from them). Decisions and events stay in SQLite
 (:class:`ShownRows`): a seek asks for the newest rows before its bar and playing
 on for the rows of the bars it adds, through the tables' indexes on ``bar``.
-Each agent's running statistics are kept every ``CHECKPOINT`` bars, made by the
-first seek that passes them, so that a seek advances them over at most that
-many bars.
+Each agent's running statistics are kept every ``CHECKPOINT`` bars (made at
+open, and by the first seek past them in bars read later), so that a seek
+advances them over at most that many bars.
 """
 
 from __future__ import annotations
@@ -175,9 +175,7 @@ class ShownRows:
         out = {}
         for name, values in zip(self.columns, zip(*rows, strict=True) if rows
                                 else [()] * len(self.columns), strict=True):
-            if name == "bar":
-                out[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
-            elif name == "confidence":
+            if name in ("bar", "confidence"):  # None → NaN
                 out[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
             else:
                 out[name] = np.array(values, dtype=object)
@@ -214,6 +212,7 @@ class Tape:
         self.error_at = self.error_apos = np.zeros(0, dtype=np.int64)
         self._index_trades()
         self.read()
+        self.stats_at(self.n_bars)  # every checkpoint now: each seek is then short
 
     # -- positions of agents ------------------------------------------------------------
     def agent_pos(self, ids) -> np.ndarray:
