@@ -437,11 +437,11 @@ class Replay:
         if len(rows):
             st.trades.extend(self._trade_rows(rows))
         # decisions and events from the recording: the newest before t1 after a seek
-        most = None if keep is None else min(feed or keep, keep)
+        n = None if keep is None else min(feed or keep, keep)
         for table, stream, rows_of, most in (
-                (tape.decisions, st.decisions, self._decision_rows, most),
+                (tape.decisions, st.decisions, self._decision_rows, n),
                 (tape.events, st.events, self._event_rows,
-                 None if most is None else min(most, st.events_maxlen))):
+                 None if n is None else min(n, st.events_maxlen))):
             cols = table.between(t0, t1) if most is None else table.newest(t1, most)
             if len(cols["id"]):
                 stream.extend(rows_of(cols))
