@@ -185,6 +185,27 @@ def test_trades_decisions_and_errors_up_to_t_are_the_recordings(recorded):
     assert board.loc["FlipAgent", "errors"] == len(errors) == 5  # bars 49, 99, ..., 249
 
 
+def test_after_a_seek_the_feeds_hold_the_newest_decisions_and_events_before_t(recorded):
+    rec = Recording(recorded)
+    decisions, events = rec.decisions(), rec.events()
+    with Replay(recorded, feed_rows=60) as rp:
+        for t in (300, 7):
+            rp.seek(t)
+            dec, _ = rp.streams.decisions.since(0)
+            ev, _ = rp.streams.events.since(0)
+            want = decisions[decisions["bar"] < t].tail(60)
+            assert len(dec) == len(want) == min(60, (decisions["bar"] < t).sum())
+            assert list(dec["bar"]) == list(want["bar"])
+            assert list(dec["agent"]) == list(want["agent"])
+            assert list(dec["reasoning"]) == list(want["reasoning"])
+            want_ev = events[events["bar"] < t].tail(60)
+            assert list(ev["message"]) == list(want_ev["message"])
+            assert list(ev["kind"]) == list(want_ev["kind"])
+        rp.step(25)  # playing on appends the rows of the bars it shows
+        dec, _ = rp.streams.decisions.since(0)
+        assert list(dec["reasoning"]) == list(decisions[decisions["bar"] < 32]["reasoning"])
+
+
 # -------------------------------------------------------------------------- playing
 
 def test_step_play_pause_and_speed(recorded):
