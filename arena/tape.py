@@ -296,6 +296,7 @@ class Tape:
         self.trade_exit = np.zeros(len(tr), dtype=bool)
         self.trade_realised = np.zeros(len(tr))
         self.trade_lot = np.zeros(len(tr), dtype=np.int64)
+        self.trade_avg = np.full(len(tr), np.nan)  # filled in by avg_price
         if not len(tr):
             return
         bar = tr["bar"].to_numpy(dtype=np.int64)
@@ -316,12 +317,18 @@ class Tape:
 
     def avg_price(self, r: int) -> float:
         """Average price of fill ``r``'s holding after it, by the accounting kernel's
-        rules (arena/portfolio.py ``_fill``), from the first fill of its lot."""
+        rules (arena/portfolio.py ``_fill``), from the first fill of its lot (or the
+        last one worked out before: each fill's is kept)."""
         cols, k = self.trades.cols, len(self.symbols)
         pair = self.trades.apos * k + self.trade_sym
         rows = np.arange(self.trade_lot[r], r + 1)
         rows = rows[pair[rows] == pair[r]]
         held = avg = 0.0
+        known = rows[~np.isnan(self.trade_avg[rows])]
+        if len(known):  # go on from the last fill worked out before
+            held, avg = float(cols["position"][known[-1]]), float(self.trade_avg[known[-1]])
+            rows = rows[rows > known[-1]]
+        out = []
         for sd, q_abs, p, ex, q_after in zip(
                 np.where(cols["side"][rows] == "buy", 1.0, -1.0).tolist(),
                 cols["quantity"][rows].tolist(), cols["price"][rows].tolist(),
@@ -334,6 +341,8 @@ class Tape:
             else:
                 avg = p
             held = q_after
+            out.append(avg)
+        self.trade_avg[rows] = out
         return avg
 
     # -- statistics ----------------------------------------------------------------------
