@@ -231,7 +231,7 @@ class Tape:
             status = rec.db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
             bars = rec.bar_grid(self.n_bars)
             eq = rec.equity_grid(self.n_bars)
-            trades = rec.rows_after("trades", self._last_trade)
+            trades = self._new_trades()
             last_event = rec.db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
             errors = rec.db.execute(
                 "SELECT id, bar, agent FROM events WHERE kind = 'agent_error' AND id > ?"
@@ -259,6 +259,29 @@ class Tape:
         self.n_bars = n
         self._index_trades()
         return True
+
+    def _new_trades(self) -> pd.DataFrame:
+        """Trades recorded since the last read (the columns of ``rows_after``). SQLite
+        hands symbol, side and action over as small codes (a known word's place in
+        its vocabulary; any other value as it is), which is faster than text."""
+        words = {"symbol": self.symbols, "side": ("buy", "sell"), "action": ("entry", "exit")}
+        select, params = [], []
+        for c in (c.strip() for c in Recording._TABLES["trades"].split(",")):
+            if c in words:
+                whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(words[c])))
+                select.append(f"CASE {c} {whens} ELSE {c} END AS {c}" if whens else c)
+                params += words[c]
+            else:
+                select.append(c)
+        df = pd.read_sql_query(f"SELECT {', '.join(select)} FROM trades WHERE id > ? ORDER BY id",
+                               self.rec.db, params=[*params, self._last_trade])
+        for c, vocab in words.items():
+            codes = df[c].to_numpy()
+            if codes.dtype.kind in "iu":
+                df[c] = np.array(vocab, dtype=object)[codes] if len(codes) else codes.astype(object)
+            else:  # some value outside the vocabulary: as recorded
+                df[c] = [vocab[v] if isinstance(v, int) else v for v in codes.tolist()]
+        return df
 
     def _add_bars(self, bars: BarGrid, n: int) -> None:
         m = n - self.n_bars

@@ -327,6 +327,26 @@ def test_a_replay_reads_the_recording_and_writes_nothing_beside_it(recorded):
             if p.is_file() and p.suffix == ".sqlite"} == before
 
 
+def test_trade_words_outside_the_usual_vocabulary_come_back_as_recorded(recorded, tmp_path):
+    # Arrange: a copy whose first fill's side is spelled differently
+    copy = tmp_path / "odd" / "arena.sqlite"
+    copy.parent.mkdir()
+    src = sqlite3.connect(recorded / "arena.sqlite")
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.execute("UPDATE trades SET side = 'BUY' WHERE id = (SELECT min(id) FROM trades)")
+    dst.commit()
+    dst.close()
+    want = Recording(copy).trades()
+    # Act
+    with Replay(copy.parent, at="end") as rp:
+        got = rp.trades_frame()
+    # Assert
+    assert got["side"].iloc[0] == "BUY" and set(got["side"].iloc[1:]) <= {"buy", "sell"}
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
 def test_a_recording_in_the_old_row_schema_replays_the_same(recorded, tmp_path):
     # Arrange: the same run as an old-schema file (a row per bar x symbol and per bar
     # x agent, written with plain SQL), its other tables copied
