@@ -329,6 +329,26 @@ class RunningStats:
         t = pd.Timestamp(self._time_ns)
         self._time = t if self._naive else t.tz_localize("UTC")
 
+    def add_closed_trades(self, pnls) -> None:
+        """Count trades closed on the bars added last (their net pnl, in order), as
+        ``update_many``'s ``closed_pnls`` does, with numpy."""
+        p = np.asarray(pnls, dtype=float)
+        if not len(p):
+            return
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"closed trades' pnl must be finite, got {p[~np.isfinite(p)][:3]}")
+        won, lost = p[p > 0], p[p < 0]
+        self._n_trades += len(p)
+        self._winners += len(won)
+        # cumsum adds one at a time, as the per-bar path does (the same float result)
+        if len(won):
+            self._gross_profit = float(np.cumsum(np.r_[self._gross_profit, won])[-1])
+        if len(lost):
+            self._gross_loss = float(np.cumsum(np.r_[self._gross_loss, lost])[-1])
+        best, worst = float(p.max()), float(p.min())
+        self._best = best if math.isnan(self._best) else max(self._best, best)
+        self._worst = worst if math.isnan(self._worst) else min(self._worst, worst)
+
     def state(self) -> dict:
         """The running totals as JSON-safe values (see :meth:`from_state`)."""
         out = {k: (v.item() if hasattr(v, "item") else v) for k, v in vars(self).items()}

@@ -75,26 +75,24 @@ class Replay:
     ``at``: the first position (bars shown, or ``"end"``). ``speed``: bars per
     second (0 = as fast as possible; default 1x = :attr:`base_speed`).
     ``follow``: keep reading a recording that is still being written.
-    ``cache``: keep (and use) the trades, decisions, events and statistics of a
-    complete recording in ``<run>/replay-index/`` so that it opens faster the next
-    time (:mod:`arena.tape`).
     ``seek_rows``: rows each stream is refilled with after a seek (the newest;
     viewers draw charts from :meth:`history`, as a viewer that joins a live
     competition late does); playing on appends to them as the engine would.
+    ``feed_rows``: the same for decisions and events, which a seek reads from the
+    recording's database (their feeds show the newest 200 by default).
     """
 
     def __init__(self, run: str | Path, run_dir: str | Path = "runs", at: int | str = 0,
                  speed: float | None = None, follow: bool = True,
-                 stream_maxlen: int | None = 200_000, cache: bool = True,
-                 seek_rows: int = 10_000):
+                 stream_maxlen: int | None = 200_000, seek_rows: int = 10_000,
+                 feed_rows: int = 2_000):
         self.path = resolve_run(run, run_dir)
         self.recording = Recording(self.path)
         meta = self.recording.meta
         try:
             self.config = _config(meta)
             self._periods = float(meta.get("periods_per_year") or 252.0)
-            self._tape = Tape(self.recording, self.config.portfolio.cash, self._periods,
-                              cache=cache)
+            self._tape = Tape(self.recording, self.config.portfolio.cash, self._periods)
         except Exception as exc:
             self.recording.close()
             raise RecordingError(f"{self.path}: cannot be replayed: {type(exc).__name__}: "
@@ -108,6 +106,7 @@ class Replay:
         self.follow = follow
         self.streams = CompetitionStreams(maxlen=stream_maxlen)
         self.seek_rows = min(seek_rows, stream_maxlen or seek_rows)
+        self.feed_rows = min(feed_rows, self.seek_rows)
         self._cond = threading.Condition(threading.RLock())
         recorded = float(self.config.speed or 0.0)
         self.base_speed = recorded if recorded > 0 else DEFAULT_BASE_SPEED
@@ -401,31 +400,29 @@ class Replay:
         out["pnl"] = out["pnl"].astype(float)
         return out
 
-    def _decision_rows(self, rows: np.ndarray) -> dict:
+    def _decision_rows(self, cols: dict) -> dict:
         tape = self._tape
-        cols = tape.decisions.cols
-        bars = cols["bar"][rows].astype(np.int64)
+        bars = cols["bar"].astype(np.int64)
         return {"bar": bars, "time": tape.times[bars],
-                "agent": tape.name_array[tape.decisions.apos[rows]],
-                "targets": cols["targets"][rows], "confidence": cols["confidence"][rows],
-                "reasoning": cols["reasoning"][rows]}
+                "agent": tape.name_array[tape.agent_pos(cols["agent"])],
+                "targets": cols["targets"], "confidence": cols["confidence"],
+                "reasoning": cols["reasoning"]}
 
-    def _event_rows(self, rows: np.ndarray) -> dict:
+    def _event_rows(self, cols: dict) -> dict:
         tape = self._tape
-        cols = tape.events.cols
-        bar = cols["bar"][rows].astype(float)
+        bar = cols["bar"]
         known = ~np.isnan(bar)
-        bars = np.full(len(rows), None, dtype=object)
+        bars = np.full(len(bar), None, dtype=object)
         bars[known] = bar[known].astype(np.int64)
-        times = np.full(len(rows), None, dtype=object)
+        times = np.full(len(bar), None, dtype=object)
         times[known] = list(tape.times[bar[known].astype(np.int64)])
-        return {"wall_time": cols["wall_time"][rows], "bar": bars, "time": times,
-                "kind": cols["kind"][rows], "agent": tape.name_array[tape.events.apos[rows]],
-                "message": cols["message"][rows]}
+        return {"wall_time": cols["wall_time"], "bar": bars, "time": times,
+                "kind": cols["kind"], "agent": tape.name_array[tape.agent_pos(cols["agent"])],
+                "message": cols["message"]}
 
-    def _append(self, t0: int, t1: int, keep: int | None) -> None:
+    def _append(self, t0: int, t1: int, keep: int | None, feed: int | None = None) -> None:
         """Append to the streams what bars ``t0..t1-1`` add (with ``keep``: only the
-        newest ``keep`` rows of each stream)."""
+        newest ``keep`` rows of each stream, ``feed`` of decisions and events)."""
         st, tape = self.streams, self._tape
         per_bar = max(len(tape.names), len(tape.symbols), 1)
         lo = t0 if keep is None else max(t0, t1 - max(1, keep // per_bar))
@@ -434,22 +431,26 @@ class Replay:
             st.prices.extend(self._price_rows(idx))
             st.benchmark.extend(self._benchmark_rows(idx))
             st.equity.extend(self._equity_rows(idx))
-        for table, rows_of in ((tape.trades, self._trade_rows),
-                               (tape.decisions, self._decision_rows),
-                               (tape.events, self._event_rows)):
-            rows = table.between(t0, t1)
-            if keep is not None:
-                rows = rows[-(min(keep, st.events_maxlen) if table is tape.events else keep):]
-            if len(rows):
-                data = rows_of(rows)
-                (st.trades if table is tape.trades else
-                 st.decisions if table is tape.decisions else st.events).extend(data)
+        rows = tape.trades.between(t0, t1)
+        if keep is not None:
+            rows = rows[-keep:]
+        if len(rows):
+            st.trades.extend(self._trade_rows(rows))
+        # decisions and events from the recording: the newest before t1 after a seek
+        n = None if keep is None else min(feed or keep, keep)
+        for table, stream, rows_of, most in (
+                (tape.decisions, st.decisions, self._decision_rows, n),
+                (tape.events, st.events, self._event_rows,
+                 None if n is None else min(n, st.events_maxlen))):
+            cols = table.between(t0, t1) if most is None else table.newest(t1, most)
+            if len(cols["id"]):
+                stream.extend(rows_of(cols))
 
     def _rebuild(self) -> None:
         """Streams and statistics as of ``self._t``, from the recording."""
         t = self._t
         self.streams.clear()
-        self._append(0, t, self.seek_rows)
+        self._append(0, t, self.seek_rows, self.feed_rows)
         self._stats = self._tape.stats_at(t)
         self._publish_board(force=True)
 
@@ -467,10 +468,7 @@ class Replay:
         cols = tape.trades.cols
         last_action = {a: f"{cols['side'][r]} {cols['quantity'][r]:g} {cols['symbol'][r]} "
                           f"@ {cols['price'][r]:.2f}" for a, r in last_fill.items()}
-        ev = tape.events
-        shown = ev.upto(t)
-        errs = ev.apos[shown[tape.event_error[shown]]] if len(shown) else shown
-        errors = np.bincount(errs[errs >= 0], minlength=len(tape.names))
+        errors = tape.errors(t)
         board = []
         for i, (name, s) in enumerate(zip(tape.names, self._stats, strict=True)):
             snap = s.snapshot()
@@ -509,7 +507,7 @@ class Replay:
             for key, r in self._last_of(pair, trades).items():
                 i, j = divmod(key, k)
                 qty[i, j] = tape.trades.cols["position"][r]
-                avg[i, j], real[i, j] = tape.trade_avg[r], tape.trade_realised[r]
+                avg[i, j], real[i, j] = tape.avg_price(r), tape.trade_realised[r]
         out = []
         for i, name in enumerate(tape.names):
             for j, symbol in enumerate(tape.symbols):

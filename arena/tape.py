@@ -1,29 +1,21 @@
-"""Tape: a recording read into arrays (bars × agents) for replay, and kept up to date.
+"""Tape: a recording read for replay (bars × agents arrays), and kept up to date.
 
-:class:`Tape` reads a recording's bars, equity, trades, decisions and events once
-(and then only what the writer committed since, for a recording still being
-written) and knows, for each trade, decision and event, after how many bars it
-becomes visible. Bars and equity come as arrays straight from the recording's
-column blocks (:meth:`Recording.bar_grid`, :meth:`Recording.equity_grid`). It also
-keeps each agent's running statistics every ``CHECKPOINT`` bars, so that a seek
+:class:`Tape` reads what a seek must not wait for, and then only what the writer
+committed since (for a recording still being written): bars and equity as
+arrays straight from the recording's column blocks (:meth:`Recording.bar_grid`,
+:meth:`Recording.equity_grid`), and the trades (the leaderboard's statistics and
+the positions are computed from them). Decisions and events stay in SQLite
+(:class:`ShownRows`): a seek asks for the newest rows before its bar and playing
+on for the rows of the bars it adds, through the tables' indexes on ``bar``.
+Each agent's running statistics are kept every ``CHECKPOINT`` bars (made at
+open, and by the first seek past them in bars read later), so that a seek
 advances them over at most that many bars.
-
-Trades, decisions and events come out of SQLite row by row, which with the
-statistics is most of an open (about 2 s for a run with 200,000 of them). So
-once a recording is complete, those tables, each fill's average price and
-realised pnl and the statistics checkpoints are kept next to it in
-``<run>/replay-index/`` (Arrow IPC, numpy and JSON files, written atomically; a
-reader's cache, never touched by the writer) and later opens load them instead.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,14 +25,10 @@ from arena.data.market import MarketData
 from arena.metrics import RunningStats
 from arena.recorder import BarGrid, EquityGrid, Recording
 
-__all__ = ["INDEX_DIR", "Tape", "TimedRows"]
+__all__ = ["ShownRows", "Tape", "TimedRows"]
 
-INDEX_DIR = "replay-index"
-INDEX_VERSION = 2  # 1 also held bars and equity (before column blocks): rebuilt
 CHECKPOINT = 4096  # bars between kept copies of the statistics (a seek starts from one)
 FIELDS = ("open", "high", "low", "close", "volume")
-TABLES = ("trades", "decisions", "events")
-FINAL = ("finished", "stopped", "failed")  # statuses after which a recording never changes
 
 
 def _run_length(bars: np.ndarray, start: int) -> int:
@@ -86,29 +74,6 @@ class TimedRows:
         return self.order[lo:hi]
 
 
-def _book(apos, sym, side, qty, px, exit_, pnl, after_q, a, k):
-    """Average price and realised pnl of each fill's (agent, symbol) after the fill,
-    by the accounting kernel's rules (arena/portfolio.py ``_fill``)."""
-    m = len(apos)
-    held, avg, real = np.zeros((a, k)), np.zeros((a, k)), np.zeros((a, k))
-    avg_out, real_out = np.zeros(m), np.zeros(m)
-    for i, (r, c, sd, q_abs, p, ex, pl, q_after) in enumerate(zip(
-            apos.tolist(), sym.tolist(), side.tolist(), qty.tolist(), px.tolist(),
-            exit_.tolist(), pnl.tolist(), after_q.tolist(), strict=True)):
-        q = held[r, c]
-        if ex:
-            real[r, c] += pl
-            if q_after == 0.0:
-                avg[r, c] = 0.0
-        elif q * sd >= 0:
-            avg[r, c] = (avg[r, c] * abs(q) + p * q_abs) / abs(q_after)
-        else:
-            avg[r, c] = p
-        held[r, c] = q_after
-        avg_out[i], real_out[i] = avg[r, c], real[r, c]
-    return avg_out, real_out
-
-
 class _Text:
     """A text column kept as one Arrow array: indexing converts only the rows asked
     for into Python strings (an array of them, or one value)."""
@@ -141,17 +106,87 @@ class _Columns(dict):
     def __bool__(self) -> bool:
         return len(self._frame.columns) > 0
 
-    def warm(self) -> None:
-        """Prepare every column now (so that no later read pays for it)."""
-        for name in self._frame.columns:
-            self[name]
+
+class ShownRows:
+    """Decisions or events left in the recording, read when shown.
+
+    A row of bar ``b`` is visible after ``b + 1`` bars; an event without a bar
+    (e.g. "started") once every event recorded before it is. Rows come as a dict
+    of numpy arrays (``bar`` as float, NaN for none), ordered by the bar count at
+    which they become visible, then recording order.
+    """
+
+    def __init__(self, rec: Recording, table: str):
+        self.rec, self.table = rec, table
+        self.columns = [c.strip() for c in Recording._TABLES[table].split(",")]
+        self._select = f"SELECT {', '.join(self.columns)} FROM {table}"
+        self._barless: dict[int, int] = {}  # id of an event without a bar → visible at
+
+    def newest(self, t: int, n: int) -> dict[str, np.ndarray]:
+        """The newest ``n`` rows visible after ``t`` bars."""
+        if n <= 0 or t <= 0:
+            return self._rows([])
+        rows = self.rec.db.execute(f"{self._select} WHERE bar < ? ORDER BY bar DESC, id DESC"
+                                   " LIMIT ?", (int(t), int(n))).fetchall()[::-1]
+        return self._rows(rows, self._without_bar(0, t), keep=n)
+
+    def between(self, t0: int, t1: int) -> dict[str, np.ndarray]:
+        """Rows that become visible when going from ``t0`` to ``t1`` bars."""
+        rows = self.rec.db.execute(f"{self._select} WHERE bar >= ? AND bar < ? ORDER BY bar, id",
+                                   (int(t0), int(t1))).fetchall()
+        return self._rows(rows, self._without_bar(t0, t1))
+
+    def visible_at(self, ids, bars) -> np.ndarray:
+        """The bar count at which each row (``id``, ``bar`` or None) becomes visible."""
+        return np.array([self._visible_at(i) if b is None else b + 1
+                         for i, b in zip(ids, bars, strict=True)], dtype=np.int64)
+
+    def _visible_at(self, row_id: int) -> int:
+        at = self._barless.get(row_id)
+        if at is None:  # the rows before it are committed: the answer never changes
+            last = self.rec.db.execute(f"SELECT max(bar) FROM {self.table} WHERE id < ?",
+                                       (row_id,)).fetchone()[0]
+            at = self._barless[row_id] = 0 if last is None else int(last) + 1
+        return at
+
+    def _without_bar(self, t0: int, t1: int) -> list[tuple]:
+        """Rows without a bar that become visible after ``t0 < at <= t1`` bars."""
+        if self.table != "events":
+            return []
+        ids = [i for (i,) in self.rec.db.execute(
+            f"SELECT id FROM {self.table} WHERE bar IS NULL ORDER BY id")]
+        shown = [i for i in ids if t0 < self._visible_at(i) <= t1]
+        if not shown:
+            return []
+        marks = ", ".join("?" * len(shown))
+        return self.rec.db.execute(f"{self._select} WHERE id IN ({marks}) ORDER BY id",
+                                   shown).fetchall()
+
+    def _rows(self, rows: list[tuple], barless: list[tuple] = (),
+              keep: int | None = None) -> dict[str, np.ndarray]:
+        if barless:
+            i_id, i_bar = self.columns.index("id"), self.columns.index("bar")
+            rows = rows + list(barless)
+            at = self.visible_at([r[i_id] for r in rows], [r[i_bar] for r in rows])
+            order = np.lexsort(([r[i_id] for r in rows], at))
+            rows = [rows[i] for i in order]
+            if keep is not None:
+                rows = rows[-keep:]
+        out = {}
+        for name, values in zip(self.columns, zip(*rows, strict=True) if rows
+                                else [()] * len(self.columns), strict=True):
+            if name in ("bar", "confidence"):  # None → NaN
+                out[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+            else:
+                out[name] = np.array(values, dtype=object)
+        return out
 
 
 class Tape:
-    """Every row of one recording as arrays; :meth:`read` adds newly committed rows."""
+    """A recording's bars, equity and trades as arrays; :meth:`read` adds newly
+    committed rows. Decisions and events: :attr:`decisions`, :attr:`events`."""
 
-    def __init__(self, rec: Recording, cash: float, periods_per_year: float,
-                 cache: bool = True):
+    def __init__(self, rec: Recording, cash: float, periods_per_year: float):
         self.rec = rec
         self.meta = rec.meta
         self.cash0, self.periods = float(cash), float(periods_per_year)
@@ -166,19 +201,18 @@ class Tape:
         self.status = str(self.meta.get("status", "running"))
         a, k = len(self.names), len(self.symbols)
         self.n_bars = 0
-        self.last_ids = dict.fromkeys(TABLES, 0)
+        self._last_trade = self._last_event = 0
         self.times = np.zeros(0, dtype="datetime64[ns]")
         self.ohlcv = {f: np.zeros((0, k)) for f in FIELDS}
         self.equity, self.cash, self.drawdown = np.zeros((a, 0)), np.zeros((a, 0)), np.zeros((a, 0))
         self.invested = np.zeros((a, 0), dtype=bool)
-        self.raw = {name: pd.DataFrame() for name in TABLES}
-        self._booked: tuple[np.ndarray, np.ndarray] | None = None
-        self.from_index = cache and self._load_index()
-        self._index_tables()
+        self.raw_trades = pd.DataFrame()
+        self.decisions = ShownRows(rec, "decisions")
+        self.events = ShownRows(rec, "events")
+        self.error_at = self.error_apos = np.zeros(0, dtype=np.int64)
+        self._index_trades()
         self.read()
         self.stats_at(self.n_bars)  # every checkpoint now: each seek is then short
-        if cache and not self.from_index and self.status in FINAL and self.n_bars:
-            self._save_index()
 
     # -- positions of agents ------------------------------------------------------------
     def agent_pos(self, ids) -> np.ndarray:
@@ -193,13 +227,15 @@ class Tape:
     def read(self) -> bool:
         """Read what was committed since the last read; True if bars were added."""
         rec = self.rec
-        if self.from_index and self.status in FINAL:
-            return False
         with rec.snapshot():
             status = rec.db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
             bars = rec.bar_grid(self.n_bars)
             eq = rec.equity_grid(self.n_bars)
-            new = {name: rec.rows_after(name, self.last_ids[name]) for name in TABLES}
+            trades = self._new_trades()
+            last_event = rec.db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+            errors = rec.db.execute(
+                "SELECT id, bar, agent FROM events WHERE kind = 'agent_error' AND id > ?"
+                " AND id <= ? ORDER BY id", (self._last_event, last_event)).fetchall()
         self.status = json.loads(status[0]) if status else "running"
         a = len(self.names)
         if not a or eq.equity.shape[1] != a:
@@ -211,14 +247,55 @@ class Tape:
             return False
         self._add_bars(bars, n)
         self._add_equity(eq, n)
-        for name, df in new.items():
-            if len(df):
-                self.last_ids[name] = int(df["id"].max())
-                self.raw[name] = pd.concat([self.raw[name], df], ignore_index=True) \
-                    if len(self.raw[name]) else df
+        if len(trades):
+            self._last_trade = int(trades["id"].max())
+            self.raw_trades = pd.concat([self.raw_trades, trades], ignore_index=True) \
+                if len(self.raw_trades) else trades
+        if errors:
+            ids, bars_, agents = zip(*errors, strict=True)
+            self.error_at = np.concatenate([self.error_at, self.events.visible_at(ids, bars_)])
+            self.error_apos = np.concatenate([self.error_apos, self.agent_pos(agents)])
+        self._last_event = int(last_event)
         self.n_bars = n
-        self._index_tables()
+        self._index_trades()
         return True
+
+    def _new_trades(self) -> pd.DataFrame:
+        """Trades recorded since the last read (the columns of ``rows_after``). SQLite
+        hands symbol, side and action over as a known word's place in its vocabulary
+        (other words are read apart), so that every value is a number and the rows
+        become one float array in C: much faster than text."""
+        words = {"symbol": self.symbols, "side": ("buy", "sell"), "action": ("entry", "exit")}
+        names = [c.strip() for c in Recording._TABLES["trades"].split(",")]
+        select, params = [], []
+        for c in names:
+            if c in words:
+                whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(words[c])))
+                select.append(f"CASE {c} {whens} END" if whens else "NULL")
+                params += words[c]
+            else:
+                select.append(c)
+        after = self._last_trade
+        rows = self.rec.db.execute(f"SELECT {', '.join(select)} FROM trades WHERE id > ?"
+                                   " ORDER BY id", [*params, after]).fetchall()
+        grid = np.array(rows, dtype=float).reshape(len(rows), len(names))  # None → NaN
+        df = pd.DataFrame({c: grid[:, i] for i, c in enumerate(names)})
+        for c in ("id", "bar", "agent"):
+            df[c] = df[c].astype(np.int64)
+        for c, vocab in words.items():
+            codes = df[c].to_numpy()
+            odd = np.isnan(codes)
+            out = np.array(vocab, dtype=object)[np.where(odd, 0, codes).astype(np.int64)] \
+                if vocab else np.full(len(codes), None, dtype=object)
+            if odd.any():  # words outside the vocabulary, as recorded
+                marks = ", ".join("?" * len(vocab))
+                other = dict(self.rec.db.execute(
+                    f"SELECT id, {c} FROM trades WHERE id > ? AND id <= ?"
+                    + (f" AND {c} NOT IN ({marks})" if vocab else ""),
+                    [after, int(df["id"].iloc[-1]), *vocab]))
+                out[odd] = [other[i] for i in df["id"].to_numpy()[odd].tolist()]
+            df[c] = out
+        return df
 
     def _add_bars(self, bars: BarGrid, n: int) -> None:
         m = n - self.n_bars
@@ -238,44 +315,72 @@ class Tape:
         self.drawdown = np.concatenate([self.drawdown, eq.drawdown_pct[:m, order].T], axis=1)
         self.invested = np.concatenate([self.invested, eq.invested[:m, order].T], axis=1)
 
-    def _index_tables(self) -> None:
-        """Visibility, agent positions, fees per bar, positions after each fill."""
+    def errors(self, t: int) -> np.ndarray:
+        """``agent_error`` events per agent visible after ``t`` bars."""
+        shown = self.error_apos[(self.error_at <= t) & (self.error_apos >= 0)]
+        return np.bincount(shown, minlength=len(self.names))
+
+    def _index_trades(self) -> None:
+        """Visibility, agent and symbol positions, fees per bar, realised pnl after
+        each fill and where each fill's holding was last flat."""
         n, a, k = self.n_bars, len(self.names), len(self.symbols)
-        tr = self.raw["trades"]
+        tr = self.raw_trades
         tr = tr[tr["bar"] < n] if len(tr) else tr
         apos = self.agent_pos(tr["agent"]) if len(tr) else np.zeros(0, np.int64)
         self.trades = TimedRows(tr, tr["bar"].to_numpy() + 1 if len(tr) else [], apos)
         self.fees = np.zeros((a, n))
         self.trade_sym = np.zeros(0, dtype=np.int64)
-        self.trade_avg = self.trade_realised = np.zeros(0)
-        if len(tr):
-            bar = tr["bar"].to_numpy(dtype=np.int64)
-            np.add.at(self.fees, (apos, bar), tr["fee"].to_numpy(dtype=float))
-            sym = tr["symbol"].map({s: j for j, s in enumerate(self.symbols)}).to_numpy(np.int64)
-            self.trade_sym = sym
-            self.trade_avg, self.trade_realised = _book(
-                apos, sym, np.where(tr["side"].to_numpy() == "buy", 1.0, -1.0),
-                tr["quantity"].to_numpy(float), tr["price"].to_numpy(float),
-                tr["action"].to_numpy() == "exit", tr["pnl"].to_numpy(float), tr["position"].to_numpy(float), a, k)
-        dec = self.raw["decisions"]
-        dec = dec[dec["bar"] < n] if len(dec) else dec
-        # a decision at bar b's close is known once bar b is shown
-        self.decisions = TimedRows(dec, dec["bar"].to_numpy() + 1 if len(dec) else [],
-                                   self.agent_pos(dec["agent"]) if len(dec) else [])
-        ev = self.raw["events"]
-        bar = ev["bar"].to_numpy(dtype=float) if len(ev) else np.zeros(0)
-        keep = np.isnan(bar) | (bar < n)
-        ev, bar = (ev[keep], bar[keep]) if len(ev) else (ev, bar)
-        # an event without a bar shows once every event recorded before it shows
-        at = np.where(np.isnan(bar), -1, bar + 1)
-        before = np.maximum.accumulate(np.concatenate(([0.0], at[:-1]))) if len(at) else at
-        at = np.where(np.isnan(bar), np.maximum(before, 0), at)
-        self.events = TimedRows(ev, at.astype(np.int64),
-                                self.agent_pos(ev["agent"]) if len(ev) else [])
-        for rows in (self.trades, self.decisions, self.events):
-            rows.cols.warm()
+        self.trade_exit = np.zeros(len(tr), dtype=bool)
+        self.trade_realised = np.zeros(len(tr))
+        self.trade_lot = np.zeros(len(tr), dtype=np.int64)
+        self.trade_avg = np.full(len(tr), np.nan)  # filled in by avg_price
+        if not len(tr):
+            return
+        bar = tr["bar"].to_numpy(dtype=np.int64)
+        np.add.at(self.fees, (apos, bar), tr["fee"].to_numpy(dtype=float))
+        sym = {s: j for j, s in enumerate(self.symbols)}
+        self.trade_sym = np.array([sym[s] for s in tr["symbol"].tolist()], dtype=np.int64)
         self.trade_exit = self.trades.where("action", "exit")
-        self.event_error = self.events.where("kind", "agent_error")
+        pnl = np.where(self.trade_exit, tr["pnl"].to_numpy(dtype=float, na_value=np.nan), 0.0)
+        flat = tr["position"].to_numpy(dtype=float) == 0.0
+        pair = apos * k + self.trade_sym
+        for key in np.unique(pair):
+            rows = np.flatnonzero(pair == key)  # this holding's fills, in recording order
+            self.trade_realised[rows] = np.cumsum(pnl[rows])
+            # the first fill of the lot each fill belongs to (after the last flat fill)
+            last_flat = np.maximum.accumulate(np.where(flat[rows], np.arange(len(rows)), -1))
+            before = np.concatenate(([-1], last_flat[:-1]))
+            self.trade_lot[rows] = rows[before + 1]
+
+    def avg_price(self, r: int) -> float:
+        """Average price of fill ``r``'s holding after it, by the accounting kernel's
+        rules (arena/portfolio.py ``_fill``), from the first fill of its lot (or the
+        last one worked out before: each fill's is kept)."""
+        cols, k = self.trades.cols, len(self.symbols)
+        pair = self.trades.apos * k + self.trade_sym
+        rows = np.arange(self.trade_lot[r], r + 1)
+        rows = rows[pair[rows] == pair[r]]
+        held = avg = 0.0
+        known = rows[~np.isnan(self.trade_avg[rows])]
+        if len(known):  # go on from the last fill worked out before
+            held, avg = float(cols["position"][known[-1]]), float(self.trade_avg[known[-1]])
+            rows = rows[rows > known[-1]]
+        out = []
+        for sd, q_abs, p, ex, q_after in zip(
+                np.where(cols["side"][rows] == "buy", 1.0, -1.0).tolist(),
+                cols["quantity"][rows].tolist(), cols["price"][rows].tolist(),
+                self.trade_exit[rows].tolist(), cols["position"][rows].tolist(), strict=True):
+            if ex:
+                if q_after == 0.0:
+                    avg = 0.0
+            elif held * sd >= 0:
+                avg = (avg * abs(held) + p * q_abs) / abs(q_after)
+            else:
+                avg = p
+            held = q_after
+            out.append(avg)
+        self.trade_avg[rows] = out
+        return avg
 
     # -- statistics ----------------------------------------------------------------------
     def stats_at(self, t: int) -> list[RunningStats]:
@@ -302,86 +407,16 @@ class Tape:
         if t1 <= t0 or not stats:
             return
         tr = self.trades
-        rows = tr.between(t0, t1)  # trades of bars t0..t1-1
-        by_agent: dict[int, dict[int, list[float]]] = {}
-        if len(rows):
-            rows = rows[self.trade_exit[rows]]
-            for a, b, p in zip(tr.apos[rows].tolist(), tr.cols["bar"][rows].tolist(),
-                               tr.cols["pnl"][rows].tolist(), strict=True):
-                by_agent.setdefault(a, {}).setdefault(b - t0, []).append(p)
+        rows = tr.between(t0, t1)  # trades of bars t0..t1-1, in recording order
+        rows = rows[self.trade_exit[rows]]
+        apos, pnl = tr.apos[rows], tr.cols["pnl"][rows] if len(rows) else np.zeros(0)
         times = self.times[t0:t1]
         for i, s in enumerate(stats):
             s.update_many(times, self.equity[i, t0:t1], self.invested[i, t0:t1],
-                          self.fees[i, t0:t1], by_agent.get(i, {}))
+                          self.fees[i, t0:t1])
+            s.add_closed_trades(pnl[apos == i])
 
     def market_data(self) -> MarketData:
         o = self.ohlcv
         return MarketData(self.times, self.symbols, o["open"], o["high"], o["low"], o["close"],
                           o["volume"], source=str(self.meta.get("data_source", "recording")))
-
-    # -- the on-disk index ------------------------------------------------------------------
-    @property
-    def index_path(self) -> Path:
-        return self.rec.run_path / INDEX_DIR
-
-    def _load_index(self) -> bool:
-        """Load what an earlier open kept, and bars and equity from the recording;
-        False if nothing is kept (or it is stale)."""
-        path = self.index_path
-        try:
-            info = json.loads((path / "index.json").read_text())
-            if info.get("version") != INDEX_VERSION or info.get("status") not in FINAL \
-                    or info.get("ends") != self._ends():
-                return False
-            with np.load(path / "booked.npz") as z:
-                booked = z["trade_avg"], z["trade_realised"]
-            raw = {name: pd.read_feather(path / f"{name}.arrow") for name in TABLES}
-            checkpoints = {int(b): [RunningStats.from_state(s) for s in states]
-                           for b, states in info["checkpoints"].items()}
-            n = int(info["n_bars"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return False
-        bars, eq = self.rec.bar_grid(), self.rec.equity_grid()
-        if min(_run_length(bars.bars, 0), _run_length(eq.bars, 0)) < n \
-                or eq.equity.shape[1] != len(self.names):
-            return False
-        self._add_bars(bars, n)
-        self._add_equity(eq, n)
-        self.raw, self._booked, self.checkpoints = raw, booked, checkpoints
-        self.n_bars = n
-        self.last_ids = {k: int(v) for k, v in info["last_ids"].items()}
-        self.status = info["status"]
-        return True
-
-    def _ends(self) -> list:
-        """The last equity bar and the last trade, decision and event ids in the
-        database (primary-key look-ups): an index that disagrees is stale."""
-        db = self.rec.db
-        last_bar = ("SELECT max(t0 + n_bars) - 1 FROM equity_blocks" if self.rec.blocks
-                    else "SELECT max(bar) FROM equity")
-        return [db.execute(last_bar).fetchone()[0],
-                *(db.execute(f"SELECT max(id) FROM {t}").fetchone()[0] for t in TABLES)]
-
-    def _save_index(self) -> None:
-        """Keep the tables, the fills' book and the checkpoints next to the recording
-        (best effort: a read-only run directory simply has no index)."""
-        final = self.index_path
-        try:
-            tmp = Path(tempfile.mkdtemp(prefix=".replay-index-", dir=self.rec.run_path))
-        except OSError:
-            return
-        try:
-            np.savez(tmp / "booked.npz", trade_avg=self.trade_avg,
-                     trade_realised=self.trade_realised)
-            for name in TABLES:
-                self.raw[name].reset_index(drop=True).to_feather(tmp / f"{name}.arrow")
-            (tmp / "index.json").write_text(json.dumps({
-                "version": INDEX_VERSION, "n_bars": self.n_bars, "last_ids": self.last_ids,
-                "status": self.status, "ends": self._ends(),
-                "checkpoints": {b: [s.state() for s in stats]
-                                for b, stats in self.checkpoints.items()}}))
-            if final.exists():
-                shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
-        except (OSError, ValueError, ImportError):
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -623,3 +623,24 @@ def test_running_stats_state_round_trips_through_json_and_continues_the_same():
     assert a.keys() == b.keys()
     for key in a:
         assert a[key] == b[key] or (a[key] != a[key] and b[key] != b[key]), key
+
+
+def test_running_stats_closed_trades_added_at_once_match_per_bar_and_a_hand_count():
+    times = pd.date_range("2024-01-02", periods=4, freq="D", tz="UTC")
+    equity, invested = np.array([100.0, 101.0, 99.0]), np.array([True, True, False])
+    per_bar = RunningStats(100.0, times[0], 252)
+    per_bar.update_many(times[1:].tz_localize(None).to_numpy(), equity, invested,
+                        np.array([0.1, 0.2, 0.0]), {0: [1.5, -2.0], 2: [3.0, 0.0]})
+    at_once = RunningStats(100.0, times[0], 252)
+    at_once.update_many(times[1:].tz_localize(None).to_numpy(), equity, invested,
+                        np.array([0.1, 0.2, 0.0]))
+    at_once.add_closed_trades([1.5, -2.0, 3.0, 0.0])
+    at_once.add_closed_trades([])
+    a, b = per_bar.snapshot(), at_once.snapshot()
+    assert a == b or all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+    # by hand: 4 trades, 2 winners (1.5 and 3.0), profit 4.5, loss -2.0, 0.0 neither
+    assert b["trades"] == 4 and b["win_rate_pct"] == 50.0
+    assert b["profit_factor"] == 4.5 / 2.0 and b["avg_trade"] == 2.5 / 4
+    assert b["best_trade"] == 3.0 and b["worst_trade"] == -2.0
+    with pytest.raises(ValueError, match="finite"):
+        at_once.add_closed_trades([1.0, math.nan])

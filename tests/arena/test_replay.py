@@ -185,6 +185,27 @@ def test_trades_decisions_and_errors_up_to_t_are_the_recordings(recorded):
     assert board.loc["FlipAgent", "errors"] == len(errors) == 5  # bars 49, 99, ..., 249
 
 
+def test_after_a_seek_the_feeds_hold_the_newest_decisions_and_events_before_t(recorded):
+    rec = Recording(recorded)
+    decisions, events = rec.decisions(), rec.events()
+    with Replay(recorded, feed_rows=60) as rp:
+        for t in (300, 7):
+            rp.seek(t)
+            dec, _ = rp.streams.decisions.since(0)
+            ev, _ = rp.streams.events.since(0)
+            want = decisions[decisions["bar"] < t].tail(60)
+            assert len(dec) == len(want) == min(60, (decisions["bar"] < t).sum())
+            assert list(dec["bar"]) == list(want["bar"])
+            assert list(dec["agent"]) == list(want["agent"])
+            assert list(dec["reasoning"]) == list(want["reasoning"])
+            want_ev = events[events["bar"] < t].tail(60)
+            assert list(ev["message"]) == list(want_ev["message"])
+            assert list(ev["kind"]) == list(want_ev["kind"])
+        rp.step(25)  # playing on appends the rows of the bars it shows
+        dec, _ = rp.streams.decisions.since(0)
+        assert list(dec["reasoning"]) == list(decisions[decisions["bar"] < 32]["reasoning"])
+
+
 # -------------------------------------------------------------------------- playing
 
 def test_step_play_pause_and_speed(recorded):
@@ -293,22 +314,37 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path):
         Replay(bad.parent)
 
 
-def test_the_kept_index_gives_the_same_replay_as_reading_the_database(recorded):
-    Replay(recorded).stop()  # a complete recording: the first open keeps the index
-    kept = recorded / "replay-index"
-    assert sorted(p.name for p in kept.iterdir()) == [
-        "booked.npz", "decisions.arrow", "events.arrow", "index.json", "trades.arrow"]
-    with Replay(recorded) as cached, Replay(recorded, cache=False) as fresh:
-        assert cached._tape.from_index and not fresh._tape.from_index
-        for t in (419, 3, 260):
-            cached.seek(t)
-            fresh.seek(t)
-            pd.testing.assert_frame_equal(cached.leaderboard(), fresh.leaderboard())
-            pd.testing.assert_frame_equal(cached.positions(), fresh.positions())
-            for name in ("equity", "trades", "decisions", "events", "prices"):
-                a, _ = getattr(cached.streams, name).since(0)
-                b, _ = getattr(fresh.streams, name).since(0)
-                pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+def test_a_replay_reads_the_recording_and_writes_nothing_beside_it(recorded):
+    before = {p.name: p.read_bytes() for p in recorded.iterdir()
+              if p.is_file() and p.suffix == ".sqlite"}
+    listing = sorted(p.name for p in recorded.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    with Replay(recorded, at=260) as rp:
+        rp.seek(419)
+        rp.seek(3)
+    assert sorted(p.name for p in recorded.iterdir()
+                  if not p.name.endswith(("-wal", "-shm"))) == listing
+    assert {p.name: p.read_bytes() for p in recorded.iterdir()
+            if p.is_file() and p.suffix == ".sqlite"} == before
+
+
+def test_trade_words_outside_the_usual_vocabulary_come_back_as_recorded(recorded, tmp_path):
+    # Arrange: a copy whose first fill's side is spelled differently
+    copy = tmp_path / "odd" / "arena.sqlite"
+    copy.parent.mkdir()
+    src = sqlite3.connect(recorded / "arena.sqlite")
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.execute("UPDATE trades SET side = 'BUY' WHERE id = (SELECT min(id) FROM trades)")
+    dst.commit()
+    dst.close()
+    want = Recording(copy).trades()
+    # Act
+    with Replay(copy.parent, at="end") as rp:
+        got = rp.trades_frame()
+    # Assert
+    assert got["side"].iloc[0] == "BUY" and set(got["side"].iloc[1:]) <= {"buy", "sell"}
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
 def test_a_recording_in_the_old_row_schema_replays_the_same(recorded, tmp_path):
