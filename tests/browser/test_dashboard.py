@@ -237,9 +237,10 @@ def test_page_follows_a_running_competition_and_catches_up(arena_server, dashboa
     dash = dashboard.open()
     dash.page.evaluate(_LONG_TASKS_JS)
 
-    # Act: sample the page's last bar five times while the run goes on at the default
-    # speed, then pause
+    # Act: once the page shows the first bars, sample its last bar five times while the
+    # run goes on at the default speed, then pause
     arena_server.command("start")
+    assert wait_until(lambda: (dash.equity() or {"n": 0})["n"] > 0, SETTLE_S), dash.equity()
     shown = []
     for _ in range(5):
         time.sleep(1.2)
