@@ -25,7 +25,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from arena.ui.chartdata import append_bounded, decimate
+from arena.ui.chartdata import append_bounded, decimate, plain_line
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import PALETTE, epoch_ms
 
@@ -80,24 +80,24 @@ class EquityChart(pn.viewable.Viewer):
         legend_items = []
         self._equity_renderers = []
         for i, (agent, col) in enumerate(self._columns.items()):
-            r = fig.line("time", {"field": col}, source=self.source, line_width=2,
-                         color=PALETTE[i % len(PALETTE)], name=f"{agent}@{fig.id}")
+            r = plain_line(fig, self.source, "time", {"field": col}, line_width=2,
+                           line_color=PALETTE[i % len(PALETTE)], name=f"{agent}@{fig.id}")
             self._equity_renderers.append((r, col))
             legend_items.append((agent, [r]))
             fig.add_tools(HoverTool(renderers=[r], tooltips=[
                 ("agent", agent), ("time", "@time{%F}"), ("equity", f"@{col}{{0,0.00}}"),
                 ("PnL", f"@{col}{{custom}}")],
                 formatters={"@time": "datetime", f"@{col}": pnl}, mode="mouse"))
-        b = fig.line("time", {"field": "equity"}, source=self.bench, line_width=1.5,
-                     line_dash="dashed", color="#9e9e9e", name=f"buy & hold@{fig.id}")
+        b = plain_line(fig, self.bench, "time", {"field": "equity"}, line_width=1.5,
+                       line_dash="dashed", line_color="#9e9e9e", name=f"buy & hold@{fig.id}")
         self._equity_renderers.append((b, "equity"))
         legend_items.append(("buy & hold (benchmark)", [b]))
         dd = figure(x_axis_type="datetime", x_range=fig.x_range, sizing_mode="stretch_width",
                     height=150, tools="pan,xwheel_zoom,reset", toolbar_location=None,
                     title="Drawdown %")
         for i, (agent, col) in enumerate(self._columns.items()):
-            dd.line("time", col + "_dd", source=self.source, color=PALETTE[i % len(PALETTE)],
-                    line_width=1.5, name=f"{agent}@{dd.id}")
+            plain_line(dd, self.source, "time", col + "_dd", line_color=PALETTE[i % len(PALETTE)],
+                       line_width=1.5, name=f"{agent}@{dd.id}")
         dd.add_layout(Span(location=0, dimension="width", line_color="#777", line_width=1))
         self._legend_pane.object = self._legend(legend_items, dd)
         self._fig, self._dd = fig, dd
@@ -121,10 +121,11 @@ class EquityChart(pn.viewable.Viewer):
         fig.grid.visible = False
         drawdowns = {r.name.rsplit("@", 1)[0]: r.name for r in dd.renderers if r.name}
         swatches = []
+        nothing = ColumnDataSource({"x": [], "y": []})
         for label, (real,) in items:
             glyph = real.glyph
-            swatch = fig.line([], [], color=glyph.line_color, line_width=glyph.line_width,
-                              line_dash=glyph.line_dash)
+            swatch = plain_line(fig, nothing, "x", "y", line_color=glyph.line_color,
+                                line_width=glyph.line_width, line_dash=glyph.line_dash)
             # by name, not by reference: the legend re-renders whenever anything it
             # references changes, and a reference would reach the lines' data
             names = [real.name, drawdowns.get(real.name.rsplit("@", 1)[0])]

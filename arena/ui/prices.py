@@ -28,7 +28,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap, factor_mark
 
-from arena.ui.chartdata import append_bounded, decimate, small_as_lists
+from arena.ui.chartdata import append_bounded, decimate, plain_line, small_as_lists
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import DOWN, PALETTE, UP, epoch_ms
 
@@ -88,8 +88,8 @@ class PriceChart(pn.viewable.Viewer):
         self.fills = ColumnDataSource({c: [] for c in FILL_COLUMNS}, name="fills")
         self._lines = {}
         for sym, col in self.columns.items():
-            line = fig.line("time", col, source=self.source, color="#cfd8dc", line_width=1.5,
-                            name=sym)
+            line = plain_line(fig, self.source, "time", col, line_color="#cfd8dc",
+                              line_width=1.5, name=sym)
             fig.add_tools(HoverTool(renderers=[line], mode="vline", tooltips=[
                 ("time", "@time{%F %R}"), (sym, f"@{col}{{0,0.00[00]}}")],
                 formatters={"@time": "datetime"}))
