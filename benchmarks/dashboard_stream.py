@@ -134,6 +134,9 @@ class Arena:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "PANEL_"))}
         env["ARENA_RUN_DIR"] = str(tmp / "runs")
+        # the server imports this checkout's arena (not whatever the console script's
+        # environment was installed from)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
         self.log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [str(ARENA), "serve", "--port", str(self.port), "--no-show", "--config", str(config)],
@@ -270,7 +273,18 @@ def dump_largest(frames: Frames, start: int, count: int) -> None:
         for ev in json.loads(text).get("events", []):
             cols = ev.get("data", {}).get("entries") if isinstance(ev.get("data"), dict) else None
             names = [c[0] for c in cols][:6] if cols else ""
+            if ev.get("kind") == "MessageSent":  # a LogView's rows or a KeyedView's changes
+                names = _message_keys(ev)
             print(f"    {ev.get('kind')} {ev.get('attr', '')} {len(json.dumps(ev)):>7} B {names}")
+
+
+def _message_keys(event: dict) -> list[str]:
+    """The top-level keys of a custom message (``rows``; ``add``/``set``/``order``...)."""
+    values = event.get("msg_data", {}).get("values", {})
+    for key, value in values.get("entries", []) if isinstance(values, dict) else []:
+        if key == "data" and isinstance(value, dict):
+            return [k for k, _ in value.get("entries", [])]
+    return []
 
 
 def measure(browser, arena: Arena, label: str, run_seconds: float, steps: int,

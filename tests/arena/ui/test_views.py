@@ -29,6 +29,7 @@ from arena.data import synthetic
 from arena.engine import Competition, CompetitionConfig
 from arena.ui.connection import DISCONNECTED, READY, ConnectionIndicator, configure_notifications
 from arena.ui.decisions import DecisionsFeed, targets_text
+from arena.ui.equity import EquityChart
 from arena.ui.events import EventLog, wall_labels
 from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub, default_spec
@@ -249,6 +250,27 @@ def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
 
     assert chart.param.symbol.objects == ["XAA", "XBB", "XCC"] and chart.symbol == "XAA"
     assert [len(closes_of(chart, s)) for s in ("XAA", "XBB", "XCC")] == [10, 10, 10]
+
+
+# -- equity chart -------------------------------------------------------------------------
+def test_equity_chart_streams_each_agents_new_equity_to_the_cent(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    chart = EquityChart(feed=feed)
+    rec = Recorder(chart)
+
+    advance(feed, 40)
+    rec.events.clear()
+    advance(feed, 5)
+
+    eq = hub.competition.equity_frame()  # a column per agent
+    for agent, col in chart._columns.items():
+        shown = np.asarray(chart.source.data[col], dtype=float)
+        assert len(shown) == 45
+        np.testing.assert_allclose(shown, eq[agent].to_numpy(), rtol=0, atol=0.005)
+        assert shown.tolist() == np.round(shown, 2).tolist()  # no more than cents travel
+    streamed = rec.of(ColumnsStreamedEvent)
+    assert [len(e.data["time"]) for e in streamed if e.model is chart.source] == [5]
+    assert not rec.of(ColumnDataChangedEvent)
 
 
 # -- positions -----------------------------------------------------------------------------
