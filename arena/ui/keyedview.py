@@ -23,6 +23,7 @@ to the server's order); the sort lives in the page only.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import panel as pn
@@ -207,7 +208,7 @@ export function render({ model, el }) {
         self._sent: dict[int, tuple] = {}  # row id -> the cells the page has
         self._order: list[int] = []
         self._next_id = 0
-        self._frame = self._empty()
+        self._shown: dict[str, list] = {}  # column -> values, top to bottom
 
     def _empty(self) -> pd.DataFrame:
         return pd.DataFrame(columns=self.names)
@@ -224,54 +225,55 @@ export function render({ model, el }) {
     def frame(self) -> pd.DataFrame:
         """The table shown, top to bottom, at full precision (what the page shows
         rounded)."""
-        return self._frame
+        return pd.DataFrame(self._shown) if self._shown else self._empty()
 
     @property
     def rows(self) -> list[list]:
         """The rows as the page has them, top to bottom: the cells as sent."""
         return [list(self._sent[i]) for i in self._order]
 
-    def _cells(self, frame: pd.DataFrame) -> list[tuple]:
-        cols = [[wire(v, d) for v in frame[name].tolist()]
-                for name, d in zip(self.names, map(_decimals, (c[3] for c in self.columns)),
-                                   strict=True)]
-        return list(zip(*cols, strict=True)) if cols else []
-
-    def update(self, frame: pd.DataFrame) -> dict | None:
-        """Show ``frame`` (rows top to bottom, every column named in ``columns``);
-        sends the differences from what the page has. Returns that message (None:
-        nothing changed)."""
-        missing = [c for c in self.names if c not in frame.columns]
+    def update(self, table: pd.DataFrame | Mapping[str, Sequence],
+               order: Sequence[int] | None = None) -> dict | None:
+        """Show ``table`` (a frame, or columns as sequences; every column named in
+        ``columns``), its rows top to bottom or in ``order`` (row positions); sends
+        the differences from what the page has. Returns that message (None: nothing
+        changed)."""
+        missing = [c for c in self.names if c not in table]
         if missing:
             raise ValueError(f"{self.name}: the table has no column {missing}")
-        self._frame = frame[self.names].reset_index(drop=True)
-        keys = list(zip(*(self._frame[k].tolist() for k in self.key), strict=True))
+        cols = {c: table[c].tolist() if hasattr(table[c], "tolist") else list(table[c])
+                for c in self.names}
+        if order is not None:
+            cols = {c: [v[i] for i in order] for c, v in cols.items()}
+        keys = list(zip(*(cols[k] for k in self.key), strict=True))
         if len(set(keys)) != len(keys):
             raise ValueError(f"{self.name}: two rows have the same key {self.key}")
-        add, set_, order, sent = [], [], [], {}
-        for key, cells in zip(keys, self._cells(self._frame), strict=True):
+        self._shown = cols
+        decimals = [_decimals(c[3]) for c in self.columns]
+        wired = [[wire(v, d) for v in cols[c]] for c, d in zip(self.names, decimals, strict=True)]
+        add, set_, new_order, sent = [], [], [], {}
+        for key, cells in zip(keys, zip(*wired, strict=True), strict=True):
             rid = self._ids.get(key)
             if rid is None:
                 rid = self._ids[key] = self._next_id
                 self._next_id += 1
                 add.append([rid, *cells])
             else:
-                old = self._sent[rid]
-                diff = [x for i, (a, b) in enumerate(zip(old, cells, strict=True)) if a != b
-                        for x in (i, b)]
+                diff = [x for i, (a, b) in enumerate(zip(self._sent[rid], cells, strict=True))
+                        if a != b for x in (i, b)]
                 if diff:
                     set_.append([rid, *diff])
             sent[rid] = cells
-            order.append(rid)
+            new_order.append(rid)
         drop = [rid for rid in self._sent if rid not in sent]
         if drop:
             gone = set(drop)
             self._ids = {k: i for k, i in self._ids.items() if i not in gone}
         self._sent = sent
         msg = {k: v for k, v in (("add", add), ("set", set_), ("drop", drop)) if v}
-        if order != self._order:
-            msg["order"] = order
-        self._order = order
+        if new_order != self._order:
+            msg["order"] = new_order
+        self._order = new_order
         if not msg:
             return None
         self._send_msg(msg)
@@ -281,7 +283,7 @@ export function render({ model, el }) {
         """Drop every row (a new run or a reset); the next rows get new ids."""
         had = bool(self._ids)
         self._ids, self._sent, self._order, self._next_id = {}, {}, [], 0
-        self._frame = self._empty()
+        self._shown = {}
         if had:
             self._send_msg({"reset": True})
 

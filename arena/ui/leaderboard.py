@@ -48,13 +48,13 @@ class Leaderboard(pn.viewable.Viewer):
         self.table.clear()
 
     def _on_board(self, board: pd.DataFrame) -> None:
-        df = board.sort_values("rank", kind="stable").reset_index(drop=True)
-        ranks = df["rank"].astype(int).tolist()
-        df["rank"] = ranks
-        df["move"] = [self._previous.get(a, r) - r for a, r in
-                      zip(df["agent"].tolist(), ranks, strict=True)]
-        self._previous = dict(zip(df["agent"].tolist(), ranks, strict=True))
-        self.table.update(df)
+        agents = board["agent"].tolist()
+        ranks = [int(r) for r in board["rank"].tolist()]
+        moves = [self._previous.get(a, r) - r for a, r in zip(agents, ranks, strict=True)]
+        self._previous = dict(zip(agents, ranks, strict=True))
+        columns = {c: board[c] for c in self.table.names if c in board}
+        self.table.update({**columns, "rank": ranks, "move": moves},
+                          order=sorted(range(len(ranks)), key=ranks.__getitem__))
 
     def __panel__(self):
         return pn.Column(pn.pane.Markdown("#### Leaderboard", margin=(0, 10)), self.table,

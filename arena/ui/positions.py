@@ -11,6 +11,7 @@ when a row came or went.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -45,8 +46,10 @@ class PositionsTable(pn.viewable.Viewer):
         self.table.clear()
 
     def _on_table(self, table: pd.DataFrame) -> None:
-        open_ = table[table["quantity"].to_numpy(dtype=float) != 0]
-        self.table.update(open_.sort_values(["agent", "symbol"], kind="stable"))
+        held = np.flatnonzero(table["quantity"].to_numpy(dtype=float) != 0)
+        agent, symbol = table["agent"].tolist(), table["symbol"].tolist()
+        self.table.update(table, order=sorted(held.tolist(),
+                                              key=lambda i: (agent[i], symbol[i])))
 
     def __panel__(self):
         return pn.Column(pn.pane.Markdown("#### Open positions", margin=(0, 10)), self.table,
