@@ -153,7 +153,7 @@ export function render({ model, el }) {
   const setColumns = () => {
     const cols = model.columns || []
     box.style.setProperty("--cols", cols.map(c => c[2] || "1fr").join(" "))
-    const min = cols.reduce((a, c) => a + 8 + +((/(\\d+)px/.exec(c[2] || "") || [0, 60])[1]), 16)
+    const min = cols.reduce((a, c) => a + 8 + +((/(\\d+)px/.exec(c[2] || "") || [0, 60])[1]), 8)  // + gaps, padding
     box.style.setProperty("--minw", min + "px")
     const kinds = cols.map(c => c[3] || "text")
     fmts = kinds.map(formatter)
