@@ -24,6 +24,7 @@ import param
 from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP
 
 Row = list  # [cells, classes]: cells are text, classes a list (or None) of cell classes
+# (sent as [cells, column, class, ...]: see _wire)
 
 
 def grid_css() -> str:
@@ -99,13 +100,14 @@ export function render({ model, el }) {
   // the model's values are read once per change, not once per row (they are not free)
   let fcol = model.filter_column, fvals = model.filter_values || [], max = model.max_rows
   const shown = row => fcol < 0 || fvals.length === 0 || fvals.includes(row.dataset.key)
-  const make = ([cells, classes]) => {
-    const row = document.createElement("div")
+  const make = ([cells, ...pairs]) => {  // pairs: column, class, column, class...
+    const row = document.createElement("div"), classes = []
+    for (let k = 0; k + 1 < pairs.length; k += 2) classes[pairs[k]] = pairs[k + 1]
     row.className = "row"
     cells.forEach((v, i) => {
       const s = document.createElement("span")
       s.textContent = v == null ? "" : String(v)
-      const cls = classes && classes[i] ? base[i] + " " + classes[i] : base[i]
+      const cls = classes[i] ? base[i] + " " + classes[i] : base[i]
       if (cls) s.className = cls
       if (wrap[i]) s.title = s.textContent
       row.append(s)
@@ -177,7 +179,7 @@ export function render({ model, el }) {
             return
         rows = rows[-self.max_rows:]
         self._window.extend(rows)
-        self._send_msg({"rows": rows})
+        self._send_msg({"rows": _wire(rows)})
 
     def clear(self) -> None:
         """Drop every row (a new run or a reset)."""
@@ -186,4 +188,11 @@ export function render({ model, el }) {
 
     def _handle_msg(self, msg) -> None:
         if msg == "sync":
-            self._send_msg({"reset": True, "rows": self.rows})
+            self._send_msg({"reset": True, "rows": _wire(self.rows)})
+
+
+def _wire(rows: list[Row]) -> list[list]:
+    """Rows as sent: ``[cells, column, class, column, class, ...]``, only the cells that
+    have a class (``[None, None, "u", None, "d"]`` costs twice the bytes)."""
+    return [[cells, *(x for i, c in enumerate(classes or ()) if c for x in (i, c))]
+            for cells, classes in rows]

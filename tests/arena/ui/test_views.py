@@ -141,6 +141,15 @@ class Recorder:
                 if (e.model.name or "").startswith(prefix)]
 
 
+def unwire(row: list) -> list:
+    """A LogView row as sent (``[cells, column, class, ...]``) as ``[cells, classes]``."""
+    cells, pairs = row[0], row[1:]
+    classes = [None] * len(cells)
+    for k in range(0, len(pairs), 2):
+        classes[pairs[k]] = pairs[k + 1]
+    return [cells, classes if pairs else None]
+
+
 def model_of(widget):
     return next(iter(widget._models.values()))[0]
 
@@ -547,8 +556,11 @@ def test_a_page_that_renders_later_asks_for_and_gets_the_rows_so_far(hub):
     trades.table._handle_msg("sync")  # what the page's render() sends
 
     (reply,) = rec.messages()
-    assert reply["reset"] is True and reply["rows"] == trades.table.rows
+    assert reply["reset"] is True and [unwire(r) for r in reply["rows"]] == trades.table.rows
     assert len(reply["rows"]) == 30
+    # a row goes as [cells, column, class, ...]: only the cells that have a class
+    side, pnl = trades.table.rows[-1][1][2], trades.table.rows[-1][1][4]
+    assert reply["rows"][-1] == [trades.table.rows[-1][0], 2, side, 4, pnl]
 
 
 def test_trade_csv_export_is_the_full_history_with_formulas_neutralised(hub):
@@ -628,7 +640,7 @@ def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
     assert {c[4] for c in mine} == {XSS}  # sent as is: the page sets it as text
     assert {c[2] for c in mine} == {"SYN +50%", "SYN 0%"}
     assert {c[3] for c in mine} == {"0.70"}
-    sent = [row for m in rec.messages() for row, _ in m.get("rows", [])]
+    sent = [row[0] for m in rec.messages() for row in m.get("rows", [])]
     assert list({r[4] for r in sent if r[1] == "XssAgent"}) == [XSS]
 
 
