@@ -1,9 +1,9 @@
 """Market cards (last price and change per symbol) and the summary bar (totals,
 engine state, progress, throughput).
 
-Both are rows of small cards drawn by :class:`StatStrip`, a tiny ESM component:
-an update sends only the card fields that changed (a value, a change, the
-progress), and the browser writes them with ``textContent``, so nothing in a
+Both are rows of small cards drawn by :class:`StatStrip`, a tiny ESM component
+whose only data is the list of cards: an update sends that short list (a few
+hundred bytes), and the browser writes it with ``textContent``, so nothing in a
 card can ever be read as HTML.
 """
 
@@ -44,87 +44,46 @@ progress::-moz-progress-bar {{ background: #56b4e9; }}
 class StatStrip(pn.custom.JSComponent):
     """A row of cards ``[label, value, sub, class, progress]``: ``sub`` is text or a
     list of ``[text, class]`` pieces, ``class`` colours the value (u up, d down,
-    f flat, or ``state <name>`` for a badge), ``progress`` is 0..1 or None.
+    f flat, or ``state <name>`` for a badge), ``progress`` is 0..1 or None."""
 
-    Setting ``cards`` sends the page only the fields that changed, as a message
-    ``{"n": cards, "set": [[card, field, value, field, value, ...], ...]}`` (field
-    0 to 4 as above); a page that renders asks for all of them (``sync``).
-    """
+    cards = param.List(default=[], doc="the cards, left to right")
 
     _esm = """
 export function render({ model, el }) {
   const strip = document.createElement("div")
   strip.className = "s"
   el.append(strip)
-  const card = n => {
-    while (strip.children.length <= n) {
-      const p = document.createElement("p")
-      for (const tag of ["i", "b", "small", "progress"]) p.append(document.createElement(tag))
-      p.lastChild.style.display = "none"
-      strip.append(p)
-    }
-    return strip.children[n]
-  }
-  const set = (p, field, v) => {
-    const [i, b, small, bar] = p.children
-    if (field === 0) i.textContent = v
-    else if (field === 1) b.textContent = v
-    else if (field === 3) b.className = v || ""
-    else if (field === 4) {
-      bar.style.display = v == null ? "none" : "block"
-      if (v != null) bar.value = v
-    } else {
+  const draw = () => {
+    const cards = model.cards || []
+    while (strip.children.length > cards.length) strip.lastChild.remove()
+    cards.forEach((card, n) => {
+      let p = strip.children[n]
+      if (!p) {
+        p = document.createElement("p")
+        for (const tag of ["i", "b", "small", "progress"]) p.append(document.createElement(tag))
+        strip.append(p)
+      }
+      const [label, value, sub, cls, frac] = card
+      const [i, b, small, bar] = p.children
+      i.textContent = label
+      b.textContent = value
+      b.className = cls || ""
       small.replaceChildren()
-      for (const [piece, c] of (Array.isArray(v) ? v : [[v || "", ""]])) {
+      for (const [piece, c] of (Array.isArray(sub) ? sub : [[sub || "", ""]])) {
         const span = document.createElement("span")
         span.textContent = piece
         if (c) span.className = c
         small.append(span)
       }
-    }
+      bar.style.display = frac == null ? "none" : "block"
+      if (frac != null) bar.value = frac
+    })
   }
-  model.on("msg:custom", msg => {
-    while (strip.children.length > msg.n) strip.lastChild.remove()
-    for (const [n, ...pairs] of msg.set || []) {
-      const p = card(n)
-      for (let k = 0; k + 1 < pairs.length; k += 2) set(p, pairs[k], pairs[k + 1])
-    }
-  })
-  model.send_msg("sync")  // every card (a late tab, a reload)
+  draw()
+  model.on("cards", draw)
 }
 """
     _stylesheets = [_CSS]
-
-    def __init__(self, cards: list | None = None, **params):
-        super().__init__(**params)
-        self._cards: list = []
-        self.cards = cards or []
-
-    @property
-    def cards(self) -> list:
-        """The cards shown, left to right."""
-        return self._cards
-
-    @cards.setter
-    def cards(self, cards: list) -> None:
-        cards = [list(c) for c in cards]
-        changed = []
-        for n, card in enumerate(cards):
-            old = self._cards[n] if n < len(self._cards) else None
-            fields = [x for f, v in enumerate(card) if old is None or old[f] != v
-                      for x in (f, v)]
-            if fields:
-                changed.append([n, *fields])
-        grew_or_shrank = len(cards) != len(self._cards)
-        self._cards = cards
-        if changed or grew_or_shrank:
-            self._send_msg({"n": len(cards), "set": changed})
-
-    def _handle_msg(self, msg) -> None:
-        if msg == "sync":
-            self._send_msg({"n": len(self._cards), "set": [
-                [n, *(x for f, v in enumerate(c) for x in (f, v))]
-                for n, c in enumerate(self._cards)]})
 
 
 def sign_class(value: float | None) -> str:

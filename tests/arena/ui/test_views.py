@@ -6,6 +6,7 @@ agent text literal."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import replace
 
@@ -603,8 +604,7 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     feed = SessionFeed(hub=hub, table_period=0)
     views = [PriceChart(feed=feed), PositionsTable(feed=feed), TradeFeed(feed=feed),
-             DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed),
-             EquityChart(feed=feed), Leaderboard(feed=feed)]
+             DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed)]
     strips = [MarketCards(feed=feed), SummaryBar(feed=feed)]
     rec = Recorder(*views, *strips)
     advance(feed, 100)
@@ -617,8 +617,9 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
         time.sleep(0.11)  # positions and leaderboard publish at most 10 times a second
         advance(feed, 1)
         msg = protocol.create("PATCH-DOC", rec.events)
-        # the feeds', tables' and cards' messages travel in the same PATCH-DOC
-        sizes.append(len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers))
+        tables_and_charts = len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
+        cards = sum(len(json.dumps(s.strip.cards)) for s in strips)  # ESM data: sent as JSON
+        sizes.append(tables_and_charts + cards)
     hub.competition.stop()
 
     assert len(hub.competition.trades_frame()) > 0
@@ -778,22 +779,6 @@ def test_market_cards_show_last_close_and_changes_even_after_a_decimated_history
     assert (label, value) == ("AAPL", f"{aapl[399]:,.2f}")
     assert sub[0][0] == f"{100 * (aapl[399] / aapl[398] - 1):+.2f}%"
     assert sub[2][0] == f"{100 * (aapl[399] / aapl[0] - 1):+.2f}%"
-
-
-def test_stat_strip_sends_only_the_fields_that_changed_and_everything_on_sync():
-    strip = StatStrip(cards=[["Trades", "3", "closed", "", None], ["Progress", "1.0%", "", "", 0.01]])
-    rec = Recorder(strip)
-
-    strip.cards = [["Trades", "4", "closed", "", None], ["Progress", "1.0%", "", "", 0.01]]
-    strip.cards = [["Trades", "4", "closed", "", None], ["Progress", "1.0%", "", "", 0.01]]
-    strip.cards = [["Trades", "4", "closed", "", None]]
-    strip._handle_msg("sync")
-
-    changed, dropped, sync = rec.messages()
-    assert changed == {"n": 2, "set": [[0, 1, "4"]]}  # the same cards again: no message
-    assert dropped == {"n": 1, "set": []}
-    assert sync == {"n": 1, "set": [[0, 0, "Trades", 1, "4", 2, "closed", 3, "", 4, None]]}
-    assert "textContent" in StatStrip._esm and "innerHTML" not in StatStrip._esm
 
 
 def test_market_cards_colour_a_rise_up_and_a_fall_down(hub):
