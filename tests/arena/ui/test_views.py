@@ -604,7 +604,8 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     feed = SessionFeed(hub=hub, table_period=0)
     views = [PriceChart(feed=feed), PositionsTable(feed=feed), TradeFeed(feed=feed),
-             DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed)]
+             DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed),
+             EquityChart(feed=feed), Leaderboard(feed=feed)]
     strips = [MarketCards(feed=feed), SummaryBar(feed=feed)]
     rec = Recorder(*views, *strips)
     advance(feed, 100)
@@ -617,6 +618,7 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
         time.sleep(0.11)  # positions and leaderboard publish at most 10 times a second
         advance(feed, 1)
         msg = protocol.create("PATCH-DOC", rec.events)
+        # (the feeds' and keyed tables' messages travel in the same PATCH-DOC)
         tables_and_charts = len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
         cards = sum(len(json.dumps(s.strip.cards)) for s in strips)  # ESM data: sent as JSON
         sizes.append(tables_and_charts + cards)
