@@ -101,7 +101,8 @@ export function render({ model, el }) {
   box.append(head, body)
   el.append(box)
   const rows = new Map()  // id -> {el, cells, values}
-  let order = [], shown = [], fmts = [], bases = [], texts = [], sortCol = -1, sortDir = 1
+  let order = [], shown = [], fmts = [], bases = [], texts = [], ups = []
+  let sortCol = -1, sortDir = 1
   const numbers = new Map()
   const number = (lo, hi) => {
     const k = lo + ":" + hi
@@ -158,6 +159,7 @@ export function render({ model, el }) {
     const kinds = cols.map(c => c[3] || "text")
     fmts = kinds.map(formatter)
     texts = kinds.map(f => f === "text")
+    ups = kinds.map(f => f === "text" || f === "rank")  // sorted A→Z / 1st first
     bases = kinds.map(f => f.startsWith("n:") ? "r" : f === "text" ? "" : "c")
     head.replaceChildren(...cols.map((c, i) => {
       const s = document.createElement("span")
@@ -170,7 +172,7 @@ export function render({ model, el }) {
   head.addEventListener("click", e => {
     const s = e.target.closest("span")
     if (!s) return
-    const i = +s.dataset.col, first = texts[i] ? 1 : -1  // text A→Z, numbers high first
+    const i = +s.dataset.col, first = ups[i] ? 1 : -1  // numbers high first
     if (sortCol !== i) { sortCol = i; sortDir = first }
     else if (sortDir === first) sortDir = -first
     else sortCol = -1

@@ -220,6 +220,16 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
               for d in (a, b, c)]
     assert tables[0] == tables[1] == tables[2], tables
 
+    # a click on a column title sorts that page's table: A to Z, Z to A, then as ranked
+    ranked = [r["Agent"] for r in a.keyed("arena-leaderboard")]
+    title = a.page.locator(".arena-leaderboard .head span").filter(has_text=re.compile("^Agent$"))
+    orders = []
+    for _ in range(3):
+        title.click()
+        orders.append([r["Agent"] for r in a.keyed("arena-leaderboard")])
+    assert orders == [sorted(ranked), sorted(ranked, reverse=True), ranked]
+    assert [r["Agent"] for r in b.keyed("arena-leaderboard")] == ranked  # only that page
+
 
 def strip_moves(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "Δ"} for r in rows]
