@@ -16,9 +16,10 @@ Phase A at bar 100, phase B at bar 100,000, each with a fresh page:
 * updates: 10 s at 10 bars/s; an update is what one pull of the session sends: a
   Bokeh PATCH-DOC message (header, metadata, content and binary buffer frames)
   that carries chart or table data (ColumnsStreamed / ColumnsPatched /
-  ColumnDataChanged), plus the feeds' new rows, which travel as messages of their
-  own (MessageSent) a few ms later; messages that carry only the heartbeat and
-  status line are counted apart;
+  ColumnDataChanged) or the feeds' new rows and the keyed tables' changes (custom
+  messages, MessageSent: in the same PATCH-DOC, or in one of their own a few ms
+  later, counted with it); messages that carry only the heartbeat and status line
+  are counted apart;
 * latency: paused, then ``POST /api/step`` 30+ times; from just before the POST
   to the first frame that streams data into the page (Python's monotonic clock;
   the POST runs in a thread while Playwright waits, so frame callbacks are timely).
