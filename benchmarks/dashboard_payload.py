@@ -7,8 +7,9 @@ recording) is rendered into a Bokeh Document; after 100 bars, 24 updates of 3
 bars each (about what a pull carries at 10 bars/s), the keyed tables (leaderboard,
 positions) refreshed on every 4th (``table_period`` 1 s at 4 pulls a second). Each
 update's events are serialised as the server would (one ``PATCH-DOC``) and
-counted, in total and per view. Nothing depends on the machine's load, so two
-versions of the code compare exactly (run it with each on ``PYTHONPATH``).
+counted, in total and per view. The bytes do not depend on the machine's load, so
+two versions of the code compare exactly (run it with each on ``PYTHONPATH``); the
+server time of each pull is printed too (that does).
 Not counted: the market cards and summary bar (``StatStrip`` data, sent when the
 session's document is live: about 1 KB an update in the browser benchmark), the
 status line and the heartbeat.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import statistics
+import time
 from dataclasses import replace
 
 import panel as pn
@@ -57,13 +59,15 @@ def main() -> int:
         model = getattr(event, "model", None) or event.msg_data.model
         return names.get(model.id) or f"{model.name or type(model).__name__} data"
 
-    sizes, per_view = [], collections.defaultdict(int)
+    sizes, pulls, per_view = [], [], collections.defaultdict(int)
     try:
         for i in range(UPDATES):
             events.clear()
             feed.table_period = 0 if i % KEYED_EVERY == 0 else 60_000
             hub.competition.step(BARS)
+            t0 = time.perf_counter()
             feed.pull()
+            pulls.append(time.perf_counter() - t0)
             msg = protocol.create("PATCH-DOC", events)
             sizes.append(len(msg.header_json) + len(msg.metadata_json) + len(msg.content_json)
                          + sum(len(b.to_bytes()) for b in msg.buffers))
@@ -76,6 +80,9 @@ def main() -> int:
     print(f"{UPDATES} updates of {BARS} bars, keyed tables on every {KEYED_EVERY}th:")
     print(f"bytes per update: median {statistics.median(sizes):,.0f}, "
           f"mean {statistics.mean(sizes):,.0f}, max {max(sizes):,}")
+    print(f"server time of a pull (the session's Python side; this machine's load "
+          f"matters): median {1000 * statistics.median(pulls):.0f} ms, with the keyed "
+          f"tables {1000 * statistics.median(pulls[::KEYED_EVERY]):.0f} ms")
     for name, total in sorted(per_view.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<22} {total / UPDATES:7,.0f} B per update")
     return 0
