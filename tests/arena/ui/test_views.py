@@ -46,7 +46,6 @@ SPEC = RunSpec(symbols=("AAPL", "MSFT"), agents=("sma_cross", "momentum", "rando
                config=CompetitionConfig(record=False))
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
-SAFE_TEXT = ("plaintext", "textarea")  # Tabulator formatters that escape HTML
 TRADE_TITLES = ["Time", "Agent", "Trade", "Price", "PnL"]
 
 # hand-made positions tables (the keyed stream's columns) for the patch tests
