@@ -16,9 +16,10 @@ Phase A at bar 100, phase B at bar 100,000, each with a fresh page:
 * updates: 10 s at 10 bars/s; an update is what one pull of the session sends: a
   Bokeh PATCH-DOC message (header, metadata, content and binary buffer frames)
   that carries chart or table data (ColumnsStreamed / ColumnsPatched /
-  ColumnDataChanged), plus the feeds' new rows, which travel as messages of their
-  own (MessageSent) a few ms later; messages that carry only the heartbeat and
-  status line are counted apart;
+  ColumnDataChanged) or the feeds' new rows and the keyed tables' changes (custom
+  messages, MessageSent: in the same PATCH-DOC, or in one of their own a few ms
+  later, counted with it); messages that carry only the heartbeat and status line
+  are counted apart;
 * latency: paused, then ``POST /api/step`` 30+ times; from just before the POST
   to the first frame that streams data into the page (Python's monotonic clock;
   the POST runs in a thread while Playwright waits, so frame callbacks are timely).
@@ -134,6 +135,9 @@ class Arena:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "PANEL_"))}
         env["ARENA_RUN_DIR"] = str(tmp / "runs")
+        # the server imports this checkout's arena (not whatever the console script's
+        # environment was installed from)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
         self.log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [str(ARENA), "serve", "--port", str(self.port), "--no-show", "--config", str(config)],
@@ -270,7 +274,18 @@ def dump_largest(frames: Frames, start: int, count: int) -> None:
         for ev in json.loads(text).get("events", []):
             cols = ev.get("data", {}).get("entries") if isinstance(ev.get("data"), dict) else None
             names = [c[0] for c in cols][:6] if cols else ""
+            if ev.get("kind") == "MessageSent":  # a LogView's rows or a KeyedView's changes
+                names = _message_keys(ev)
             print(f"    {ev.get('kind')} {ev.get('attr', '')} {len(json.dumps(ev)):>7} B {names}")
+
+
+def _message_keys(event: dict) -> list[str]:
+    """The top-level keys of a custom message (``rows``; ``add``/``set``/``order``...)."""
+    values = event.get("msg_data", {}).get("values", {})
+    for key, value in values.get("entries", []) if isinstance(values, dict) else []:
+        if key == "data" and isinstance(value, dict):
+            return [k for k, _ in value.get("entries", [])]
+    return []
 
 
 def measure(browser, arena: Arena, label: str, run_seconds: float, steps: int,

@@ -4,7 +4,8 @@ drawdown chart linked beneath (shared time axis).
 Data goes to the browser as one wide ColumnDataSource (time + a column per
 agent), streamed: each pull sends only the new bars. History is decimated
 (every line's extremes kept); when the source grows past twice ``max_points``
-it is decimated again, so what the browser holds stays bounded.
+it is decimated again, so what the browser holds stays bounded. Values go
+rounded to what the chart shows (equity to the cent).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from arena.ui.chartdata import append_bounded, decimate, plain_line
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import PALETTE, epoch_ms
 
+# what the charts and their tooltips show: equity to the cent, drawdown to 1/1000 %;
+# a few bars go to the browser as JSON lists, where 101234.57 is half the bytes of
+# 101234.56789012345
+DECIMALS = {"equity": 2, "drawdown_pct": 3}
 _SHOW_JS = """
 for (const name of names) {
   const r = cb_obj.document.get_model_by_name(name)
@@ -169,15 +174,17 @@ class EquityChart(pn.viewable.Viewer):
         new = {"time": epoch_ms(rows["time"].iloc[first])}
         for field, suffix in (("equity", ""), ("drawdown_pct", "_dd")):
             wide = np.full((len(bars), len(self._columns)), np.nan)
-            wide[row[known], col[known]] = rows[field].to_numpy(dtype=float)[known]
+            wide[row[known], col[known]] = np.round(rows[field].to_numpy(dtype=float)[known],
+                                                    DECIMALS[field])
             for j, c in enumerate(self._columns.values()):
                 new[c + suffix] = wide[:, j]
         new = decimate(new, self.chunk_points)
         append_bounded(self.source, new, self.max_points)
 
     def _on_bench(self, rows: pd.DataFrame) -> None:
-        new = decimate({"time": epoch_ms(rows["time"]), "equity": rows["equity"].to_numpy()},
-                        self.chunk_points)
+        new = decimate({"time": epoch_ms(rows["time"]),
+                        "equity": np.round(rows["equity"].to_numpy(dtype=float),
+                                           DECIMALS["equity"])}, self.chunk_points)
         append_bounded(self.bench, new, self.max_points)
 
     def __panel__(self):

@@ -76,7 +76,8 @@ class SessionFeed(param.Parameterized):
     def subscribe(self, stream: str, on_rows: Rows, on_reset: Callable[[], None] | None = None):
         """Call ``on_rows(new_rows)`` when ``stream`` has new rows (for the keyed
         ``leaderboard`` and ``positions``: the whole table when it changed), and
-        ``on_reset()`` before a reload (new run, reset, or too large a backlog)."""
+        ``on_reset()`` before a reload (new run, reset, or too large a backlog; for
+        the keyed tables: before the first table of a run)."""
         if stream not in CHART_STREAMS + TABLE_STREAMS + KEYED:
             raise ValueError(f"unknown stream {stream!r}")
         self._subs[stream].append((on_rows, on_reset))
@@ -180,6 +181,10 @@ class SessionFeed(param.Parameterized):
                     self._keyed_at = now
                     self._epoch[name] = key
                     news = True
+                    if fresh:  # a new run, a reset or a new session: start afresh
+                        for _, on_reset in self._subs[name]:
+                            if on_reset is not None:
+                                on_reset()
                     self._deliver(name, table.snapshot())
             if news:
                 self.updates += 1

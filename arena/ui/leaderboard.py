@@ -1,4 +1,10 @@
-"""Leaderboard: agents ranked by equity, re-ranked live, changes marked."""
+"""Leaderboard: agents ranked by equity, re-ranked live, changes marked.
+
+A :class:`KeyedView` keyed by agent: once a second (``SessionFeed.table_period``)
+the page gets only the cells that changed at the precision shown, and the new
+order after a re-rank. Medals mark the top three; ▲n / ▼n how many places an
+agent moved since the last update; PnL is green or red by its sign.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,21 @@ import panel as pn
 import param
 
 from arena.ui.feed import SessionFeed
-from arena.ui.theme import MEDALS
+from arena.ui.keyedview import KeyedView
 
 # what decides the ranking first, so that a narrow window still shows it
-COLUMNS = {"place": "Rank", "move": "Δ", "agent": "Agent", "return_pct": "PnL %",
-           "equity": "Equity", "pnl": "PnL", "sharpe": "Sharpe",
-           "max_drawdown_pct": "Max DD %", "win_rate_pct": "Win %", "trades": "Trades",
-           "last_action": "Last action", "tokens": "Tokens", "latency_ms": "Latency ms",
-           "cost_usd": "Cost $"}
-_NUM = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
-_WHOLE = {**_NUM, "precision": 0}
+# name, title, width, format (see KeyedView.columns)
+COLUMNS = [
+    ("rank", "Rank", "48px", "rank"), ("move", "Δ", "34px", "move"),
+    ("agent", "Agent", "minmax(90px, 1.5fr)", "text"),
+    ("return_pct", "PnL %", "62px", "n:2:2:s"), ("equity", "Equity", "80px", "n:0:0"),
+    ("pnl", "PnL", "72px", "n:0:0:s"), ("sharpe", "Sharpe", "54px", "n:2:2"),
+    ("max_drawdown_pct", "Max DD %", "66px", "n:2:2"), ("win_rate_pct", "Win %", "54px", "n:2:2"),
+    ("trades", "Trades", "50px", "n:0:0"), ("last_action", "Last action",
+                                             "minmax(80px, 1fr)", "text"),
+    ("tokens", "Tokens", "62px", "n:0:0"), ("latency_ms", "Latency ms", "74px", "n:2:2"),
+    ("cost_usd", "Cost $", "62px", "n:4:4"),
+]
 
 
 class Leaderboard(pn.viewable.Viewer):
@@ -27,34 +38,23 @@ class Leaderboard(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._previous: dict[str, int] = {}
-        self.table = pn.widgets.Tabulator(
-            pd.DataFrame(columns=list(COLUMNS)), show_index=False, disabled=True,
-            sizing_mode="stretch_width", titles=COLUMNS, selectable=False,
-            header_align="center", layout="fit_data_stretch",
-            formatters={"equity": _WHOLE, "pnl": _WHOLE, "return_pct": _NUM, "sharpe": _NUM,
-                        "max_drawdown_pct": _NUM, "win_rate_pct": _NUM, "latency_ms": _NUM,
-                        "cost_usd": {**_NUM, "precision": 4}},
-            text_align={"place": "center", "move": "center"},
-            css_classes=["arena-leaderboard"], name="leaderboard")
+        self.table = KeyedView(columns=[list(c) for c in COLUMNS], key=["agent"],
+                               placeholder="No standings yet", sizing_mode="stretch_width",
+                               css_classes=["arena-leaderboard"], name="leaderboard")
         self.feed.subscribe("leaderboard", self._on_board, self._on_reset)
 
     def _on_reset(self) -> None:
         self._previous = {}
+        self.table.clear()
 
     def _on_board(self, board: pd.DataFrame) -> None:
-        if board.empty:
-            self.table.value = pd.DataFrame(columns=list(COLUMNS))
-            return
-        df = board.sort_values("rank").reset_index(drop=True)
-        moves = []
-        for agent, rank in zip(df["agent"], df["rank"], strict=True):
-            before = self._previous.get(agent)
-            moves.append("" if before is None or before == rank else
-                         ("▲" if rank < before else "▼") + str(abs(before - rank)))
-        self._previous = dict(zip(df["agent"], df["rank"], strict=True))
-        df["place"] = [f"{MEDALS.get(r, '')} {r}".strip() for r in df["rank"]]
-        df["move"] = moves
-        self.table.value = df[list(COLUMNS)]
+        agents = board["agent"].tolist()
+        ranks = [int(r) for r in board["rank"].tolist()]
+        moves = [self._previous.get(a, r) - r for a, r in zip(agents, ranks, strict=True)]
+        self._previous = dict(zip(agents, ranks, strict=True))
+        columns = {c: board[c] for c in self.table.names if c in board}
+        self.table.update({**columns, "rank": ranks, "move": moves},
+                          order=sorted(range(len(ranks)), key=ranks.__getitem__))
 
     def __panel__(self):
         return pn.Column(pn.pane.Markdown("#### Leaderboard", margin=(0, 10)), self.table,

@@ -24,31 +24,41 @@ import param
 from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP
 
 Row = list  # [cells, classes]: cells are text, classes a list (or None) of cell classes
+# (sent as [cells, column, class, ...]: see _wire)
 
 
-def _css() -> str:
+def grid_css() -> str:
+    """What the DOM tables (LogView, KeyedView) share: grid rows under a header,
+    ellipsised cells, and the up / down / flat and event-group colours. Text and
+    lines take the theme's colour (dark dashboard, light notebook)."""
     groups = "\n".join(f".g-{g} {{ color: {c}; font-weight: 700; }}"
                        for g, c in EVENT_COLOURS.items())
     return f"""
 :host {{ display: block; contain: content; }}
 .log {{ display: flex; flex-direction: column; height: 100%; font-size: 12.5px;
-        font-variant-numeric: tabular-nums; color: #e6edf3; }}
+        font-variant-numeric: tabular-nums; color: inherit; }}
 .head, .row {{ display: grid; grid-template-columns: var(--cols); column-gap: 8px;
                padding: 3px 8px; }}
-.head {{ font-weight: 700; color: #b0bec5; border-bottom: 1px solid rgba(255,255,255,0.15);
+.head {{ font-weight: 700; opacity: 0.75; border-bottom: 1px solid rgba(128,128,128,0.4);
          white-space: nowrap; }}
-.body {{ overflow-y: auto; flex: 1 1 auto; min-height: 0; contain: strict; }}
-.row {{ border-bottom: 1px solid rgba(255,255,255,0.06); cursor: default; }}
-.row:hover {{ background: rgba(255,255,255,0.05); }}
+.head span {{ overflow: hidden; text-overflow: ellipsis; }}
+.row {{ border-bottom: 1px solid rgba(128,128,128,0.15); cursor: default; }}
+.row:hover {{ background: rgba(128,128,128,0.12); }}
 .row span {{ overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
-.row span.w {{ white-space: pre-wrap; overflow-wrap: anywhere; display: -webkit-box;
-               -webkit-box-orient: vertical; -webkit-line-clamp: 3; line-clamp: 3; }}
-.row.open span.w {{ display: block; -webkit-line-clamp: unset; }}
-.r {{ text-align: right; }}
+.r {{ text-align: right; }} .c {{ text-align: center; }}
 .u {{ color: {UP}; }} .d {{ color: {DOWN}; }} .f {{ color: {FLAT}; }}
 {groups}
-.row.hidden {{ display: none; }}
 .empty {{ color: {FLAT}; padding: 8px; font-style: italic; }}
+"""
+
+
+def _css() -> str:
+    return grid_css() + """
+.body { overflow-y: auto; flex: 1 1 auto; min-height: 0; contain: strict; }
+.row span.w { white-space: pre-wrap; overflow-wrap: anywhere; display: -webkit-box;
+               -webkit-box-orient: vertical; -webkit-line-clamp: 3; line-clamp: 3; }
+.row.open span.w { display: block; -webkit-line-clamp: unset; }
+.row.hidden { display: none; }
 """
 
 
@@ -90,13 +100,14 @@ export function render({ model, el }) {
   // the model's values are read once per change, not once per row (they are not free)
   let fcol = model.filter_column, fvals = model.filter_values || [], max = model.max_rows
   const shown = row => fcol < 0 || fvals.length === 0 || fvals.includes(row.dataset.key)
-  const make = ([cells, classes]) => {
-    const row = document.createElement("div")
+  const make = ([cells, ...pairs]) => {  // pairs: column, class, column, class...
+    const row = document.createElement("div"), classes = []
+    for (let k = 0; k + 1 < pairs.length; k += 2) classes[pairs[k]] = pairs[k + 1]
     row.className = "row"
     cells.forEach((v, i) => {
       const s = document.createElement("span")
       s.textContent = v == null ? "" : String(v)
-      const cls = classes && classes[i] ? base[i] + " " + classes[i] : base[i]
+      const cls = classes[i] ? base[i] + " " + classes[i] : base[i]
       if (cls) s.className = cls
       if (wrap[i]) s.title = s.textContent
       row.append(s)
@@ -168,7 +179,7 @@ export function render({ model, el }) {
             return
         rows = rows[-self.max_rows:]
         self._window.extend(rows)
-        self._send_msg({"rows": rows})
+        self._send_msg({"rows": _wire(rows)})
 
     def clear(self) -> None:
         """Drop every row (a new run or a reset)."""
@@ -177,4 +188,11 @@ export function render({ model, el }) {
 
     def _handle_msg(self, msg) -> None:
         if msg == "sync":
-            self._send_msg({"reset": True, "rows": self.rows})
+            self._send_msg({"reset": True, "rows": _wire(self.rows)})
+
+
+def _wire(rows: list[Row]) -> list[list]:
+    """Rows as sent: ``[cells, column, class, column, class, ...]``, only the cells that
+    have a class (``[None, None, "u", None, "d"]`` costs twice the bytes)."""
+    return [[cells, *(x for i, c in enumerate(classes or ()) if c for x in (i, c))]
+            for cells, classes in rows]

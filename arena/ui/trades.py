@@ -14,13 +14,11 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import LinearColorMapper, NumberFormatter
 
 from arena.csvsafe import neutralise_formulas as neutralise_formulas  # re-exported
 from arena.csvsafe import to_csv as trades_csv
 from arena.ui.feed import SessionFeed
 from arena.ui.logview import LogView
-from arena.ui.theme import DOWN, FLAT, UP
 
 
 # -- shared formatting helpers (also used by the decision feed and event log) -----------
@@ -37,26 +35,6 @@ def time_labels(times, intraday: bool) -> np.ndarray:
         t = t.tz_convert("UTC").tz_localize(None)
     labels = t.strftime("%Y-%m-%d %H:%M" if intraday else "%Y-%m-%d")
     return np.asarray(labels.fillna(""), dtype=object)
-
-
-def signed_colour(field: str) -> dict:
-    """A Bokeh ``text_color`` spec: ``field`` > 0 green, < 0 red, 0 or missing grey."""
-    mapper = LinearColorMapper(palette=[DOWN, FLAT, UP], low=-1e-9, high=1e-9,
-                               nan_color=FLAT)
-    return {"field": field, "transform": mapper}
-
-
-def money(decimals: int | None = 2) -> dict:
-    """Numbers with thousands separators and ``decimals`` places (None: as sent, for
-    values rounded on the server). A plain Tabulator formatter: the cheapest to draw."""
-    return {"type": "money", "thousand": ",", "decimal": ".",
-            "precision": False if decimals is None else decimals}
-
-
-def signed_money(field: str) -> NumberFormatter:
-    """Money coloured by its sign (green up, red down); missing values left blank."""
-    return NumberFormatter(format="0,0.00", nan_format="", null_format="",
-                           text_color=signed_colour(field))
 
 
 def fmt_number(values, decimals: int, sign: bool = False) -> list[str]:

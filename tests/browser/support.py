@@ -215,6 +215,26 @@ _TABLE_JS = """(column) => {
   return null;
 }"""
 
+_KEYED_JS = """(cls) => {
+  // a KeyedView (leaderboard, positions): its host carries the class; the table is
+  // in its shadow root
+  const find = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (!el.shadowRoot) continue;
+      const box = el.classList.contains(cls) && el.shadowRoot.querySelector('.log');
+      if (box) return box;
+      const inner = find(el.shadowRoot);
+      if (inner) return inner;
+    }
+    return null;
+  };
+  const box = find(document);
+  if (!box) return null;
+  const head = Array.from(box.querySelectorAll('.head span'), s => s.textContent);
+  return Array.from(box.querySelectorAll('.body .row'), r => Object.fromEntries(
+    Array.from(r.children, (s, i) => [head[i], s.textContent])));
+}"""
+
 _PLOTS_JS = """() => {
   const doc = Bokeh.documents[0], out = [];
   for (const m of doc._all_models.values()) {
@@ -263,12 +283,17 @@ class Dashboard:
         return self.page.evaluate(_EQUITY_JS)
 
     def table(self, column: str) -> dict | None:
-        """Columns of the table whose source has ``column`` (e.g. 'place': leaderboard)."""
+        """Columns of the ColumnDataSource that has ``column``."""
         return self.page.evaluate(_TABLE_JS, column)
 
-    def leaderboard(self) -> dict[str, float]:
-        data = self.table("place") or {"agent": [], "equity": []}
-        return dict(zip(data["agent"], data["equity"], strict=True))
+    def keyed(self, css_class: str) -> list[dict[str, str]]:
+        """The rows a KeyedView shows, top to bottom, as ``{column title: text}``
+        (``arena-leaderboard``, ``arena-positions``)."""
+        return self.page.evaluate(_KEYED_JS, css_class) or []
+
+    def leaderboard(self) -> dict[str, str]:
+        """Each agent's equity as the leaderboard shows it (whole dollars, e.g. '100,234')."""
+        return {row["Agent"]: row["Equity"] for row in self.keyed("arena-leaderboard")}
 
     def plots(self) -> list[dict]:
         return self.page.evaluate(_PLOTS_JS)

@@ -12,11 +12,11 @@ import re
 import time
 
 import pandas as pd
-import pytest
 from playwright.sync_api import expect
 
 from arena.data import load_bundled
 from arena.recorder import Recording
+from arena.ui.keyedview import number_text
 from tests.browser.support import DEFAULT_SPEED, Dashboard, wait_until
 
 SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -182,13 +182,14 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
     bar = status["bar"]
     settle(status, a, b)
 
-    # Assert: both show the same bar and the same leaderboard as the server
-    api_board = {row["agent"]: row["equity"] for row in status["leaderboard"]}
+    # Assert: both show the same bar and the same leaderboard as the server (equity to
+    # the dollar, as the page shows it)
+    api_board = {row["agent"]: number_text(row["equity"], 0, 0) for row in status["leaderboard"]}
     assert bar > 10
     for dash in (a, b):
         assert f"bar {bar:,} / " in dash.text()
         assert dash.equity()["n"] == bar
-        assert dash.leaderboard() == pytest.approx(api_board, rel=1e-12)
+        assert dash.leaderboard() == api_board
     assert a.leaderboard() == b.leaderboard()
     assert a.equity() == b.equity()
 
@@ -201,7 +202,8 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
     assert late["first"] == a.equity()["first"] == first_bar_ms()
     assert late["last"] == ms(status["time"])
     assert 1 < late["n"] <= bar
-    assert c.leaderboard() == pytest.approx(api_board, rel=1e-12)
+    # (the tables come in messages of their own, once the page's views have rendered)
+    assert wait_until(lambda: c.leaderboard() == api_board, SETTLE_S), c.leaderboard()
 
     # ... and then the live updates, like the others
     server.command("resume")
@@ -212,6 +214,25 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
     assert a.equity()["n"] == now["bar"]
     assert c.equity()["n"] == late["n"] + (now["bar"] - bar)
     assert c.leaderboard() == a.leaderboard() == b.leaderboard()
+    # every column (the rank moves aside: each page's are since its own last update) and
+    # the open positions: the late page's whole-table sync, the others' changed cells
+    tables = [(strip_moves(d.keyed("arena-leaderboard")), d.keyed("arena-positions"))
+              for d in (a, b, c)]
+    assert tables[0] == tables[1] == tables[2], tables
+
+    # a click on a column title sorts that page's table: A to Z, Z to A, then as ranked
+    ranked = [r["Agent"] for r in a.keyed("arena-leaderboard")]
+    title = a.page.locator(".arena-leaderboard .head span").filter(has_text=re.compile("^Agent$"))
+    orders = []
+    for _ in range(3):
+        title.click()
+        orders.append([r["Agent"] for r in a.keyed("arena-leaderboard")])
+    assert orders == [sorted(ranked), sorted(ranked, reverse=True), ranked]
+    assert [r["Agent"] for r in b.keyed("arena-leaderboard")] == ranked  # only that page
+
+
+def strip_moves(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "Δ"} for r in rows]
 
 
 # -- a session is built once ------------------------------------------------------------------
@@ -267,7 +288,8 @@ def test_screenshot_of_the_running_dashboard(arena_server, dashboard, screenshot
     # Act: a few seconds of a running competition (then paused,
     # so that the page catches up: see test_page_follows_a_running_competition_and_catches_up)
     arena_server.command("start")
-    time.sleep(3.0)
+    time.sleep(3.0)  # the first bar waits for the ML agent's signals: run to bar 10 at least
+    assert wait_until(lambda: arena_server.status()["bar"] > 10, 30), arena_server.status()
     arena_server.command("pause")  # so that a loaded machine's page catches up
     settle(arena_server.status(), dash)
     shot = screenshots_dir / "dashboard.png"

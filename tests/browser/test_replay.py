@@ -13,6 +13,7 @@ from arena.engine import Competition, CompetitionConfig
 from arena.metrics import compute_stats
 from arena.portfolio import PortfolioConfig
 from arena.recorder import Recording
+from arena.ui.keyedview import number_text
 from tests.browser.support import ARENA, Dashboard, Server, free_port, server_env, wait_until
 
 AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20", "momentum:lookback=10"]
@@ -53,10 +54,14 @@ def board_at(path, t: int) -> dict[str, float]:
     return out
 
 
-def page_board(dash: Dashboard) -> dict[str, tuple[float, float]]:
-    data = dash.table("place") or {"agent": [], "equity": [], "sharpe": []}
-    return {a: (e, s) for a, e, s in zip(data["agent"], data["equity"], data["sharpe"],
-                                          strict=True)}
+def page_board(dash: Dashboard) -> dict[str, tuple[str, str]]:
+    """Each agent's equity and Sharpe as the page's leaderboard shows them."""
+    return {r["Agent"]: (r["Equity"], r["Sharpe"]) for r in dash.keyed("arena-leaderboard")}
+
+
+def shown(board: dict[str, tuple[float, float]]) -> dict[str, tuple[str, str]]:
+    """``board`` as the leaderboard shows it: equity to the dollar, Sharpe to 2 places."""
+    return {a: (number_text(e, 0, 0), number_text(s, 2, 2)) for a, (e, s) in board.items()}
 
 
 def drag_scrubber(page, fraction: float) -> None:
@@ -85,13 +90,9 @@ def test_scrubber_seeks_forward_and_back_and_the_page_shows_that_bar(page, repla
         t = server.status()["bar"]
         assert abs(t / N_BARS - fraction) < 0.1, (t, fraction)
         positions.append(t)
-        want = board_at(server.recording, t)
-        shown = wait_until(lambda w=want: (b := page_board(dash)) and set(b) == set(w)
-                           and all(b[a][0] == pytest.approx(w[a][0], rel=1e-9) for a in w)
-                           and b, SETTLE_S)
-        assert shown, (t, page_board(dash), want)
-        for agent, (_equity, sharpe) in want.items():
-            assert shown[agent][1] == pytest.approx(sharpe, rel=1e-6, abs=1e-9), agent
+        want = shown(board_at(server.recording, t))
+        assert wait_until(lambda w=want: page_board(dash) == w, SETTLE_S), \
+            (t, page_board(dash), want)
         last_ms = pd.Timestamp(Recording(server.recording).times()[t - 1]).value // 10**6
         assert wait_until(lambda ms=last_ms: (dash.equity() or {}).get("last") == ms,
                           SETTLE_S), (dash.equity(), last_ms)

@@ -69,9 +69,9 @@ def test_leaderboard_shows_tokens_latency_and_cost(hub):
     hub.competition.step(5)
     feed.pull()
 
-    rows = board.table.value.set_index("agent")
+    rows = board.table.frame.set_index("agent")
     usage = hub.competition._slots[0].agent.usage()
-    assert {"tokens", "latency_ms", "cost_usd"} <= set(board.table.value.columns)
+    assert {"tokens", "latency_ms", "cost_usd"} <= set(board.table.frame.columns)
     assert rows.loc["gpt", "tokens"] == usage["tokens_in"] + usage["tokens_out"] > 0
     assert rows.loc["gpt", "cost_usd"] == pytest.approx(
         (usage["tokens_in"] * 2.0 + usage["tokens_out"] * 8.0) / 1e6)

@@ -17,11 +17,9 @@ import pytest
 from bokeh.document import Document
 from bokeh.document.events import (
     ColumnDataChangedEvent,
-    ColumnsPatchedEvent,
     ColumnsStreamedEvent,
     MessageSentEvent,
 )
-from bokeh.models import HTMLTemplateFormatter, StringFormatter
 from bokeh.protocol import Protocol
 
 from arena.agents.base import Agent, Decision
@@ -31,9 +29,12 @@ from arena.data import synthetic
 from arena.engine import Competition, CompetitionConfig
 from arena.ui.connection import DISCONNECTED, READY, ConnectionIndicator, configure_notifications
 from arena.ui.decisions import DecisionsFeed, targets_text
+from arena.ui.equity import EquityChart
 from arena.ui.events import EventLog, wall_labels
 from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub, default_spec
+from arena.ui.keyedview import KeyedView, number_text, wire
+from arena.ui.leaderboard import Leaderboard
 from arena.ui.logview import LogView
 from arena.ui.market import MarketCards, StatStrip, SummaryBar
 from arena.ui.positions import PositionsTable
@@ -45,7 +46,6 @@ SPEC = RunSpec(symbols=("AAPL", "MSFT"), agents=("sma_cross", "momentum", "rando
                config=CompetitionConfig(record=False))
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 FORMULA_NAME = '=HYPERLINK("http://evil.example","x")'
-SAFE_TEXT = ("plaintext", "textarea")  # Tabulator formatters that escape HTML
 TRADE_TITLES = ["Time", "Agent", "Trade", "Price", "PnL"]
 
 # hand-made positions tables (the keyed stream's columns) for the patch tests
@@ -138,6 +138,15 @@ class Recorder:
         """Rows per stream message (of the sources whose name starts with ``prefix``)."""
         return [len(next(iter(e.data.values()))) for e in self.of(ColumnsStreamedEvent)
                 if (e.model.name or "").startswith(prefix)]
+
+
+def unwire(row: list) -> list:
+    """A LogView row as sent (``[cells, column, class, ...]``) as ``[cells, classes]``."""
+    cells, pairs = row[0], row[1:]
+    classes = [None] * len(cells)
+    for k in range(0, len(pairs), 2):
+        classes[pairs[k]] = pairs[k + 1]
+    return [cells, classes if pairs else None]
 
 
 def model_of(widget):
@@ -251,68 +260,110 @@ def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
     assert [len(closes_of(chart, s)) for s in ("XAA", "XBB", "XCC")] == [10, 10, 10]
 
 
+# -- equity chart -------------------------------------------------------------------------
+def test_equity_chart_streams_each_agents_new_equity_to_the_cent(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    chart = EquityChart(feed=feed)
+    rec = Recorder(chart)
+
+    advance(feed, 40)
+    rec.events.clear()
+    advance(feed, 5)
+
+    eq = hub.competition.equity_frame()  # a column per agent
+    for agent, col in chart._columns.items():
+        shown = np.asarray(chart.source.data[col], dtype=float)
+        assert len(shown) == 45
+        np.testing.assert_allclose(shown, eq[agent].to_numpy(), rtol=0, atol=0.005)
+        assert shown.tolist() == np.round(shown, 2).tolist()  # no more than cents travel
+    streamed = rec.of(ColumnsStreamedEvent)
+    assert [len(e.data["time"]) for e in streamed if e.model is chart.source] == [5]
+    assert not rec.of(ColumnDataChangedEvent)
+
+
 # -- positions -----------------------------------------------------------------------------
 def test_positions_table_shows_open_positions_from_the_competition(hub):
     feed = SessionFeed(hub=hub, table_period=0)
     table = PositionsTable(feed=feed)
+    rec = Recorder(table)
 
     advance(feed, 300)
 
     snap = hub.competition.streams.positions.snapshot()
     open_ = snap[snap["quantity"] != 0].sort_values(["agent", "symbol"]).reset_index(drop=True)
-    shown = table.table.value
+    shown = table.table.frame
     assert len(shown) == len(open_) > 0
     assert list(shown["agent"]) == list(open_["agent"])
     for col in ("quantity", "avg_price", "last_price", "market_value", "unrealised_pnl"):
-        np.testing.assert_allclose(shown[col].to_numpy(float), open_[col].to_numpy(float),
-                                   atol=0.005)  # shown to the cent (prices to 1/10,000)
-    colour = table.table.formatters["unrealised_pnl"].text_color
-    assert colour["field"] == "unrealised_pnl"
-    assert list(colour["transform"].palette) == [DOWN, FLAT, UP]
+        np.testing.assert_allclose(shown[col].to_numpy(float), open_[col].to_numpy(float))
+    # what the page has: prices to 1/10,000, money to the cent, unrealised PnL by its sign
+    sent = np.array(table.table.rows, dtype=object)
+    for j, col in enumerate(table.table.names):
+        if col not in ("agent", "symbol"):
+            np.testing.assert_allclose(sent[:, j].astype(float), open_[col].to_numpy(float),
+                                       atol=0.005 if col in ("market_value", "unrealised_pnl")
+                                       else 5e-5)
+    spec = {c[0]: c[3] for c in table.table.columns}
+    assert spec["unrealised_pnl"] == "n:2:2:s" and spec["last_price"] == "n:2:4"
+    css = "".join(table.table._stylesheets)
+    assert f".u {{ color: {UP}; }}" in css and f".d {{ color: {DOWN}; }}" in css
+    assert f".f {{ color: {FLAT}; }}" in css
+    # the page was sent exactly these rows (first message: every row, then changes)
+    assert rec.messages()[-1] and table.table.snapshot()["add"] == [
+        [i, *r] for i, r in zip(table.table.snapshot()["order"], table.table.rows, strict=True)]
 
 
-def test_positions_table_patches_changed_cells_and_skips_unchanged_tables(hub):
+def test_positions_table_sends_changed_cells_only_and_nothing_for_an_unchanged_table(hub):
     table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0))
     rec = Recorder(table)
 
     table._on_table(POSITIONS_A)  # the flat sma_cross AAPL row is left out
+    first = rec.messages()
     rec.events.clear()
     table._on_table(POSITIONS_B)
-    patches = rec.of(ColumnsPatchedEvent)
+    changed = rec.messages()
     table._on_table(POSITIONS_B)
 
-    assert list(table.table.value["symbol"]) == ["AAPL", "MSFT"]
-    assert list(table.table.value["unrealised_pnl"]) == [20.0, 5.0]
-    assert len(patches) == 1 and not rec.of(ColumnDataChangedEvent)
-    assert set(patches[0].patches) == {"last_price", "market_value", "unrealised_pnl"}
-    assert len(rec.of(ColumnsPatchedEvent)) == 1  # the identical table sent nothing
+    assert list(table.table.frame["symbol"]) == ["AAPL", "MSFT"]
+    assert list(table.table.frame["unrealised_pnl"]) == [20.0, 5.0]
+    assert first == [{"add": [[0, "momentum", "AAPL", 10, 100, 101, 1010, 10],
+                              [1, "sma_cross", "MSFT", -5, 50, 49, -245, 5]],
+                      "order": [0, 1]}]
+    names = table.table.names
+    last, value, pnl = (names.index(c) for c in ("last_price", "market_value", "unrealised_pnl"))
+    # only momentum AAPL moved: its price, value and PnL; no new rows, no new order
+    assert changed == [{"set": [[0, last, 102, value, 1020, pnl, 20]]}]
+    assert rec.messages() == changed  # the identical table sent nothing
 
 
-def test_positions_table_streams_opened_positions_and_rolls_closed_ones_off(hub):
+def test_positions_table_adds_opened_positions_and_drops_closed_ones(hub):
     table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0))
     rec = Recorder(table)
     table._on_table(POSITIONS_B)
     rec.events.clear()
 
     table._on_table(POSITIONS_C)
-    opened = (len(rec.of(ColumnsPatchedEvent)), rec.streamed_rows())
-    shown_c = table.table.value[["agent", "symbol", "quantity"]].to_numpy().tolist()
+    opened = rec.messages()
+    shown_c = table.table.frame[["agent", "symbol", "quantity"]].to_numpy().tolist()
     rec.events.clear()
     table._on_table(POSITIONS_D)
-    closed = rec.of(ColumnsStreamedEvent)
-    shown_d = table.table.value[["agent", "symbol", "quantity"]].to_numpy().tolist()
+    closed = rec.messages()
+    shown_d = table.table.frame[["agent", "symbol", "quantity"]].to_numpy().tolist()
 
-    # sorted by agent, symbol: the new row lands in the middle, the rows below shift
+    # sorted by agent, symbol: the new row lands in the middle; the others keep their
+    # ids (0: momentum AAPL, 1: sma_cross MSFT), so nothing but the order moves
     assert shown_c == [["momentum", "AAPL", 10.0], ["momentum", "MSFT", 3.0],
                        ["sma_cross", "MSFT", -5.0]]
-    assert opened == (1, [1])  # one patch (the shifted row) and one streamed row
-    # momentum AAPL, the top row, closed: an empty stream rolls it off
+    assert opened == [{"add": [[2, "momentum", "MSFT", 3, 49, 49, 147, 0]],
+                       "order": [0, 2, 1]}]
+    # momentum AAPL closed: its row is dropped, nothing else is sent
     assert shown_d == [["momentum", "MSFT", 3.0], ["sma_cross", "MSFT", -5.0]]
-    assert [(len(e.data["agent"]), e.rollover) for e in closed] == [(0, 2)]
-    assert not rec.of(ColumnsPatchedEvent) and not rec.of(ColumnDataChangedEvent)
+    assert closed == [{"drop": [0], "order": [2, 1]}]
+    assert table.table.rows == [["momentum", "MSFT", 3, 49, 49, 147, 0],
+                                ["sma_cross", "MSFT", -5, 50, 49, -245, 5]]
 
 
-def test_positions_table_reloads_when_everything_changed(hub):
+def test_positions_table_replaces_every_row_when_every_key_changed(hub):
     table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0))
     rec = Recorder(table)
     table._on_table(positions_of([f"a{i:02}" for i in range(20)], "AAPL", 1.0))
@@ -320,8 +371,127 @@ def test_positions_table_reloads_when_everything_changed(hub):
 
     table._on_table(positions_of([f"b{i:02}" for i in range(20)], "MSFT", 2.0))
 
-    assert len(rec.of(ColumnDataChangedEvent)) == 1 and not rec.of(ColumnsPatchedEvent)
-    assert list(table.table.value["agent"]) == [f"b{i:02}" for i in range(20)]
+    [msg] = rec.messages()
+    assert [r[1] for r in msg["add"]] == [f"b{i:02}" for i in range(20)]
+    assert msg["drop"] == list(range(20)) and msg["order"] == list(range(20, 40))
+    assert "set" not in msg
+    assert list(table.table.frame["agent"]) == [f"b{i:02}" for i in range(20)]
+
+
+# -- leaderboard ---------------------------------------------------------------------------
+def board_of(equity: dict[str, float]) -> pd.DataFrame:
+    """A hand-made leaderboard (the stream's columns), ranked by equity."""
+    agents = list(equity)
+    eq = np.array([equity[a] for a in agents])
+    rank = (-eq).argsort().argsort() + 1
+    return pd.DataFrame({
+        "agent": agents, "equity": eq, "pnl": eq - 100_000.0,
+        "return_pct": (eq / 100_000.0 - 1) * 100, "sharpe": [0.5] * len(agents),
+        "max_drawdown_pct": [-1.0] * len(agents), "win_rate_pct": [50.0] * len(agents),
+        "trades": [3] * len(agents), "fees": [0.0] * len(agents),
+        "exposure_pct": [10.0] * len(agents), "errors": [0] * len(agents),
+        "last_action": ["hold"] * len(agents), "tokens": [0] * len(agents),
+        "latency_ms": [np.nan] * len(agents), "cost_usd": [0.0] * len(agents), "rank": rank})
+
+
+def test_leaderboard_shows_the_competitions_ranking_with_medals(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    board = Leaderboard(feed=feed)
+    rec = Recorder(board)
+
+    advance(feed, 200)
+
+    want = hub.competition.leaderboard().sort_values("rank").reset_index(drop=True)
+    shown = board.table.frame
+    assert list(shown["agent"]) == list(want["agent"]) and list(shown["rank"]) == [1, 2, 3]
+    for col in ("equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
+                "trades"):
+        np.testing.assert_array_equal(shown[col].to_numpy(float), want[col].to_numpy(float))
+    sent = {r[board.table.names.index("agent")]: r for r in board.table.rows}
+    eq, ret = board.table.names.index("equity"), board.table.names.index("return_pct")
+    for agent, e, r in zip(want["agent"], want["equity"], want["return_pct"], strict=True):
+        assert sent[agent][eq] == round(e) and sent[agent][ret] == round(r, 2)
+    spec = {c[0]: c[1:] for c in board.table.columns}
+    assert spec["rank"] == ["Rank", "48px", "rank"] and spec["move"][2] == "move"
+    assert spec["pnl"][2] == "n:0:0:s" and spec["cost_usd"] == ["Cost $", "62px", "n:4:4"]
+    assert 'MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}' in KeyedView._esm
+    assert rec.messages()
+
+
+def test_leaderboard_re_rank_sends_the_order_and_the_changed_cells_only(hub):
+    board = Leaderboard(feed=SessionFeed(hub=hub, table_period=0))
+    rec = Recorder(board)
+    board._on_board(board_of({"a": 101_000.0, "b": 100_500.0, "c": 99_000.0}))
+    rec.events.clear()
+
+    # b overtakes a; c moves by less than the dollar shown (and its % by < 0.01)
+    board._on_board(board_of({"a": 101_000.0, "b": 102_000.0, "c": 99_000.3}))
+
+    [msg] = rec.messages()
+    names = board.table.names
+    col = {c: names.index(c) for c in ("rank", "move", "equity", "pnl", "return_pct")}
+    assert msg == {"set": [[1, col["rank"], 1, col["move"], 1, col["return_pct"], 2,
+                            col["equity"], 102_000, col["pnl"], 2000],
+                           [0, col["rank"], 2, col["move"], -1]],
+                   "order": [1, 0, 2]}
+    assert list(board.table.frame["agent"]) == ["b", "a", "c"]
+    assert list(board.table.frame["move"]) == [1, -1, 0]
+    assert board.table.frame["equity"].iloc[2] == 99_000.3  # full precision on the server
+
+    # the next update: nobody moved, so the ▲/▼ marks go (and nothing else changes)
+    rec.events.clear()
+    board._on_board(board_of({"a": 101_000.0, "b": 102_000.0, "c": 99_000.3}))
+    assert rec.messages() == [{"set": [[1, col["move"], 0], [0, col["move"], 0]]}]
+
+
+def test_leaderboard_starts_afresh_on_a_new_run_and_a_sync_gets_the_whole_table(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    board = Leaderboard(feed=feed)
+    rec = Recorder(board)
+    advance(feed, 50)
+    before = board.table.rows
+
+    # a page that renders asks for the whole table
+    rec.events.clear()
+    board.table._handle_msg("sync")
+    [sync] = rec.messages()
+    assert sync["reset"] is True and sync["order"] == [r[0] for r in sync["add"]]
+    assert [r[1:] for r in sync["add"]] == before
+
+    # a reset: the page is cleared, the new run's rows get new ids and no rank moves
+    rec.events.clear()
+    hub.competition.reset()
+    feed.pull()
+    advance(feed, 5)
+    msgs = rec.messages()
+    assert msgs[0] == {"reset": True}
+    assert sorted(r[0] for r in msgs[1]["add"]) == [0, 1, 2]
+    move = board.table.names.index("move")
+    assert [r[move] for r in board.table.rows] == [0, 0, 0]
+    assert list(board.table.frame["equity"]) == list(
+        hub.competition.leaderboard().sort_values("rank")["equity"])
+
+
+def test_keyed_view_number_text_matches_what_the_page_shows():
+    # what KeyedView's Intl.NumberFormat("en-US") shows for n:lo:hi (the browser tests
+    # compare the page with it)
+    assert number_text(1234567.891, 0, 0) == "1,234,568"
+    assert number_text(-1234.5, 0, 0) == "-1,234"  # to even, like Python's round
+    assert number_text(-0.004, 2, 2) == "0.00"
+    assert number_text(12.3, 2, 4) == "12.30" and number_text(12.34567, 2, 4) == "12.3457"
+    assert number_text(1500.0, 0, 6) == "1,500" and number_text(0.5, 0, 6) == "0.5"
+    assert number_text(float("nan"), 2, 2) == "" and number_text(None, 2, 2) == ""
+    assert wire(2.0, 2) == 2 and isinstance(wire(2.0, 2), int) and wire(np.nan, 2) is None
+    assert wire("<b>x</b>", None) == "<b>x</b>"  # text goes as is: the page sets textContent
+
+
+def test_keyed_view_refuses_a_table_without_its_columns_or_with_a_repeated_key():
+    view = KeyedView(columns=[["agent", "Agent", "1fr", "text"], ["x", "X", "50px", "n:2:2"]],
+                     key=["agent"], name="board")
+    with pytest.raises(ValueError, match="board.*no column.*'x'"):
+        view.update(pd.DataFrame({"agent": ["a"]}))
+    with pytest.raises(ValueError, match="board.*same key"):
+        view.update(pd.DataFrame({"agent": ["a", "a"], "x": [1.0, 2.0]}))
 
 
 # -- trades ---------------------------------------------------------------------------------
@@ -385,8 +555,11 @@ def test_a_page_that_renders_later_asks_for_and_gets_the_rows_so_far(hub):
     trades.table._handle_msg("sync")  # what the page's render() sends
 
     (reply,) = rec.messages()
-    assert reply["reset"] is True and reply["rows"] == trades.table.rows
+    assert reply["reset"] is True and [unwire(r) for r in reply["rows"]] == trades.table.rows
     assert len(reply["rows"]) == 30
+    # a row goes as [cells, column, class, ...]: only the cells that have a class
+    side, pnl = trades.table.rows[-1][1][2], trades.table.rows[-1][1][4]
+    assert reply["rows"][-1] == [trades.table.rows[-1][0], 2, side, 4, pnl]
 
 
 def test_trade_csv_export_is_the_full_history_with_formulas_neutralised(hub):
@@ -430,7 +603,8 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     feed = SessionFeed(hub=hub, table_period=0)
     views = [PriceChart(feed=feed), PositionsTable(feed=feed), TradeFeed(feed=feed),
-             DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed)]
+             DecisionsFeed(feed=feed), EventLog(feed=feed), ConnectionIndicator(feed=feed),
+             EquityChart(feed=feed), Leaderboard(feed=feed)]
     strips = [MarketCards(feed=feed), SummaryBar(feed=feed)]
     rec = Recorder(*views, *strips)
     advance(feed, 100)
@@ -443,6 +617,7 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
         time.sleep(0.11)  # positions and leaderboard publish at most 10 times a second
         advance(feed, 1)
         msg = protocol.create("PATCH-DOC", rec.events)
+        # (the feeds' and keyed tables' messages travel in the same PATCH-DOC)
         tables_and_charts = len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
         cards = sum(len(json.dumps(s.strip.cards)) for s in strips)  # ESM data: sent as JSON
         sizes.append(tables_and_charts + cards)
@@ -466,27 +641,34 @@ def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
     assert {c[4] for c in mine} == {XSS}  # sent as is: the page sets it as text
     assert {c[2] for c in mine} == {"SYN +50%", "SYN 0%"}
     assert {c[3] for c in mine} == {"0.70"}
-    sent = [row for m in rec.messages() for row, _ in m.get("rows", [])]
+    sent = [row[0] for m in rec.messages() for row in m.get("rows", [])]
     assert list({r[4] for r in sent if r[1] == "XssAgent"}) == [XSS]
 
 
-def test_log_views_set_text_never_html():
-    js = LogView._esm
+@pytest.mark.parametrize("view", [LogView, KeyedView])
+def test_dom_tables_set_text_never_html(view):
+    js = view._esm
     assert "textContent" in js
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
         assert sink not in js, sink
 
 
-def test_positions_table_renders_no_column_as_html(hub):
-    table = PositionsTable(feed=SessionFeed(hub=hub, table_period=0)).table
+def test_positions_and_leaderboard_show_agent_text_as_text(hub):
+    synthetic_hub(hub, [XssAgent(), "sma_cross"])
+    feed = SessionFeed(hub=hub, table_period=0)
+    positions, board = PositionsTable(feed=feed), Leaderboard(feed=feed)
 
-    text_columns = [c for c in table.value.columns if table.value[c].dtype == object]
+    advance(feed, 20)
+    for _ in range(12):  # until the XssAgent holds something (long every other 3 bars)
+        if "XssAgent" in positions.table.frame["agent"].tolist():
+            break
+        advance(feed, 1)
 
-    assert "agent" in text_columns
-    for col in text_columns:
-        f = table.formatters.get(col)
-        assert not isinstance(f, HTMLTemplateFormatter), col
-        assert isinstance(f, StringFormatter) or f["type"] in SAFE_TEXT, col
+    for view in (positions.table, board.table):
+        assert isinstance(view, KeyedView)
+        kinds = {c[0]: c[3] for c in view.columns}
+        assert kinds["agent"] == "text"  # set with textContent (above)
+        assert "XssAgent" in view.frame["agent"].tolist()
 
 
 def test_decision_filter_hides_other_agents_without_losing_their_rows(hub):
@@ -679,7 +861,7 @@ def test_every_view_empties_on_reset(hub):
 
     assert len(views["prices"].source.data["time"]) == 0
     assert len(views["prices"].fills.data["time"]) == 0
-    assert views["positions"].table.value.empty
+    assert views["positions"].table.frame.empty and views["positions"].table.rows == []
     for name in ("trades", "decisions"):
         assert views[name].table.rows == [], name
     assert views["cards"].quotes == {}
