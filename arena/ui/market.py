@@ -109,18 +109,27 @@ class MarketCards(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
+        self._latest: dict | None = None  # quotes not yet on show
         self.strip = StatStrip(cards=self._cards(), sizing_mode="stretch_width", margin=(2, 5))
         self.feed.subscribe("prices", self._on_rows, self._on_reset)
+        # shown with the leaderboard, once per table_period: the price chart is the
+        # live view; the cards need not travel with every pull
+        self.feed.subscribe("leaderboard", self._show)
 
     def _on_reset(self) -> None:
+        self._latest = None
         self.quotes = {}
+
+    def _show(self, _board=None) -> None:
+        if self._latest is not None:
+            self.quotes, self._latest = self._latest, None
 
     def _on_rows(self, rows: pd.DataFrame) -> None:
         data = self.feed.competition.data
         symbols = rows["symbol"].to_numpy()
         bars = rows["bar"].to_numpy(dtype=np.int64)
         closes = rows["close"].to_numpy(dtype=float)
-        quotes = dict(self.quotes)
+        quotes = dict(self._latest if self._latest is not None else self.quotes)
         for sym in dict.fromkeys(symbols.tolist()):
             mask = symbols == sym
             b, c = bars[mask], closes[mask]
@@ -137,7 +146,7 @@ class MarketCards(pn.viewable.Viewer):
                 prev = float(data.close[last - 1, j]) if last >= 1 else math.nan
             q.update(bar=last, close=float(c[-1]), previous=prev)
             quotes[sym] = q
-        self.quotes = quotes
+        self._latest = quotes
 
     @param.depends("quotes", watch=True)
     def _render(self) -> None:
@@ -170,15 +179,18 @@ class SummaryBar(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
+        self._shown_state: str | None = None
+        self._due = False
         self.strip = StatStrip(cards=self._cards(), sizing_mode="stretch_width", margin=(2, 5))
         self.feed.subscribe("leaderboard", self._on_board, self._on_reset)
         self.feed.subscribe("positions", self._on_positions)
         self.feed.param.watch(self._render, "last_pull")
 
     def _on_reset(self) -> None:
-        self.totals, self.open_positions = {}, 0
+        self.totals, self.open_positions, self._due = {}, 0, True
 
     def _on_board(self, board: pd.DataFrame) -> None:
+        self._due = True
         if board.empty:
             self.totals = {}
             return
@@ -186,10 +198,16 @@ class SummaryBar(pn.viewable.Viewer):
                        "trades": int(board["trades"].sum()), "agents": len(board)}
 
     def _on_positions(self, table: pd.DataFrame) -> None:
+        self._due = True
         self.open_positions = int((table["quantity"].to_numpy(dtype=float) != 0).sum())
 
     def _render(self, *_) -> None:
-        self.strip.cards = self._cards()
+        """After a pull that refreshed the tables (once per table_period), or at once
+        when the engine's state changed (started, paused, stopped...)."""
+        state = (self.feed.status or {}).get("state")
+        if self._due or state != self._shown_state:
+            self._due, self._shown_state = False, state
+            self.strip.cards = self._cards()
 
     def _cards(self) -> list:
         comp = self.feed.competition

@@ -793,6 +793,32 @@ def test_market_cards_colour_a_rise_up_and_a_fall_down(hub):
         ["MSFT", "–", "", "", None]]
 
 
+def test_cards_refresh_with_the_tables_but_a_state_change_shows_at_once(hub):
+    # Arrange: tables (and so the cards) refresh at most every 300 ms
+    feed = SessionFeed(hub=hub, table_period=300)
+    cards, summary = MarketCards(feed=feed), SummaryBar(feed=feed)
+    advance(feed, 5)
+    shown = (cards.strip.cards, summary.strip.cards)
+    close = hub.competition.data.close
+
+    # Act: a bar sooner than that
+    advance(feed, 1)
+
+    # Assert: still what was shown; then, once the tables are due, the new bar
+    assert (cards.strip.cards, summary.strip.cards) == shown
+    time.sleep(0.35)
+    feed.pull()
+    assert cards.quotes["AAPL"]["bar"] == 5
+    assert cards.strip.cards[0][1] == f"{close[5, 0]:,.2f}"
+    assert summary.strip.cards[5][2].startswith("6/")
+
+    # ... while the engine's state shows on the next pull whatever the tables do
+    feed.table_period = 60_000
+    hub.competition.stop()
+    feed.pull()
+    assert summary.strip.cards[4][1] == "stopped"
+
+
 def test_summary_bar_totals_state_progress_and_update_counter(hub):
     feed = SessionFeed(hub=hub, table_period=0)
     summary = SummaryBar(feed=feed)
