@@ -38,6 +38,11 @@ SIDES = ["buy", "sell"]
 
 
 
+# what the hover shows at most (0,0.00[00]); adjusted prices such as 31.81080909147365
+# would otherwise travel with all their digits
+PRICE_DECIMALS = 4
+
+
 class PriceChart(pn.viewable.Viewer):
     """Close price per symbol (one shown at a time) with the agents' buys and sells."""
 
@@ -152,7 +157,7 @@ class PriceChart(pn.viewable.Viewer):
         times[slot] = epoch_ms(rows["time"])
         new = {"time": times}
         symbols = rows["symbol"].to_numpy()
-        close = rows["close"].to_numpy(dtype=float)
+        close = np.round(rows["close"].to_numpy(dtype=float), PRICE_DECIMALS)
         for sym, col in self.columns.items():
             values = np.full(len(unique), np.nan)
             mask = symbols == sym
@@ -165,7 +170,8 @@ class PriceChart(pn.viewable.Viewer):
 
     def _on_trades(self, rows: pd.DataFrame) -> None:
         self.fills.stream(small_as_lists({
-            "time": epoch_ms(rows["time"]), "price": rows["price"].to_numpy(dtype=float),
+            "time": epoch_ms(rows["time"]),
+            "price": np.round(rows["price"].to_numpy(dtype=float), PRICE_DECIMALS),
             "agent": rows["agent"].to_numpy(dtype=object).tolist(),
             "side": rows["side"].to_numpy(dtype=object).tolist(),
             "quantity": rows["quantity"].to_numpy(dtype=float),

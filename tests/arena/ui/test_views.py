@@ -169,7 +169,7 @@ def test_price_chart_draws_each_symbols_closes_and_streams_only_new_bars(hub):
     advance(feed, 20)
 
     for j, sym in enumerate(data.symbols):
-        np.testing.assert_allclose(closes_of(chart, sym), data.close[:70, j])
+        np.testing.assert_allclose(closes_of(chart, sym), np.round(data.close[:70, j], 4))
     assert rec.streamed_rows("prices") == [20]  # one message: the 20 new bars, all symbols
     assert not rec.of(ColumnDataChangedEvent)
 
@@ -192,8 +192,8 @@ def test_price_chart_stays_bounded_over_5000_bars(hub):
     expected_ends = pd.DatetimeIndex(data.times[[0, 4999]]).as_unit("ms").asi8.astype(float)
     assert (t[0], t[-1]) == tuple(expected_ends)  # first and newest bar survive decimation
     closes = closes_of(chart, "SYN")
-    assert closes.max() == data.close[:5000, 0].max()  # the extremes survive too
-    assert closes.min() == data.close[:5000, 0].min()
+    assert closes.max() == np.round(data.close[:5000, 0].max(), 4)  # the extremes survive
+    assert closes.min() == np.round(data.close[:5000, 0].min(), 4)
 
 
 def test_price_chart_marks_each_fill_at_its_price_and_time(hub):
@@ -208,7 +208,7 @@ def test_price_chart_marks_each_fill_at_its_price_and_time(hub):
     assert list(fills["agent"]) == list(trades["agent"])
     assert list(fills["symbol"]) == list(trades["symbol"])
     assert list(fills["side"]) == list(trades["side"])
-    np.testing.assert_allclose(fills["price"], trades["price"])
+    np.testing.assert_allclose(fills["price"], np.round(trades["price"], 4))  # as shown
     np.testing.assert_allclose(fills["quantity"], trades["quantity"])
     np.testing.assert_allclose(fills["time"], pd.DatetimeIndex(trades["time"]).as_unit("ms")
                                .asi8.astype(float))
@@ -229,7 +229,7 @@ def test_price_chart_keeps_only_the_newest_markers(hub):
         advance(feed, 100)
 
     newest = hub.competition.trades_frame().tail(10)
-    np.testing.assert_allclose(chart.fills.data["price"], newest["price"])
+    np.testing.assert_allclose(chart.fills.data["price"], np.round(newest["price"], 4))
 
 
 def test_price_chart_symbol_and_agent_choices_only_change_visibility_and_filter(hub):
