@@ -59,14 +59,16 @@ def recorded_status(db) -> str | None:
 
 
 def settle(status: dict, *dashes: Dashboard) -> None:
-    """Wait until every page shows the paused run's last bar (prints how long)."""
+    """Wait until every page shows the paused run's last bar in its equity chart and
+    its leaderboard (which refreshes once a second) (prints how long)."""
     t0 = time.monotonic()
     last = ms(status["time"])
-    ok = wait_until(lambda: all((d.equity() or {}).get("last") == last for d in dashes),
-                    SETTLE_S)
+    board = {row["agent"]: number_text(row["equity"], 0, 0) for row in status["leaderboard"]}
+    ok = wait_until(lambda: all((d.equity() or {}).get("last") == last
+                                and d.leaderboard() == board for d in dashes), SETTLE_S)
     print(f"\n{len(dashes)} session(s) caught up with bar {status['bar']} "
           f"{time.monotonic() - t0:.2f} s after the pause")
-    assert ok, [d.equity() for d in dashes]
+    assert ok, ([d.equity() for d in dashes], board, [d.leaderboard() for d in dashes])
 
 
 # -- 1. every panel ------------------------------------------------------------------------
@@ -216,9 +218,10 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
     assert c.leaderboard() == a.leaderboard() == b.leaderboard()
     # every column (the rank moves aside: each page's are since its own last update) and
     # the open positions: the late page's whole-table sync, the others' changed cells
-    tables = [(strip_moves(d.keyed("arena-leaderboard")), d.keyed("arena-positions"))
-              for d in (a, b, c)]
-    assert tables[0] == tables[1] == tables[2], tables
+    def tables():
+        return [(strip_moves(d.keyed("arena-leaderboard")), d.keyed("arena-positions"))
+                for d in (a, b, c)]
+    assert wait_until(lambda: (t := tables())[0] == t[1] == t[2], 5), tables()
 
     # a click on a column title sorts that page's table: A to Z, Z to A, then as ranked
     ranked = [r["Agent"] for r in a.keyed("arena-leaderboard")]
