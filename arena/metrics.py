@@ -311,17 +311,8 @@ class RunningStats:
             self._peak, self._peak_ns, self._peak_bar = float(e[i]), int(ns[i]), int(bars[i])
         self._underwater = bool(under[-1])
         # trades, fees, exposure
-        for _, pnls in sorted((closed_pnls or {}).items()):
-            for p in pnls:
-                p = float(p)
-                self._n_trades += 1
-                if p > 0:
-                    self._winners += 1
-                    self._gross_profit += p
-                elif p < 0:
-                    self._gross_loss += p
-                self._best = p if math.isnan(self._best) else max(self._best, p)
-                self._worst = p if math.isnan(self._worst) else min(self._worst, p)
+        self.add_closed_trades([p for _, pnls in sorted((closed_pnls or {}).items())
+                                for p in pnls])
         if fees is not None:
             self._fees += float(np.sum(fees))
         self._invested_bars += int(np.count_nonzero(invested))
@@ -330,8 +321,8 @@ class RunningStats:
         self._time = t if self._naive else t.tz_localize("UTC")
 
     def add_closed_trades(self, pnls) -> None:
-        """Count trades closed on the bars added last (their net pnl, in order), as
-        ``update_many``'s ``closed_pnls`` does, with numpy."""
+        """Count trades closed on the bars added last (their net pnl, in order), with
+        numpy (``update_many`` adds its ``closed_pnls`` through it)."""
         p = np.asarray(pnls, dtype=float)
         if not len(p):
             return

@@ -398,16 +398,8 @@ class Recording:
     def equity(self) -> pd.DataFrame:
         """One row per bar and agent (ordered by bar, then agent id): bar, time, agent,
         equity, cash, drawdown_pct, invested."""
-        if not self.blocks:
-            df = self._frame("SELECT bar, agent, equity, cash, drawdown_pct, invested"
-                             " FROM equity ORDER BY bar, agent")
-            df["invested"] = df["invested"].astype(bool)
-            return self._timed(df)
-        g = self.equity_grid()
-        m, a = g.equity.shape
-        df = pd.DataFrame({"bar": np.repeat(g.bars, a), "agent": np.tile(g.agents, m),
-                           **{f: getattr(g, f).ravel() for f in EQUITY_FIELDS},
-                           "invested": g.invested.ravel()})
+        df = pd.DataFrame(self.equity_arrays())
+        df["invested"] = df["invested"].astype(bool)
         return self._timed(df)
 
     def trades(self) -> pd.DataFrame:
@@ -554,6 +546,11 @@ class Recording:
             return self._frame("SELECT bar, time, symbol, open, high, low, close, volume"
                                " FROM bars WHERE bar >= ? ORDER BY bar, symbol", (int(from_bar),))
         return self._bar_frame(int(from_bar), iso)
+
+    @classmethod
+    def columns_of(cls, table: str) -> list[str]:
+        """The columns :meth:`rows_after` reads of ``trades``, ``decisions`` or ``events``."""
+        return [c.strip() for c in cls._TABLES[table].split(",")]
 
     def rows_after(self, table: str, after_id: int = 0) -> pd.DataFrame:
         """Rows of ``trades``, ``decisions`` or ``events`` with ``id > after_id``, in id

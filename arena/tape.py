@@ -118,7 +118,7 @@ class ShownRows:
 
     def __init__(self, rec: Recording, table: str):
         self.rec, self.table = rec, table
-        self.columns = [c.strip() for c in Recording._TABLES[table].split(",")]
+        self.columns = Recording.columns_of(table)
         self._select = f"SELECT {', '.join(self.columns)} FROM {table}"
         self._barless: dict[int, int] = {}  # id of an event without a bar → visible at
 
@@ -266,7 +266,7 @@ class Tape:
         (other words are read apart), so that every value is a number and the rows
         become one float array in C: much faster than text."""
         words = {"symbol": self.symbols, "side": ("buy", "sell"), "action": ("entry", "exit")}
-        names = [c.strip() for c in Recording._TABLES["trades"].split(",")]
+        names = Recording.columns_of("trades")
         select, params = [], []
         for c in names:
             if c in words:
@@ -300,9 +300,9 @@ class Tape:
     def _add_bars(self, bars: BarGrid, n: int) -> None:
         m = n - self.n_bars
         cols = [bars.symbols.index(s) if s in bars.symbols else -1 for s in self.symbols]
+        have = [j for j, c in enumerate(cols) if c >= 0]
         for f in FIELDS:
             block = np.full((m, len(self.symbols)), np.nan)
-            have = [j for j, c in enumerate(cols) if c >= 0]
             block[:, have] = bars.prices[f][:m, [cols[j] for j in have]]
             self.ohlcv[f] = np.concatenate([self.ohlcv[f], block])
         self.times = np.concatenate([self.times, bars.times[:m]])

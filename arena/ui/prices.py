@@ -34,10 +34,6 @@ from arena.ui.theme import DOWN, PALETTE, UP, epoch_ms
 
 FILL_COLUMNS = ("time", "price", "agent", "side", "quantity", "symbol")
 SIDES = ["buy", "sell"]
-
-
-
-
 # what the hover shows at most (0,0.00[00]); adjusted prices such as 31.81080909147365
 # would otherwise travel with all their digits
 PRICE_DECIMALS = 4
