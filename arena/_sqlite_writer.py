@@ -6,13 +6,17 @@ milliseconds and needs nothing from the engine's environment.
 
 It reads frames from stdin and applies them in order, inside a transaction that
 it commits at least every ``COMMIT_INTERVAL`` seconds while it has uncommitted
-rows. A frame is ``<u64 length><pickled message>`` followed by the raw buffers
+rows, and sooner (a tenth of the interval after the last commit) whenever it has
+caught up with its input; the first rows (the run's meta) commit at once. A frame is ``<u64 length><pickled message>`` followed by the raw buffers
 the message announces (numpy columns, sent without copying). Messages:
 
 ``("rows", sql, rows)``
     ``executemany(sql, rows)``.
 ``("columns", sql, columns)``
     the same with ``rows = zip(*columns)``.
+``("trade_block", sql, symbols, sizes)`` + one float64 buffer of rows (bar, agent,
+    symbol index, side, quantity, price, fee, exit, pnl, position): ``executemany``
+    with the trades' rows made from it (side > 0 "buy", exit > 0 "exit", NaN pnl NULL).
 ``("bar_block", t0, n_bars, symbols_json, sizes)`` + the time (int64 seconds) and
     OHLCV (float64) buffers: one ``bar_blocks`` row, the buffers as its BLOBs.
 ``("equity_block", t0, n_bars, n_agents, sizes)`` + equity, cash, drawdown
@@ -20,7 +24,8 @@ the message announces (numpy columns, sent without copying). Messages:
 ``("commit", token)``
     commit now, answer ``("ok", token)``.
 ``("close", token)``
-    commit, close the database, answer ``("ok", token)`` and exit.
+    commit, answer ``("ok", token)``, then close the database (checkpointing the
+    WAL into it) and exit: the engine does not wait for the checkpoint.
 
 Answers and errors go to stdout as frames. On any error it answers
 ``("error", message)`` and exits 1; at end of input (the engine's process is
@@ -66,6 +71,17 @@ def write_frame(fd: int, message) -> None:
     os.write(fd, HEADER.pack(len(body)) + body)
 
 
+def trade_rows(symbols: list[str], block: bytes):
+    """Rows of the trades table from a trade block: float64 rows of (bar, agent,
+    symbol index, side > 0 for a buy, quantity, price, fee, exit > 0, pnl or NaN,
+    position)."""
+    values = memoryview(block).cast("d").tolist()
+    for i in range(0, len(values), 10):
+        bar, agent, sym, side, qty, price, fee, exit_, pnl, pos = values[i:i + 10]
+        yield (int(bar), int(agent), symbols[int(sym)], "buy" if side > 0 else "sell", qty,
+               price, fee, "exit" if exit_ > 0 else "entry", None if pnl != pnl else pnl, pos)
+
+
 class Writer:
     def __init__(self, db: sqlite3.Connection, fd_in: int):
         self.db, self.fd = db, fd_in
@@ -79,6 +95,8 @@ class Writer:
             self.db.executemany(msg[1], msg[2])
         elif kind == "columns":
             self.db.executemany(msg[1], zip(*msg[2], strict=True))
+        elif kind == "trade_block":
+            self.db.executemany(msg[1], trade_rows(msg[2], self.buffers(msg[3])[0]))
         elif kind == "bar_block":
             self.db.execute("INSERT INTO bar_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (*msg[1:4], *self.buffers(msg[4])))
@@ -99,11 +117,13 @@ def main(path: str, interval: float) -> int:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         writer = Writer(db, fd_in)
-        pending, last_commit = False, time.monotonic()
+        pending, last_commit = False, float("-inf")  # the first rows commit at once
         while True:
             if pending:
-                wait = last_commit + interval - time.monotonic()
-                if wait <= 0 or not select.select([fd_in], [], [], wait)[0]:
+                since = time.monotonic() - last_commit
+                idle = not select.select([fd_in], [], [], 0)[0]
+                if since >= interval or (idle and since >= interval / 10) or (
+                        idle and not select.select([fd_in], [], [], interval - since)[0]):
                     db.execute("COMMIT")
                     pending, last_commit = False, time.monotonic()
                     continue
@@ -112,12 +132,9 @@ def main(path: str, interval: float) -> int:
                 if pending:
                     db.execute("COMMIT")
                     pending, last_commit = False, time.monotonic()
+                write_frame(fd_out, ("ok", msg[1]))  # committed: readable, complete
                 if msg[0] == "close":
-                    db.close()
-                    db = None
-                write_frame(fd_out, ("ok", msg[1]))
-                if msg[0] == "close":
-                    return 0
+                    return 0  # closing the database (its checkpoint) is left to `finally`
                 continue
             if not pending:
                 db.execute("BEGIN")

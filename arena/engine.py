@@ -485,7 +485,6 @@ class Competition:
             )
             rec.add_agents((s.index, s.name, s.spec, _params(s.agent)) for s in self._slots)
             self._pub.flush_events()
-            rec.flush(force=True)
         self._prepared = True
 
     def _checked_signals(self, s: _Slot) -> np.ndarray | None:

@@ -144,9 +144,8 @@ class Publisher:
             "bar": bars, "time": list(self.data.times[bars]), "agent": names,
             "targets": targets, "confidence": confidence, "reasoning": reasoning})
         if self.recorder is not None:
-            self.recorder.add_decisions(
-                (b, s.index, t, c, r, None)
-                for b, s, t, c, r in zip(bars, slots, targets, confidence, reasoning, strict=True))
+            self.recorder.add_decision_columns(
+                [bars, [s.index for s in slots], targets, confidence, reasoning, [None] * len(bars)])
 
     def llm_calls(self, rows: list[tuple]) -> None:
         """Record LLM calls ``(slot, CallRecord, late)`` (engine thread)."""
@@ -266,11 +265,10 @@ class Publisher:
         self.emit_many([
             ("trade", b, n, f"{d} ({act})" if math.isnan(x) else f"{d} ({act}, pnl {x:+.2f})")
             for b, n, d, act, x in zip(bar.tolist(), names, did, action, pnl, strict=True)])
-        if self.recorder is not None:
-            self.recorder.add_trade_columns([
-                bar.tolist(), agent.tolist(), symbols.tolist(), side.tolist(), qty, price,
-                fills[:, F_FEE].tolist(), action.tolist(),
-                [None if math.isnan(x) else x for x in pnl], fills[:, F_POS].tolist()])
+        if self.recorder is not None:  # columns as recorder.TRADE_BLOCK
+            self.recorder.add_trade_block(fills[:, [F_BAR, F_AGENT, F_SYMBOL, F_SIDE, F_QTY,
+                                                    F_PRICE, F_FEE, F_EXIT, F_PNL, F_POS]],
+                                          data.symbols)
 
     def _progress(self, t1: int) -> None:
         frac = t1 / self.n_bars

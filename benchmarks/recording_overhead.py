@@ -9,8 +9,8 @@ times with ``record=False`` and ``record=True`` alternately (so both see the
 same load), after an untimed warm-up of each. Recording goes to SQLite in a
 temporary directory, deleted after each run; a recorded run ends only once
 its recording is complete and closed. Prints best and median times and the
-overhead ``recorded / not recorded - 1`` of the best times (and of the
-medians), then CPU seconds: this process (the engine; all its threads) with
+overhead ``recorded / not recorded - 1`` of the best times, of the medians and
+(``paired``) the median of each pair's overhead, then CPU seconds: this process (the engine; all its threads) with
 and without recording, and the recording's writer process. The writer runs in
 parallel with the engine, so the wall-time overhead stays small only while a
 core is free for it and its CPU time is below the engine's. The aim (issue 5)
@@ -20,6 +20,7 @@ is under 10 %. Figures: docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
@@ -53,7 +54,12 @@ def rows_in(run_path) -> tuple[int, int]:
 
 
 def children_cpu() -> float:
-    """CPU seconds of this process's finished children (the recordings' writers)."""
+    """CPU seconds of this process's finished children (the recordings' writers).
+    A writer exits on its own after the run (it checkpoints the WAL once the last
+    rows are committed), so wait for it first: its whole CPU time is counted."""
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.waitpid(-1, 0)
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
@@ -75,6 +81,12 @@ def measure(data, agents, repeat: int, run_dir: str) -> dict:
         r["rows"], r["sqlite_rows"] = rows_in(comp.run_path)
         shutil.rmtree(comp.run_path, ignore_errors=True)
     return r
+
+
+def paired(r: dict) -> float:
+    """Median over the pairs (an unrecorded run, then its recorded twin) of
+    ``on / off - 1``: each pair ran close in time, so it shares the machine's load."""
+    return statistics.median(on / off - 1 for off, on in zip(r["off"], r["on"], strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,14 +121,14 @@ def main(argv: list[str] | None = None) -> int:
           f"results (a recorded run includes closing its recording)")
     print()
     head = (f"{'':<18}{'rows recorded':>14}{'SQLite rows':>12}{'best off s':>12}{'best on s':>11}"
-            f"{'overhead':>10}{'median off':>12}{'median on':>11}{'overhead':>10}")
+            f"{'overhead':>10}{'median off':>12}{'median on':>11}{'overhead':>10}{'paired':>9}")
     print(head)
     print("-" * len(head))
     for label, r in results:
         b_off, b_on = min(r["off"]), min(r["on"])
         m_off, m_on = statistics.median(r["off"]), statistics.median(r["on"])
         print(f"{label:<18}{r['rows']:>14,}{r['sqlite_rows']:>12,}{b_off:>12.3f}{b_on:>11.3f}{b_on / b_off - 1:>+10.1%}"
-              f"{m_off:>12.3f}{m_on:>11.3f}{m_on / m_off - 1:>+10.1%}")
+              f"{m_off:>12.3f}{m_on:>11.3f}{m_on / m_off - 1:>+10.1%}{paired(r):>+9.1%}")
     print()
     print("CPU seconds, best of the runs (less sensitive to load than wall time):")
     head = f"{'':<18}{'engine off':>12}{'engine on':>11}{'writer':>9}{'writer / engine off':>21}"

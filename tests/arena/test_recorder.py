@@ -25,6 +25,7 @@ from arena.recorder import (
     BLOCK_CELLS,
     DB_NAME,
     SCHEMA_VERSION,
+    TRADE_BLOCK,
     Recorder,
     Recording,
     RecordingError,
@@ -225,9 +226,10 @@ def test_recording_opens_while_the_run_is_writing(tmp_path):
     try:
         wait_for(lambda: comp.run_path is not None and (comp.run_path / DB_NAME).is_file(),
                  20, "the recording file")
-        wait_for(lambda: comp.bar >= 150, 20, "150 bars")  # > 0.5 s of bars: committed
-        # Act
+        wait_for(lambda: comp.bar >= 150, 20, "150 bars")
+        # Act: the bars so far are committed within the writer's interval (0.5 s)
         rec = Recording(comp.run_path)
+        wait_for(lambda: len(rec.equity()) > 0, 2, "committed equity")
         first = rec.equity()
         time.sleep(1.0)
         second = rec.equity()
@@ -698,3 +700,30 @@ def test_run_whose_folder_cannot_be_created_stops_with_a_recording_error(tmp_pat
     assert comp.state is State.STOPPED
     events = comp.streams.events.to_frame()
     assert events[events["kind"] == "recording_error"]["message"].tolist() == [str(err.value)]
+
+
+def test_trade_block_is_stored_as_the_trade_rows_it_stands_for(tmp_path):
+    # Arrange: columns as TRADE_BLOCK; a buy entry (no pnl) and a sell exit with a loss
+    block = np.array([
+        [1, 0, 1, 1.0, 94.0, 10.5, 0.99, 0.0, np.nan, 94.0],
+        [2, 1, 0, -1.0, 0.125, 11.25, 0.0, 1.0, -0.3125, 0.0],
+    ])
+    rec = Recorder(tmp_path / "r1")
+    rec.set_meta(**META)
+    rec.add_agents(AGENTS)
+    # Act
+    rec.add_trade_block(block, ["XYZ", "ABC"])
+    rec.add_trade_block(block[:0], ["XYZ", "ABC"])  # no trades: nothing to send
+    rec.close()
+    # Assert
+    db = sqlite3.connect(tmp_path / "r1" / DB_NAME)
+    rows = db.execute("SELECT bar, agent, symbol, side, quantity, price, fee, action, pnl,"
+                      " position FROM trades ORDER BY id").fetchall()
+    db.close()
+    assert rows == [(1, 0, "ABC", "buy", 94.0, 10.5, 0.99, "entry", None, 94.0),
+                    (2, 1, "XYZ", "sell", 0.125, 11.25, 0.0, "exit", -0.3125, 0.0)]
+    assert len(TRADE_BLOCK) == block.shape[1]
+    other = Recorder(tmp_path / "r2")
+    with pytest.raises(ValueError, match=r"expected \(n, 10\)"):
+        other.add_trade_block(block[:, :9], ["XYZ"])
+    other.close()
