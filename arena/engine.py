@@ -455,6 +455,9 @@ class Competition:
     def _prepare(self) -> None:
         """Reset agents, precompute signals, open the recording (engine thread)."""
         cfg = self.config
+        if cfg.record:  # first: the writer process starts while the agents get ready
+            self._run_path = Path(cfg.run_dir) / self.run_id
+            self._pub.recorder = Recorder(self._run_path)
         for s in self._slots:
             try:
                 s.agent.reset(self.data, s.seed)
@@ -474,8 +477,7 @@ class Competition:
         if self._vector:
             self._decisions = np.stack([s.signals for s in self._slots])
         if cfg.record:
-            self._run_path = Path(cfg.run_dir) / self.run_id
-            rec = self._pub.recorder = Recorder(self._run_path)
+            rec = self._pub.recorder
             rec.set_meta(
                 run_id=self.run_id, created=wall_time(), status="running",
                 data_source=self.data_source, symbols=list(self.data.symbols),
