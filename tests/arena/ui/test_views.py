@@ -35,7 +35,7 @@ from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub, default_spec
 from arena.ui.keyedview import KeyedView, number_text, wire
 from arena.ui.leaderboard import Leaderboard
-from arena.ui.logview import LogView
+from arena.ui.logview import LogView, _wire, unwire
 from arena.ui.market import MarketCards, StatStrip, SummaryBar
 from arena.ui.positions import PositionsTable
 from arena.ui.prices import PriceChart
@@ -138,15 +138,6 @@ class Recorder:
         """Rows per stream message (of the sources whose name starts with ``prefix``)."""
         return [len(next(iter(e.data.values()))) for e in self.of(ColumnsStreamedEvent)
                 if (e.model.name or "").startswith(prefix)]
-
-
-def unwire(row: list) -> list:
-    """A LogView row as sent (``[cells, column, class, ...]``) as ``[cells, classes]``."""
-    cells, pairs = row[0], row[1:]
-    classes = [None] * len(cells)
-    for k in range(0, len(pairs), 2):
-        classes[pairs[k]] = pairs[k + 1]
-    return [cells, classes if pairs else None]
 
 
 def model_of(widget):
@@ -555,11 +546,11 @@ def test_a_page_that_renders_later_asks_for_and_gets_the_rows_so_far(hub):
     trades.table._handle_msg("sync")  # what the page's render() sends
 
     (reply,) = rec.messages()
-    assert reply["reset"] is True and [unwire(r) for r in reply["rows"]] == trades.table.rows
+    assert reply["reset"] is True and unwire(reply["rows"]) == trades.table.rows
     assert len(reply["rows"]) == 30
     # a row goes as [cells, column, class, ...]: only the cells that have a class
-    side, pnl = trades.table.rows[-1][1][2], trades.table.rows[-1][1][4]
-    assert reply["rows"][-1] == [trades.table.rows[-1][0], 2, side, 4, pnl]
+    side, pnl = trades.table.rows[0][1][2], trades.table.rows[0][1][4]
+    assert reply["rows"][0] == [trades.table.rows[0][0], 2, side, 4, pnl]
 
 
 def test_trade_csv_export_is_the_full_history_with_formulas_neutralised(hub):
@@ -641,8 +632,28 @@ def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
     assert {c[4] for c in mine} == {XSS}  # sent as is: the page sets it as text
     assert {c[2] for c in mine} == {"SYN +50%", "SYN 0%"}
     assert {c[3] for c in mine} == {"0.70"}
-    sent = [row[0] for m in rec.messages() for row in m.get("rows", [])]
+    sent = [cells for m in rec.messages() for cells, _ in unwire(m.get("rows", []))]
     assert list({r[4] for r in sent if r[1] == "XssAgent"}) == [XSS]
+
+
+def test_log_rows_send_a_repeated_cell_or_classes_once_per_message():
+    rows = [[["2024-01-02", "momentum", "buy 5 AAPL", "1.00", ""], [None, None, "u", None, "f"]],
+            [["2024-01-02", "macd", "buy 5 AAPL", "1.00", ""], [None, None, "u", None, "f"]],
+            [["2024-01-02", "macd", "sell 0", "0", None], None],
+            [["2024-01-03", "macd", "sell 0", "0", "0"], None],
+            [["2024-01-03", "random", "0", "0", "+1.00"], [None, None, "d", None, "u"]]]
+
+    sent = _wire(rows)
+
+    assert sent == [
+        [["2024-01-02", "momentum", "buy 5 AAPL", "1.00", ""], 2, "u", 4, "f"],
+        [[0, "macd", 0, 0, 0]],  # the row before's cells and classes
+        [[0, 0, "sell 0", "0", None], 0, None],  # no classes after a row with some
+        [["2024-01-03", 0, 0, 0, "0"]],  # "0" is text, never the row before's cell
+        [[0, "random", "0", 0, "+1.00"], 2, "d", 4, "u"]]
+    assert unwire(sent) == rows
+    assert len(json.dumps(sent)) < 0.8 * len(json.dumps([[c, *(x for i, k in enumerate(
+        cls or ()) if k for x in (i, k))] for c, cls in rows]))
 
 
 @pytest.mark.parametrize("view", [LogView, KeyedView])
