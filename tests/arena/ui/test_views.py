@@ -27,6 +27,7 @@ from arena.channels import EVENT_KINDS
 from arena.config import RunSpec
 from arena.data import synthetic
 from arena.engine import Competition, CompetitionConfig
+from arena.ui.chartdata import small_as_lists
 from arena.ui.connection import DISCONNECTED, READY, ConnectionIndicator, configure_notifications
 from arena.ui.decisions import DecisionsFeed, targets_text
 from arena.ui.equity import EquityChart
@@ -142,6 +143,20 @@ class Recorder:
 
 def model_of(widget):
     return next(iter(widget._models.values()))[0]
+
+
+def test_a_few_chart_rows_go_as_lists_with_whole_numbers_as_ints():
+    cols = {"time": np.array([1107302400000.0, 1107388800000.0, 1107475200000.0]),
+            "a0": np.array([100000.0, 101234.57, np.nan]), "a0_dd": np.array([0.0, -0.0, -1.5])}
+
+    sent = small_as_lists(cols)
+
+    assert json.dumps(sent) == ('{"time": [1107302400000, 1107388800000, 1107475200000], '
+                                '"a0": [100000, 101234.57, NaN], "a0_dd": [0, -0.0, -1.5]}')
+    for k, v in cols.items():  # the same numbers in the page
+        np.testing.assert_array_equal(np.asarray(sent[k], dtype=float), v)
+    many = {"time": np.arange(60.0)}
+    assert small_as_lists(many) is many  # more rows: binary arrays
 
 
 # -- price chart -------------------------------------------------------------------------
