@@ -37,7 +37,7 @@ from arena.ui.hub import Hub, default_spec
 from arena.ui.keyedview import KeyedView, number_text, wire
 from arena.ui.leaderboard import Leaderboard
 from arena.ui.logview import LogView, _wire, unwire
-from arena.ui.market import MarketCards, StatStrip, SummaryBar
+from arena.ui.market import MarketCards, StatStrip, SummaryBar, flat_card
 from arena.ui.positions import PositionsTable
 from arena.ui.prices import PriceChart
 from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP, event_group
@@ -625,7 +625,7 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
         msg = protocol.create("PATCH-DOC", rec.events)
         # (the feeds' and keyed tables' messages travel in the same PATCH-DOC)
         tables_and_charts = len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
-        cards = sum(len(json.dumps(s.strip.cards)) for s in strips)  # ESM data: sent as JSON
+        cards = sum(len(json.dumps(s.strip.live)) for s in strips)  # ESM data: sent as JSON
         sizes.append(tables_and_charts + cards)
     hub.competition.stop()
 
@@ -865,6 +865,32 @@ def test_summary_bar_totals_state_progress_and_update_counter(hub):
     assert cards["Progress"][1:3] == ["10.0%", "327/3270 bars"]
     assert cards["Progress"][4] == 0.1
     assert cards["Updates"][1] == "2" == str(feed.updates)
+
+
+def test_stat_strips_send_their_frame_once_and_then_only_the_fields_that_change(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    cards, summary = MarketCards(feed=feed), SummaryBar(feed=feed)
+    Recorder(cards, summary)
+    strips = [cards.strip, summary.strip]
+    data = [model_of(s).data for s in strips]
+    advance(feed, 5)
+    frames = [s.frame for s in strips]
+
+    for _ in range(3):
+        advance(feed, 2)
+        for strip, model in zip(strips, data, strict=True):
+            # the page draws frame + live: the cards, field for field
+            assert strip.shown() == [flat_card(c) for c in strip.cards]
+            assert (model.frame, model.live) == (strip.frame, strip.live)
+            assert "cards" not in model.properties()
+    assert [s.frame for s in strips] == frames  # the labels and fixed text went once
+    live = json.dumps(summary.strip.live)
+    assert "Total equity" not in live and "bars/s" not in live and summary.strip.live[0]
+    assert len(live) < 0.6 * len(json.dumps(summary.strip.cards))
+
+    cards.quotes = {}  # the cards' layout changes (no quotes: no change pieces)
+    assert cards.strip.frame == [flat_card(c) for c in cards.strip.cards]
+    assert cards.strip.live == [[] for _ in cards.strip.cards]
 
 
 def test_stat_strip_writes_text_never_html():
