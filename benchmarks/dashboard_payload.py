@@ -52,8 +52,7 @@ def main() -> int:
                        (app.events.table, "event log")):
         for model, _ in view._models.values():  # (a Tabulator's data is its source's)
             names.update({m.id: name for m in (model, getattr(model, "source", None)) if m})
-    names.update({app.equity.source.id: "equity lines", app.equity.bench.id: "benchmark line",
-                  app.prices.source.id: "prices", app.prices.fills.id: "fill markers"})
+    names.update({app.equity.source.id: "equity lines", app.prices.source.id: "prices", app.prices.fills.id: "fill markers"})
 
     def view_of(event) -> str:
         model = getattr(event, "model", None) or event.msg_data.model

@@ -40,7 +40,7 @@ from arena.ui.logview import LogView, _wire, unwire
 from arena.ui.market import MarketCards, StatStrip, SummaryBar, flat_card
 from arena.ui.positions import PositionsTable
 from arena.ui.prices import PriceChart
-from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP, event_group
+from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP, epoch_ms, event_group
 from arena.ui.trades import TradeFeed, neutralise_formulas, time_labels, trades_csv
 
 SPEC = RunSpec(symbols=("AAPL", "MSFT"), agents=("sma_cross", "momentum", "random"),
@@ -285,6 +285,46 @@ def test_equity_chart_streams_each_agents_new_equity_to_the_cent(hub):
     streamed = rec.of(ColumnsStreamedEvent)
     assert [len(e.data["time"]) for e in streamed if e.model is chart.source] == [5]
     assert not rec.of(ColumnDataChangedEvent)
+
+
+def test_equity_chart_draws_the_benchmark_line_from_a_column_of_the_same_source(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    chart = EquityChart(feed=feed)
+    rec = Recorder(chart)
+    advance(feed, 40)
+    rec.events.clear()
+
+    advance(feed, 5)
+
+    bench = hub.competition.streams.benchmark.since(0)[0]  # the engine's benchmark stream
+    shown = np.asarray(chart.source.data["bench"], dtype=float)
+    assert shown.tolist() == np.round(bench["equity"].to_numpy(), 2).tolist()  # 45 bars
+    [line] = [r for r, col in chart._equity_renderers if col == "bench"]
+    assert line.data_source is chart.source and line.glyph.y.field == "bench"
+    assert (line.glyph.line_dash, line.glyph.line_color) == ([6], "#9e9e9e")
+    # one stream message: the bars' times travel once for the agents and the benchmark
+    [streamed] = rec.of(ColumnsStreamedEvent)
+    assert streamed.model is chart.source and len(streamed.data["bench"]) == 5
+    chart.percent = True
+    assert line.glyph.y.transform is chart._pct  # Return %: the benchmark's too
+
+
+def test_a_late_equity_chart_draws_the_benchmark_at_its_bars_with_its_extremes(hub):
+    advance(SessionFeed(hub=hub, table_period=0), 1200)
+    comp = hub.competition
+    cash = comp.config.portfolio.cash
+    bench = cash * (comp.data.close[:1200] / comp.data.close[0]).mean(axis=1)  # by hand
+
+    late = SessionFeed(hub=hub, table_period=0, chart_points=100)
+    chart = EquityChart(feed=late)
+    late.pull()  # a session that opens now: the history, decimated
+
+    times = np.asarray(chart.source.data["time"], dtype=np.int64)
+    bars = np.searchsorted(epoch_ms(comp.data.times[:1200]).astype(np.int64), times)
+    assert 40 <= len(bars) <= 100 and bars[0] == 0 and bars[-1] == 1199
+    np.testing.assert_array_equal(np.asarray(chart.source.data["bench"], dtype=float),
+                                  np.round(bench[bars], 2))
+    assert {int(np.argmax(bench)), int(np.argmin(bench))} <= set(bars.tolist())
 
 
 # -- positions -----------------------------------------------------------------------------
