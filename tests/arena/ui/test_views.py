@@ -210,21 +210,30 @@ def test_price_chart_marks_each_fill_at_its_price_and_time(hub):
 
     trades = hub.competition.trades_frame()
     fills = chart.fills.data
+    names, symbols = hub.competition.agent_names, hub.competition.data.symbols
     assert len(trades) > 10
-    assert list(fills["agent"]) == list(trades["agent"])
-    assert list(fills["symbol"]) == list(trades["symbol"])
-    assert list(fills["side"]) == list(trades["side"])
+    # agent, symbol and side go as their place in the chart's lists, as text
+    assert [names[int(c)] for c in fills["agent"]] == list(trades["agent"])
+    assert [symbols[int(c)] for c in fills["symbol"]] == list(trades["symbol"])
+    assert [["buy", "sell"][int(c)] for c in fills["side"]] == list(trades["side"])
+    assert {len(c) for c in fills["agent"]} == {1}  # 9 agents: "0".."8"
     np.testing.assert_allclose(fills["price"], np.round(trades["price"], 4))  # as shown
     np.testing.assert_allclose(fills["quantity"], trades["quantity"])
     np.testing.assert_allclose(fills["time"], pd.DatetimeIndex(trades["time"]).as_unit("ms")
                                .asi8.astype(float))
     glyph = chart._dots.glyph
     assert (glyph.marker.transform.markers, glyph.marker.transform.factors) == \
-        (["triangle", "inverted_triangle"], ["buy", "sell"])
+        (["triangle", "inverted_triangle"], ["0", "1"])
     assert list(glyph.fill_color.transform.palette) == [UP, DOWN]
-    assert list(glyph.line_color.transform.factors) == hub.competition.agent_names
-    tips = [dict(t.tooltips) for t in chart._fig.tools if getattr(t, "tooltips", None)]
-    assert any({"agent", "side", "quantity", "price"} <= set(t) for t in tips)
+    assert list(glyph.fill_color.transform.factors) == ["0", "1"]
+    assert list(glyph.line_color.transform.factors) == [str(i) for i in range(len(names))]
+    [hover] = [t for t in chart._fig.tools if getattr(t, "renderers", None) == [chart._dots]]
+    tips = dict(hover.tooltips)
+    assert {"agent", "side", "quantity", "price"} <= set(tips)
+    # the hover shows the names: the codes' lists go to the page once, with the figure
+    assert (tips["agent"], tips["side"]) == ("@agent{custom}", "@side{custom}")
+    assert hover.formatters["@agent"].args["names"] == names
+    assert hover.formatters["@side"].args["names"] == ["buy", "sell"]
 
 
 def test_price_chart_keeps_only_the_newest_markers(hub):
@@ -248,9 +257,11 @@ def test_price_chart_symbol_and_agent_choices_only_change_visibility_and_filter(
     chart.agents = ["momentum"]
 
     assert [s for s, r in chart._lines.items() if r.visible] == ["MSFT"]
-    by_symbol, by_agent = chart.view.filter.operands
-    assert (by_symbol.column_name, by_symbol.group) == ("symbol", "MSFT")
-    assert [(f.column_name, f.group) for f in by_agent.operands] == [("agent", "momentum")]
+    by_symbol, by_agent = chart.view.filter.operands  # by code: MSFT's and momentum's
+    symbols, names = hub.competition.data.symbols, hub.competition.agent_names
+    assert (by_symbol.column_name, by_symbol.group) == ("symbol", str(symbols.index("MSFT")))
+    assert [(f.column_name, f.group) for f in by_agent.operands] == \
+        [("agent", str(names.index("momentum")))]
     assert not rec.of(ColumnDataChangedEvent) and not rec.of(ColumnsStreamedEvent)
 
 
