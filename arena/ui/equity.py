@@ -2,11 +2,11 @@
 drawdown chart linked beneath (shared time axis).
 
 Data goes to the browser as one wide ColumnDataSource (time, a column per agent
-and the benchmark's, worked out here from the closes at the same bars: its own
-source would send the times again), streamed: each pull sends only the new bars. History is decimated
-(every line's extremes kept); when the source grows past twice ``max_points``
-it is decimated again, so what the browser holds stays bounded. Values go
-rounded to what the chart shows (equity to the cent).
+and one for the benchmark, worked out here from the closes at the same bars: a
+source of its own would send the times again), streamed: each pull sends only
+the new bars. History is decimated (every line's extremes kept); when the source
+grows past twice ``max_points`` it is decimated again, so what the browser holds
+stays bounded. Values go rounded to what the chart shows (equity to the cent).
 """
 
 from __future__ import annotations
