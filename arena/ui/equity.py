@@ -37,6 +37,12 @@ from arena.ui.theme import PALETTE, epoch_ms
 # 101234.56789012345
 DECIMALS = {"equity": 2, "drawdown_pct": 3}
 BENCH = "bench"  # the buy-and-hold line's column
+
+
+def drawdown_column(column: str) -> str:
+    """The drawdown column of an agent's equity column: ``d3`` for ``a3`` (column
+    names travel with every update)."""
+    return "d" + column[1:]
 _SHOW_JS = """
 for (const name of names) {
   const r = cb_obj.document.get_model_by_name(name)
@@ -74,7 +80,7 @@ class EquityChart(pn.viewable.Viewer):
         data = {"time": []}
         for col in self._columns.values():
             data[col] = []
-            data[col + "_dd"] = []
+            data[drawdown_column(col)] = []
         data[BENCH] = []
         self.source = ColumnDataSource(data)
         self._pct = CustomJSTransform(args={"base": cash}, v_func=_PCT_JS)
@@ -103,7 +109,8 @@ class EquityChart(pn.viewable.Viewer):
                     height=150, tools="pan,xwheel_zoom,reset", toolbar_location=None,
                     title="Drawdown %")
         for i, (agent, col) in enumerate(self._columns.items()):
-            plain_line(dd, self.source, "time", col + "_dd", line_color=PALETTE[i % len(PALETTE)],
+            plain_line(dd, self.source, "time", drawdown_column(col),
+                       line_color=PALETTE[i % len(PALETTE)],
                        line_width=1.5, name=f"{agent}@{dd.id}")
         dd.add_layout(Span(location=0, dimension="width", line_color="#777", line_width=1))
         self._legend_pane.object = self._legend(legend_items, dd)
@@ -171,12 +178,12 @@ class EquityChart(pn.viewable.Viewer):
         col = pd.Categorical(rows["agent"], categories=list(self._columns)).codes
         known = col >= 0  # agents the chart does not know (yet) are left out
         new = {"time": epoch_ms(rows["time"].iloc[first])}
-        for field, suffix in (("equity", ""), ("drawdown_pct", "_dd")):
+        for field, column in (("equity", str), ("drawdown_pct", drawdown_column)):
             wide = np.full((len(bars), len(self._columns)), np.nan)
             wide[row[known], col[known]] = np.round(rows[field].to_numpy(dtype=float)[known],
                                                     DECIMALS[field])
             for j, c in enumerate(self._columns.values()):
-                new[c + suffix] = wide[:, j]
+                new[column(c)] = wide[:, j]
         close = self.feed.competition.data.close  # (a bar's close comes before its equity)
         new[BENCH] = np.round(buy_and_hold_equity(close, bars, self._cash), DECIMALS["equity"])
         new = decimate(new, self.chunk_points)

@@ -193,7 +193,7 @@ _EQUITY_JS = """() => {
     if (!view || !view.el.isConnected) continue;
     for (const r of m.renderers) {
       const ds = r.data_source;
-      if (!ds || !ds.data || !('a0' in ds.data) || !('a0_dd' in ds.data)) continue;
+      if (!ds || !ds.data || !('a0' in ds.data) || !('d0' in ds.data)) continue;
       const n = ds.get_length() || 0, t = ds.data.time;
       return {n, first: n ? t[0] : null, last: n ? t[n - 1] : null,
               columns: Object.keys(ds.data).filter(c => /^a[0-9]+$/.test(c)).length,

@@ -147,12 +147,12 @@ def model_of(widget):
 
 def test_a_few_chart_rows_go_as_lists_with_whole_numbers_as_ints():
     cols = {"time": np.array([1107302400000.0, 1107388800000.0, 1107475200000.0]),
-            "a0": np.array([100000.0, 101234.57, np.nan]), "a0_dd": np.array([0.0, -0.0, -1.5])}
+            "a0": np.array([100000.0, 101234.57, np.nan]), "d0": np.array([0.0, -0.0, -1.5])}
 
     sent = small_as_lists(cols)
 
     assert json.dumps(sent) == ('{"time": [1107302400000, 1107388800000, 1107475200000], '
-                                '"a0": [100000, 101234.57, NaN], "a0_dd": [0, -0.0, -1.5]}')
+                                '"a0": [100000, 101234.57, NaN], "d0": [0, -0.0, -1.5]}')
     for k, v in cols.items():  # the same numbers in the page
         np.testing.assert_array_equal(np.asarray(sent[k], dtype=float), v)
     many = {"time": np.arange(60.0)}
