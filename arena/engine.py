@@ -47,7 +47,13 @@ from arena.agents.base import (
 from arena.channels import CompetitionStreams
 from arena.clock import RealClock
 from arena.data.market import MarketData
-from arena.metrics import RunningStats, buy_and_hold_return, compute_stats, infer_periods_per_year
+from arena.metrics import (
+    RunningStats,
+    buy_and_hold_equity,
+    buy_and_hold_return,
+    compute_stats,
+    infer_periods_per_year,
+)
 from arena.portfolio import (
     FILL_COLUMNS,
     Accounts,
@@ -350,15 +356,17 @@ class Competition:
     def history(self, name: str, max_points: int = 2000) -> tuple[pd.DataFrame, int]:
         """Rows of the ``equity``, ``benchmark`` or ``prices`` stream for every bar
         so far, decimated to about ``max_points`` bars (each line's extremes are
-        kept), and the stream cursor they cover: a viewer that joins late draws
+        kept; equity's bars keep the benchmark's too, the dashboard draws it with
+        them), and the stream cursor they cover: a viewer that joins late draws
         these, then pulls ``since(cursor)`` for what comes next."""
         if name not in ("equity", "benchmark", "prices"):
             raise ValueError(f"no history for {name!r}; have equity, benchmark, prices")
         with self._cond:
             t = self._t
             cursor = getattr(self.streams, name).total
-            if name == "equity":
-                values = self._equity[:, :t].T
+            if name == "equity":  # with the benchmark line, drawn on the same chart
+                values = np.column_stack([self._equity[:, :t].T,
+                                          buy_and_hold_equity(self.data.close, slice(0, t), 1.0)])
             elif name == "prices":
                 values = self.data.close[:t]
             else:
@@ -371,7 +379,7 @@ class Competition:
         cash0 = self.config.portfolio.cash
         times = pd.DatetimeIndex(self.data.times[idx]).tz_localize("UTC")
         if name == "benchmark":
-            eq = cash0 * (self.data.close[idx] / self.data.close[0]).mean(axis=1)
+            eq = buy_and_hold_equity(self.data.close, idx, cash0)
             return pd.DataFrame({"bar": idx, "time": times, "equity": eq,
                                  "return_pct": (eq / cash0 - 1) * 100})
         if name == "prices":

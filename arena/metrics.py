@@ -66,6 +66,12 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     return pd.Timedelta(days=365.25) / spacing
 
 
+def buy_and_hold_equity(close: np.ndarray, bars, cash: float) -> np.ndarray:
+    """The benchmark line: equity at ``bars`` (indices or a slice) of ``cash`` put
+    equally into every symbol at bar 0's close and held."""
+    return cash * (close[bars] / close[0]).mean(axis=1)
+
+
 def buy_and_hold_return(close: np.ndarray) -> float:
     """Equal-weight buy & hold: mean over symbols of last close / first close − 1.
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from arena.channels import CompetitionStreams
 from arena.data.market import MarketData
-from arena.metrics import buy_and_hold_return
+from arena.metrics import buy_and_hold_equity, buy_and_hold_return
 from arena.portfolio import (
     F_AGENT,
     F_BAR,
@@ -84,7 +84,6 @@ class Publisher:
         self._events: list[tuple] = []
         self._last_board = -1.0
         self._next_progress = progress_every
-        self._bench_start = data.close[0].copy()
         self._agent_ids = {s.name: s.index for s in slots}
 
     # -- events ---------------------------------------------------------------
@@ -178,7 +177,7 @@ class Publisher:
                 data.volume[t0:t1]])
         # benchmark: equal-weight buy and hold from bar 0's close
         cash0 = self.cash
-        bench = cash0 * (data.close[t0:t1] / self._bench_start).mean(axis=1)
+        bench = buy_and_hold_equity(data.close, slice(t0, t1), cash0)
         st.benchmark.extend({"bar": bars, "time": times, "equity": bench,
                              "return_pct": (bench / cash0 - 1) * 100})
         # equity with running drawdown, per agent

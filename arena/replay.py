@@ -29,7 +29,7 @@ import pandas as pd
 from arena.channels import CompetitionStreams
 from arena.data.market import MarketData
 from arena.engine import CompetitionConfig, State, StateError
-from arena.metrics import RunningStats, compute_stats
+from arena.metrics import RunningStats, buy_and_hold_equity, compute_stats
 from arena.portfolio import PortfolioConfig
 from arena.recorder import DB_NAME, Recording, RecordingError
 from arena.tape import Tape
@@ -349,8 +349,13 @@ class Replay:
             t = self._t
             cursor = getattr(self.streams, name).total
             close = tape.ohlcv["close"][:t]
-            values = {"equity": tape.equity[:, :t].T, "prices": close,
-                      "benchmark": close / close[0] if t else close}[name]
+            if not t:
+                values = close
+            elif name == "equity":  # with the benchmark line, drawn on the same chart
+                values = np.column_stack([tape.equity[:, :t].T,
+                                          buy_and_hold_equity(close, slice(0, t), 1.0)])
+            else:
+                values = close if name == "prices" else close / close[0]
             idx = envelope_indices(values, max_points) if t else np.zeros(0, dtype=int)
             rows = {"equity": self._equity_rows, "prices": self._price_rows,
                     "benchmark": self._benchmark_rows}[name](idx)
@@ -372,7 +377,7 @@ class Replay:
     def _benchmark_rows(self, idx: np.ndarray) -> dict:
         tape, cash0 = self._tape, self.config.portfolio.cash
         close = tape.ohlcv["close"]
-        eq = cash0 * (close[idx] / close[0]).mean(axis=1) if len(idx) else np.zeros(0)
+        eq = buy_and_hold_equity(close, idx, cash0) if len(idx) else np.zeros(0)
         return {"bar": idx, "time": tape.times[idx], "equity": eq,
                 "return_pct": (eq / cash0 - 1) * 100}
 

@@ -10,20 +10,23 @@ update's events are serialised as the server would (one ``PATCH-DOC``) and
 counted, in total and per view. The bytes do not depend on the machine's load, so
 two versions of the code compare exactly (run it with each on ``PYTHONPATH``); the
 server time of each pull is printed too (that does).
-Not counted: the market cards and summary bar (``StatStrip`` data, sent when the
-session's document is live: about 1 KB an update in the browser benchmark), the
-status line and the heartbeat.
+The market cards and summary bar (``StatStrip`` data: Panel sends a JS
+component's data changes itself, so they are not among the document's events
+here) are counted apart: each changed property as one ``ModelChanged`` event.
+Not counted: the status line and the heartbeat.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import statistics
 import time
 from dataclasses import replace
 
 import panel as pn
 from bokeh.document import Document
+from bokeh.document.events import ModelChangedEvent
 from bokeh.protocol import Protocol
 
 from arena.ui.app import ArenaApp
@@ -52,13 +55,16 @@ def main() -> int:
                        (app.events.table, "event log")):
         for model, _ in view._models.values():  # (a Tabulator's data is its source's)
             names.update({m.id: name for m in (model, getattr(model, "source", None)) if m})
-    names.update({app.equity.source.id: "equity lines", app.equity.bench.id: "benchmark line",
-                  app.prices.source.id: "prices", app.prices.fills.id: "fill markers"})
+    names.update({app.equity.source.id: "equity lines", app.prices.source.id: "prices", app.prices.fills.id: "fill markers"})
 
     def view_of(event) -> str:
         model = getattr(event, "model", None) or event.msg_data.model
         return names.get(model.id) or f"{model.name or type(model).__name__} data"
 
+    strips = {"market cards": app.market.strip, "summary bar": app.summary.strip}
+    strips = {name: next(iter(s._models.values()))[0].data for name, s in strips.items()}
+    shown = {name: _props(data) for name, data in strips.items()}
+    strip_bytes, refreshes = collections.defaultdict(int), collections.defaultdict(int)
     sizes, pulls, per_view = [], [], collections.defaultdict(int)
     try:
         for i in range(UPDATES):
@@ -75,6 +81,14 @@ def main() -> int:
                 one = protocol.create("PATCH-DOC", [event])
                 per_view[view_of(event)] += len(one.content_json) + sum(
                     len(b.to_bytes()) for b in one.buffers)
+            for name, data in strips.items():
+                now = _props(data)
+                changed = [k for k in now if now[k] != shown[name][k]]
+                refreshes[name] += bool(changed)
+                for k in changed:
+                    event = ModelChangedEvent(doc, data, k, getattr(data, k))
+                    strip_bytes[name] += len(protocol.create("PATCH-DOC", [event]).content_json)
+                shown[name] = now
     finally:
         hub.competition.stop()
     print(f"{UPDATES} updates of {BARS} bars, keyed tables on every {KEYED_EVERY}th:")
@@ -85,7 +99,19 @@ def main() -> int:
           f"tables {1000 * statistics.median(pulls[::KEYED_EVERY]):.0f} ms")
     for name, total in sorted(per_view.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<22} {total / UPDATES:7,.0f} B per update")
+    print("apart (StatStrip data, refreshed with the keyed tables):")
+    for name, total in strip_bytes.items():
+        print(f"  {name:<22} {total / UPDATES:7,.0f} B per update, "
+              f"{total / max(refreshes[name], 1):,.0f} B a refresh ({refreshes[name]} refreshes)")
     return 0
+
+
+def _props(data) -> dict:
+    """A Bokeh model's own properties as JSON text (to see which changed)."""
+    return {k: json.dumps(v, default=str) for k, v in data.properties_with_values(
+        include_defaults=True).items() if k in data.properties() and k not in
+        ("name", "tags", "js_event_callbacks", "js_property_callbacks", "subscribed_events",
+         "syncable", "esm_constants")}
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ keeping what the browser holds bounded, and draw a plain line cheaply."""
 
 from __future__ import annotations
 
+from math import copysign
+
 import numpy as np
 from bokeh.models import ColumnDataSource, GlyphRenderer, Line
 
@@ -22,10 +24,16 @@ def decimate(columns: dict[str, np.ndarray], max_points: int) -> dict[str, np.nd
 
 def small_as_lists(columns: dict, limit: int = 50) -> dict:
     """A few rows go to the browser cheaper as plain JSON lists than as binary arrays
-    (each array carries its own header)."""
+    (each array carries its own header); whole numbers go without their ``.0``
+    (``1107302400000`` for ``1107302400000.0``: the same number in the page)."""
     if len(next(iter(columns.values()))) > limit:
         return columns
-    return {k: np.asarray(v).tolist() for k, v in columns.items()}
+    return {k: _whole_as_int(np.asarray(v).tolist()) for k, v in columns.items()}
+
+
+def _whole_as_int(values: list) -> list:
+    return [int(x) if isinstance(x, float) and x.is_integer() and (x or copysign(1, x) > 0)
+            else x for x in values]  # (-0.0 stays: it may show as -0.00)
 
 
 def append_bounded(source: ColumnDataSource, new: dict, max_points: int) -> None:

@@ -1,11 +1,12 @@
 """Equity chart: a line per agent plus the buy-and-hold benchmark, with the
 drawdown chart linked beneath (shared time axis).
 
-Data goes to the browser as one wide ColumnDataSource (time + a column per
-agent), streamed: each pull sends only the new bars. History is decimated
-(every line's extremes kept); when the source grows past twice ``max_points``
-it is decimated again, so what the browser holds stays bounded. Values go
-rounded to what the chart shows (equity to the cent).
+Data goes to the browser as one wide ColumnDataSource (time, a column per agent
+and one for the benchmark, worked out here from the closes at the same bars: a
+source of its own would send the times again), streamed: each pull sends only
+the new bars. History is decimated (every line's extremes kept); when the source
+grows past twice ``max_points`` it is decimated again, so what the browser holds
+stays bounded. Values go rounded to what the chart shows (equity to the cent).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
+from arena.metrics import buy_and_hold_equity
 from arena.ui.chartdata import append_bounded, decimate, plain_line
 from arena.ui.feed import SessionFeed
 from arena.ui.theme import PALETTE, epoch_ms
@@ -34,6 +36,13 @@ from arena.ui.theme import PALETTE, epoch_ms
 # a few bars go to the browser as JSON lists, where 101234.57 is half the bytes of
 # 101234.56789012345
 DECIMALS = {"equity": 2, "drawdown_pct": 3}
+BENCH = "bench"  # the buy-and-hold line's column
+
+
+def drawdown_column(column: str) -> str:
+    """The drawdown column of an agent's equity column: ``d3`` for ``a3`` (column
+    names travel with every update)."""
+    return "d" + column[1:]
 _SHOW_JS = """
 for (const name of names) {
   const r = cb_obj.document.get_model_by_name(name)
@@ -63,7 +72,6 @@ class EquityChart(pn.viewable.Viewer):
         self._columns: dict[str, str] = {}
         self._rebuild(list(self.feed.competition.agent_names))
         self.feed.subscribe("equity", self._on_rows, self._on_reset)
-        self.feed.subscribe("benchmark", self._on_bench, self._on_bench_reset)
 
     # -- figures -------------------------------------------------------------------
     def _rebuild(self, agents: list[str]) -> None:
@@ -72,9 +80,9 @@ class EquityChart(pn.viewable.Viewer):
         data = {"time": []}
         for col in self._columns.values():
             data[col] = []
-            data[col + "_dd"] = []
+            data[drawdown_column(col)] = []
+        data[BENCH] = []
         self.source = ColumnDataSource(data)
-        self.bench = ColumnDataSource({"time": [], "equity": []})
         self._pct = CustomJSTransform(args={"base": cash}, v_func=_PCT_JS)
         pnl = CustomJSHover(args={"base": cash},
                             code="return (100 * (value / base - 1)).toFixed(2) + ' %'")
@@ -93,15 +101,16 @@ class EquityChart(pn.viewable.Viewer):
                 ("agent", agent), ("time", "@time{%F}"), ("equity", f"@{col}{{0,0.00}}"),
                 ("PnL", f"@{col}{{custom}}")],
                 formatters={"@time": "datetime", f"@{col}": pnl}, mode="mouse"))
-        b = plain_line(fig, self.bench, "time", {"field": "equity"}, line_width=1.5,
+        b = plain_line(fig, self.source, "time", {"field": BENCH}, line_width=1.5,
                        line_dash="dashed", line_color="#9e9e9e", name=f"buy & hold@{fig.id}")
-        self._equity_renderers.append((b, "equity"))
+        self._equity_renderers.append((b, BENCH))
         legend_items.append(("buy & hold (benchmark)", [b]))
         dd = figure(x_axis_type="datetime", x_range=fig.x_range, sizing_mode="stretch_width",
                     height=150, tools="pan,xwheel_zoom,reset", toolbar_location=None,
                     title="Drawdown %")
         for i, (agent, col) in enumerate(self._columns.items()):
-            plain_line(dd, self.source, "time", col + "_dd", line_color=PALETTE[i % len(PALETTE)],
+            plain_line(dd, self.source, "time", drawdown_column(col),
+                       line_color=PALETTE[i % len(PALETTE)],
                        line_width=1.5, name=f"{agent}@{dd.id}")
         dd.add_layout(Span(location=0, dimension="width", line_color="#777", line_width=1))
         self._legend_pane.object = self._legend(legend_items, dd)
@@ -159,9 +168,6 @@ class EquityChart(pn.viewable.Viewer):
         else:
             self._rebuild(agents)
 
-    def _on_bench_reset(self) -> None:
-        self.bench.data = {"time": [], "equity": []}
-
     def _on_rows(self, rows: pd.DataFrame) -> None:
         if not self._columns:
             self._rebuild(list(self.feed.competition.agent_names))
@@ -172,20 +178,16 @@ class EquityChart(pn.viewable.Viewer):
         col = pd.Categorical(rows["agent"], categories=list(self._columns)).codes
         known = col >= 0  # agents the chart does not know (yet) are left out
         new = {"time": epoch_ms(rows["time"].iloc[first])}
-        for field, suffix in (("equity", ""), ("drawdown_pct", "_dd")):
+        for field, column in (("equity", str), ("drawdown_pct", drawdown_column)):
             wide = np.full((len(bars), len(self._columns)), np.nan)
             wide[row[known], col[known]] = np.round(rows[field].to_numpy(dtype=float)[known],
                                                     DECIMALS[field])
             for j, c in enumerate(self._columns.values()):
-                new[c + suffix] = wide[:, j]
+                new[column(c)] = wide[:, j]
+        close = self.feed.competition.data.close  # (a bar's close comes before its equity)
+        new[BENCH] = np.round(buy_and_hold_equity(close, bars, self._cash), DECIMALS["equity"])
         new = decimate(new, self.chunk_points)
         append_bounded(self.source, new, self.max_points)
-
-    def _on_bench(self, rows: pd.DataFrame) -> None:
-        new = decimate({"time": epoch_ms(rows["time"]),
-                        "equity": np.round(rows["equity"].to_numpy(dtype=float),
-                                           DECIMALS["equity"])}, self.chunk_points)
-        append_bounded(self.bench, new, self.max_points)
 
     def __panel__(self):
         return pn.Column(

@@ -210,6 +210,9 @@ class SessionFeed(param.Parameterized):
         for _, on_reset in self._subs[name]:
             if on_reset is not None:
                 on_reset()
+        if not self._subs[name]:  # (the dashboard draws the benchmark from the closes)
+            self._cursor[name] = stream.total
+            return
         if name in CHART_STREAMS:
             rows, self._cursor[name] = comp.history(name, self.chart_points)
         else:

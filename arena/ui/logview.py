@@ -7,6 +7,11 @@ custom message) and the page inserts them as DOM rows, dropping the oldest past
 ``max_rows``. The server keeps the same window, which a page asks for when it
 (re)renders — a late tab, a reload or a notebook cell shown again.
 
+Rows travel as ``[cells, column, class, ...]`` (only the cells that have a class);
+within one message a cell that repeats the row before's goes as ``0`` and a row
+with the row before's classes goes without any (a pull's rows mostly share their
+times, kind and colours).
+
 Every cell is set with ``textContent``: agent and model text shows literally,
 never as HTML. A cell may carry a class (``u``/``d``/``f`` for up, down and
 flat, or an event group) that colours it. Long text (a column with ``wrap``)
@@ -136,9 +141,18 @@ export function render({ model, el }) {
     const row = e.target.closest(".row")
     if (row) row.classList.toggle("open")
   })
+  const unditto = rows => {  // 0: the row before's cell; no classes: the row before's
+    let above = [], abovePairs = []
+    return rows.map(([cells, ...pairs]) => {
+      cells = cells.map((v, i) => v === 0 ? above[i] : v)
+      if (pairs.length === 0) pairs = abovePairs
+      above = cells; abovePairs = pairs
+      return [cells, ...pairs]
+    })
+  }
   model.on("msg:custom", msg => {
     if (msg.reset) body.replaceChildren()
-    if (msg.rows && msg.rows.length) add(msg.rows)
+    if (msg.rows && msg.rows.length) add(unditto(msg.rows))
     showEmpty()
   })
   model.on("max_rows", () => { max = model.max_rows })
@@ -193,6 +207,34 @@ export function render({ model, el }) {
 
 def _wire(rows: list[Row]) -> list[list]:
     """Rows as sent: ``[cells, column, class, column, class, ...]``, only the cells that
-    have a class (``[None, None, "u", None, "d"]`` costs twice the bytes)."""
-    return [[cells, *(x for i, c in enumerate(classes or ()) if c for x in (i, c))]
-            for cells, classes in rows]
+    have a class (``[None, None, "u", None, "d"]`` costs twice the bytes). Cells go as
+    text (None: empty); one that repeats the cell above (the row before in this
+    message) goes as ``0``, and a row whose classes are the row before's has no pairs
+    (``[cells, 0, None]``: no classes after a row with some)."""
+    out, above, above_pairs = [], None, []
+    for cells, classes in rows:
+        text = [None if c is None else str(c) for c in cells]
+        sent = text if above is None or len(above) != len(text) else \
+            [0 if c == a else c for c, a in zip(text, above, strict=True)]
+        pairs = [x for i, c in enumerate(classes or ()) if c for x in (i, c)]
+        if pairs == above_pairs:
+            out.append([sent])
+        else:
+            out.append([sent, *(pairs or (0, None))])
+        above, above_pairs = text, pairs
+    return out
+
+
+def unwire(rows: list[list]) -> list[Row]:
+    """Sent rows back as ``[cells, classes]`` (what the page does; for tests)."""
+    out, above, above_pairs = [], [], []
+    for cells, *pairs in rows:
+        cells = [above[i] if c == 0 and not isinstance(c, str) else c
+                 for i, c in enumerate(cells)]
+        pairs = pairs or above_pairs
+        classes = [None] * len(cells)
+        for k in range(0, len(pairs), 2):
+            classes[pairs[k]] = pairs[k + 1]
+        out.append([cells, classes if any(classes) else None])
+        above, above_pairs = cells, pairs
+    return out

@@ -1,10 +1,12 @@
 """Market cards (last price and change per symbol) and the summary bar (totals,
 engine state, progress, throughput).
 
-Both are rows of small cards drawn by :class:`StatStrip`, a tiny ESM component
-whose only data is the list of cards: an update sends that short list (a few
-hundred bytes), and the browser writes it with ``textContent``, so nothing in a
-card can ever be read as HTML.
+Both are rows of small cards drawn by :class:`StatStrip`, a tiny ESM component:
+the page gets the cards' ``frame`` (labels, fixed text, classes) when it renders
+or the cards' layout changes, and per update only the ``live`` fields that
+differ from it (values, changes, progress: about half the bytes). The browser
+writes the cards with ``textContent``, so nothing in a card can ever be read as
+HTML.
 """
 
 from __future__ import annotations
@@ -44,9 +46,18 @@ progress::-moz-progress-bar {{ background: #56b4e9; }}
 class StatStrip(pn.custom.JSComponent):
     """A row of cards ``[label, value, sub, class, progress]``: ``sub`` is text or a
     list of ``[text, class]`` pieces, ``class`` colours the value (u up, d down,
-    f flat, or ``state <name>`` for a badge), ``progress`` is 0..1 or None."""
+    f flat, or ``state <name>`` for a badge), ``progress`` is 0..1 or None.
+
+    ``cards`` stays on the server; the page gets each card as flat fields
+    ``[label, value, class, progress, text, class, text, class, ...]`` in ``frame``
+    and, per card, ``[field, value, ...]`` for those that differ from it in ``live``.
+    """
 
     cards = param.List(default=[], doc="the cards, left to right")
+    frame = param.List(default=[], doc="the cards as flat fields, when their layout was set")
+    live = param.List(default=[], doc="per card: [field, value, ...] that differ from frame")
+
+    _rename = {"cards": None}
 
     _esm = """
 export function render({ model, el }) {
@@ -54,25 +65,27 @@ export function render({ model, el }) {
   strip.className = "s"
   el.append(strip)
   const draw = () => {
-    const cards = model.cards || []
-    while (strip.children.length > cards.length) strip.lastChild.remove()
-    cards.forEach((card, n) => {
+    const frame = model.frame || [], live = model.live || []
+    while (strip.children.length > frame.length) strip.lastChild.remove()
+    frame.forEach((fields, n) => {
+      const card = fields.slice(), diff = live[n] || []
+      for (let k = 0; k + 1 < diff.length; k += 2) card[diff[k]] = diff[k + 1]
       let p = strip.children[n]
       if (!p) {
         p = document.createElement("p")
         for (const tag of ["i", "b", "small", "progress"]) p.append(document.createElement(tag))
         strip.append(p)
       }
-      const [label, value, sub, cls, frac] = card
+      const [label, value, cls, frac, ...sub] = card
       const [i, b, small, bar] = p.children
       i.textContent = label
       b.textContent = value
       b.className = cls || ""
       small.replaceChildren()
-      for (const [piece, c] of (Array.isArray(sub) ? sub : [[sub || "", ""]])) {
+      for (let k = 0; k + 1 < sub.length; k += 2) {
         const span = document.createElement("span")
-        span.textContent = piece
-        if (c) span.className = c
+        span.textContent = sub[k]
+        if (sub[k + 1]) span.className = sub[k + 1]
         small.append(span)
       }
       bar.style.display = frac == null ? "none" : "block"
@@ -80,10 +93,40 @@ export function render({ model, el }) {
     })
   }
   draw()
-  model.on("cards", draw)
+  model.on(["frame", "live"], draw)
 }
 """
     _stylesheets = [_CSS]
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._send()
+
+    @param.depends("cards", watch=True)
+    def _send(self) -> None:
+        flat = [flat_card(c) for c in self.cards]
+        if [(f[0], len(f)) for f in flat] != [(f[0], len(f)) for f in self.frame]:
+            self.param.update(frame=flat, live=[[] for _ in flat])
+            return
+        self.live = [[k for i, (v, was) in enumerate(zip(f, shown, strict=True)) if v != was
+                      for k in (i, v)] for f, shown in zip(flat, self.frame, strict=True)]
+
+    def shown(self) -> list:
+        """The cards as the page draws them from ``frame`` and ``live`` (flat fields)."""
+        out = []
+        for fields, diff in zip(self.frame, self.live, strict=True):
+            card = list(fields)
+            for k in range(0, len(diff), 2):
+                card[diff[k]] = diff[k + 1]
+            out.append(card)
+        return out
+
+
+def flat_card(card) -> list:
+    """``[label, value, sub, class, progress]`` as the page's flat fields."""
+    label, value, sub, cls, frac = card
+    pieces = sub if isinstance(sub, list) else [[sub or "", ""]]
+    return [label, value, cls or "", frac, *(x for text, c in pieces for x in (text, c or ""))]
 
 
 def sign_class(value: float | None) -> str:

@@ -6,7 +6,9 @@ through (nothing is resent). Closes go to the browser as one wide source (time
 plus a column per symbol), streamed: each pull sends only the new bars; history
 comes decimated, and a source past twice ``max_points`` is decimated again.
 Fills are streamed as markers (▲ buy green, ▼ sell red, outlined in the agent's
-colour), the newest ``max_markers`` kept.
+colour), the newest ``max_markers`` kept. A fill's agent, symbol and side travel
+as short codes (their place in the chart's lists, as text: ``"3"`` for
+``"mean_reversion"``); the markers, filters and hover map them back in the page.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import param
 from bokeh.models import (
     CDSView,
     ColumnDataSource,
+    CustomJSHover,
     DataRange1d,
     GroupFilter,
     HoverTool,
@@ -34,9 +37,26 @@ from arena.ui.theme import DOWN, PALETTE, UP, epoch_ms
 
 FILL_COLUMNS = ("time", "price", "agent", "side", "quantity", "symbol")
 SIDES = ["buy", "sell"]
+_NAME_JS = "return names[value] ?? String(value)"  # a code's name (hover)
 # what the hover shows at most (0,0.00[00]); adjusted prices such as 31.81080909147365
 # would otherwise travel with all their digits
 PRICE_DECIMALS = 4
+
+
+def codes(names: list[str]) -> list[str]:
+    """The codes of ``names``: their places, as text."""
+    return [str(i) for i in range(len(names))]
+
+
+def code_of(name, names: list[str]) -> str:
+    """``name``'s code in ``names`` (one not there: itself)."""
+    return str(names.index(name)) if name in names else str(name or "")
+
+
+def coded(values: pd.Series, names: list[str]) -> list[str]:
+    """Each value's code in ``names`` (values not there go as they are)."""
+    index = {n: str(i) for i, n in enumerate(names)}
+    return [index.get(v, str(v)) for v in values.tolist()]
 
 
 class PriceChart(pn.viewable.Viewer):
@@ -99,14 +119,17 @@ class PriceChart(pn.viewable.Viewer):
         palette = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
         self._dots = fig.scatter(
             "time", "price", source=self.fills, view=self.view, size=11, line_width=1.2,
-            marker=factor_mark("side", ["triangle", "inverted_triangle"], SIDES),
-            fill_color=factor_cmap("side", [UP, DOWN], SIDES),
-            line_color=factor_cmap("agent", palette or ["#ffffff"], names), fill_alpha=0.9,
-            name="fills")
+            marker=factor_mark("side", ["triangle", "inverted_triangle"], codes(SIDES)),
+            fill_color=factor_cmap("side", [UP, DOWN], codes(SIDES)),
+            line_color=factor_cmap("agent", palette or ["#ffffff"], codes(names)),
+            fill_alpha=0.9, name="fills")
         fig.add_tools(HoverTool(renderers=[self._dots], tooltips=[
-            ("agent", "@agent"), ("side", "@side"), ("quantity", "@quantity{0,0.[0000]}"),
-            ("price", "@price{0,0.00[00]}"), ("time", "@time{%F %R}")],
-            formatters={"@time": "datetime"}))
+            ("agent", "@agent{custom}"), ("side", "@side{custom}"),
+            ("quantity", "@quantity{0,0.[0000]}"), ("price", "@price{0,0.00[00]}"),
+            ("time", "@time{%F %R}")],
+            formatters={"@time": "datetime",
+                        "@agent": CustomJSHover(args={"names": names}, code=_NAME_JS),
+                        "@side": CustomJSHover(args={"names": SIDES}, code=_NAME_JS)}))
         self._fig = fig
         if self.symbol not in symbols:
             self.symbol = symbols[0] if symbols else None
@@ -122,11 +145,12 @@ class PriceChart(pn.viewable.Viewer):
 
     def _fill_filter(self):
         """Fills of the symbol on show, of the chosen agents (none chosen: all)."""
-        by_symbol = GroupFilter(column_name="symbol", group=self.symbol or "")
-        chosen = [a for a in self.agents if a in self.param.agents.objects]
+        symbols, names = list(self._symbols), list(self.param.agents.objects)
+        by_symbol = GroupFilter(column_name="symbol", group=code_of(self.symbol, symbols))
+        chosen = [a for a in self.agents if a in names]
         if not chosen:
             return by_symbol
-        by_agent = UnionFilter(operands=[GroupFilter(column_name="agent", group=a)
+        by_agent = UnionFilter(operands=[GroupFilter(column_name="agent", group=code_of(a, names))
                                          for a in chosen])
         return IntersectionFilter(operands=[by_symbol, by_agent])
 
@@ -168,10 +192,10 @@ class PriceChart(pn.viewable.Viewer):
         self.fills.stream(small_as_lists({
             "time": epoch_ms(rows["time"]),
             "price": np.round(rows["price"].to_numpy(dtype=float), PRICE_DECIMALS),
-            "agent": rows["agent"].to_numpy(dtype=object).tolist(),
-            "side": rows["side"].to_numpy(dtype=object).tolist(),
+            "agent": coded(rows["agent"], list(self.param.agents.objects)),
+            "side": coded(rows["side"], SIDES),
             "quantity": rows["quantity"].to_numpy(dtype=float),
-            "symbol": rows["symbol"].to_numpy(dtype=object).tolist(),
+            "symbol": coded(rows["symbol"], list(self._symbols)),
         }), rollover=self.max_markers)
 
     def __panel__(self):

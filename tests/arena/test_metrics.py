@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from arena.metrics import (
     STAT_KEYS,
     RunningStats,
+    buy_and_hold_equity,
     buy_and_hold_return,
     compute_stats,
     infer_periods_per_year,
@@ -440,6 +441,16 @@ def test_buy_and_hold_uses_each_symbols_first_and_last_price():
 
     # Assert: (15/10 - 1 + 25/20 - 1) / 2 = (0.5 + 0.25) / 2
     assert result == pytest.approx(0.375, **RATIO)
+
+
+def test_buy_and_hold_equity_is_cash_split_equally_at_the_first_close_and_held():
+    close = np.array([[10.0, 20.0], [12.0, 30.0], [8.0, 10.0]])
+
+    line = buy_and_hold_equity(close, np.array([0, 2, 1]), 1000.0)
+
+    # 500 into each at bar 0: 50 and 25 shares; bar 2: 50*8 + 25*10, bar 1: 50*12 + 25*30
+    np.testing.assert_allclose(line, [1000.0, 650.0, 1350.0], rtol=1e-12)
+    np.testing.assert_allclose(buy_and_hold_equity(close, slice(1, 3), 1000.0), [1350.0, 650.0])
 
 
 @pytest.mark.parametrize(("call", "message"), [

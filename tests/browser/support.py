@@ -193,11 +193,12 @@ _EQUITY_JS = """() => {
     if (!view || !view.el.isConnected) continue;
     for (const r of m.renderers) {
       const ds = r.data_source;
-      if (!ds || !ds.data || !('a0' in ds.data) || !('a0_dd' in ds.data)) continue;
+      if (!ds || !ds.data || !('a0' in ds.data) || !('d0' in ds.data)) continue;
       const n = ds.get_length() || 0, t = ds.data.time;
       return {n, first: n ? t[0] : null, last: n ? t[n - 1] : null,
               columns: Object.keys(ds.data).filter(c => /^a[0-9]+$/.test(c)).length,
-              a0: n ? ds.data.a0[n - 1] : null};
+              a0: n ? ds.data.a0[n - 1] : null,
+              bench: n && ds.data.bench ? ds.data.bench[n - 1] : null};
     }
   }
   return null;
@@ -233,6 +234,21 @@ _KEYED_JS = """(cls) => {
   const head = Array.from(box.querySelectorAll('.head span'), s => s.textContent);
   return Array.from(box.querySelectorAll('.body .row'), r => Object.fromEntries(
     Array.from(r.children, (s, i) => [head[i], s.textContent])));
+}"""
+
+_CARDS_JS = """() => {
+  // the market cards and summary bar (StatStrips): each card's label, value and line
+  // under it, as shown
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+    for (const p of root.querySelectorAll('.s > p'))
+      out.push(Array.from(p.children).slice(0, 3).map(c => c.textContent));
+  };
+  walk(document);
+  return out;
 }"""
 
 _PLOTS_JS = """() => {
@@ -279,7 +295,8 @@ class Dashboard:
 
     def equity(self) -> dict | None:
         """The visible equity source: ``n`` points, ``first``/``last`` time (ms since
-        the epoch), ``columns`` (agents), ``a0`` (the first agent's last equity)."""
+        the epoch), ``columns`` (agents), ``a0`` (the first agent's last equity),
+        ``bench`` (the buy-and-hold line's last equity)."""
         return self.page.evaluate(_EQUITY_JS)
 
     def table(self, column: str) -> dict | None:
@@ -287,9 +304,13 @@ class Dashboard:
         return self.page.evaluate(_TABLE_JS, column)
 
     def keyed(self, css_class: str) -> list[dict[str, str]]:
-        """The rows a KeyedView shows, top to bottom, as ``{column title: text}``
-        (``arena-leaderboard``, ``arena-positions``)."""
+        """The rows a KeyedView or LogView shows, top to bottom, as ``{column title:
+        text}`` (``arena-leaderboard``, ``arena-positions``, ``arena-trades``...)."""
         return self.page.evaluate(_KEYED_JS, css_class) or []
+
+    def cards(self) -> list[list[str]]:
+        """The market cards' and summary bar's cards as ``[label, value, under]`` text."""
+        return self.page.evaluate(_CARDS_JS)
 
     def leaderboard(self) -> dict[str, str]:
         """Each agent's equity as the leaderboard shows it (whole dollars, e.g. '100,234')."""

@@ -222,6 +222,21 @@ def test_every_session_sees_the_same_competition_and_late_ones_get_history(
         return [(strip_moves(d.keyed("arena-leaderboard")), d.keyed("arena-positions"))
                 for d in (a, b, c)]
     assert wait_until(lambda: (t := tables())[0] == t[1] == t[2], 5), tables()
+    # the feeds (the late page's rows from its sync, the others' as they came) and the
+    # cards (bar the session's own update count and speed) read the same on every page
+    def feeds():
+        return [([d.keyed(f"arena-{f}") for f in ("trades", "decisions", "events")],
+                 [c for c in d.cards() if c[0] not in ("Updates", "Speed")]) for d in (a, b, c)]
+    assert wait_until(lambda: (f := feeds())[0] == f[1] == f[2], 5), feeds()
+    trades, _, _ = feeds()[0][0]
+    assert trades and all(r["Time"] and r["Agent"] and r["Trade"] for r in trades)
+    cards = {card[0]: card for card in feeds()[0][1]}
+    assert set(SYMBOLS) <= set(cards) and cards["Engine"][1] == "paused"
+    # the benchmark line: equal weights bought at the first close, held to the last bar
+    data = load_bundled(list(SYMBOLS))
+    cash = 100_000.0
+    bench = cash * (data.close[now["bar"] - 1] / data.close[0]).mean()
+    assert a.equity()["bench"] == c.equity()["bench"] == round(bench, 2)
 
     # a click on a column title sorts that page's table: A to Z, Z to A, then as ranked
     ranked = [r["Agent"] for r in a.keyed("arena-leaderboard")]

@@ -27,6 +27,7 @@ from arena.channels import EVENT_KINDS
 from arena.config import RunSpec
 from arena.data import synthetic
 from arena.engine import Competition, CompetitionConfig
+from arena.ui.chartdata import small_as_lists
 from arena.ui.connection import DISCONNECTED, READY, ConnectionIndicator, configure_notifications
 from arena.ui.decisions import DecisionsFeed, targets_text
 from arena.ui.equity import EquityChart
@@ -35,11 +36,11 @@ from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub, default_spec
 from arena.ui.keyedview import KeyedView, number_text, wire
 from arena.ui.leaderboard import Leaderboard
-from arena.ui.logview import LogView
-from arena.ui.market import MarketCards, StatStrip, SummaryBar
+from arena.ui.logview import LogView, _wire, unwire
+from arena.ui.market import MarketCards, StatStrip, SummaryBar, flat_card
 from arena.ui.positions import PositionsTable
 from arena.ui.prices import PriceChart
-from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP, event_group
+from arena.ui.theme import DOWN, EVENT_COLOURS, FLAT, UP, epoch_ms, event_group
 from arena.ui.trades import TradeFeed, neutralise_formulas, time_labels, trades_csv
 
 SPEC = RunSpec(symbols=("AAPL", "MSFT"), agents=("sma_cross", "momentum", "random"),
@@ -140,17 +141,22 @@ class Recorder:
                 if (e.model.name or "").startswith(prefix)]
 
 
-def unwire(row: list) -> list:
-    """A LogView row as sent (``[cells, column, class, ...]``) as ``[cells, classes]``."""
-    cells, pairs = row[0], row[1:]
-    classes = [None] * len(cells)
-    for k in range(0, len(pairs), 2):
-        classes[pairs[k]] = pairs[k + 1]
-    return [cells, classes if pairs else None]
-
-
 def model_of(widget):
     return next(iter(widget._models.values()))[0]
+
+
+def test_a_few_chart_rows_go_as_lists_with_whole_numbers_as_ints():
+    cols = {"time": np.array([1107302400000.0, 1107388800000.0, 1107475200000.0]),
+            "a0": np.array([100000.0, 101234.57, np.nan]), "d0": np.array([0.0, -0.0, -1.5])}
+
+    sent = small_as_lists(cols)
+
+    assert json.dumps(sent) == ('{"time": [1107302400000, 1107388800000, 1107475200000], '
+                                '"a0": [100000, 101234.57, NaN], "d0": [0, -0.0, -1.5]}')
+    for k, v in cols.items():  # the same numbers in the page
+        np.testing.assert_array_equal(np.asarray(sent[k], dtype=float), v)
+    many = {"time": np.arange(60.0)}
+    assert small_as_lists(many) is many  # more rows: binary arrays
 
 
 # -- price chart -------------------------------------------------------------------------
@@ -204,21 +210,30 @@ def test_price_chart_marks_each_fill_at_its_price_and_time(hub):
 
     trades = hub.competition.trades_frame()
     fills = chart.fills.data
+    names, symbols = hub.competition.agent_names, hub.competition.data.symbols
     assert len(trades) > 10
-    assert list(fills["agent"]) == list(trades["agent"])
-    assert list(fills["symbol"]) == list(trades["symbol"])
-    assert list(fills["side"]) == list(trades["side"])
+    # agent, symbol and side go as their place in the chart's lists, as text
+    assert [names[int(c)] for c in fills["agent"]] == list(trades["agent"])
+    assert [symbols[int(c)] for c in fills["symbol"]] == list(trades["symbol"])
+    assert [["buy", "sell"][int(c)] for c in fills["side"]] == list(trades["side"])
+    assert {len(c) for c in fills["agent"]} == {1}  # 9 agents: "0".."8"
     np.testing.assert_allclose(fills["price"], np.round(trades["price"], 4))  # as shown
     np.testing.assert_allclose(fills["quantity"], trades["quantity"])
     np.testing.assert_allclose(fills["time"], pd.DatetimeIndex(trades["time"]).as_unit("ms")
                                .asi8.astype(float))
     glyph = chart._dots.glyph
     assert (glyph.marker.transform.markers, glyph.marker.transform.factors) == \
-        (["triangle", "inverted_triangle"], ["buy", "sell"])
+        (["triangle", "inverted_triangle"], ["0", "1"])
     assert list(glyph.fill_color.transform.palette) == [UP, DOWN]
-    assert list(glyph.line_color.transform.factors) == hub.competition.agent_names
-    tips = [dict(t.tooltips) for t in chart._fig.tools if getattr(t, "tooltips", None)]
-    assert any({"agent", "side", "quantity", "price"} <= set(t) for t in tips)
+    assert list(glyph.fill_color.transform.factors) == ["0", "1"]
+    assert list(glyph.line_color.transform.factors) == [str(i) for i in range(len(names))]
+    [hover] = [t for t in chart._fig.tools if getattr(t, "renderers", None) == [chart._dots]]
+    tips = dict(hover.tooltips)
+    assert {"agent", "side", "quantity", "price"} <= set(tips)
+    # the hover shows the names: the codes' lists go to the page once, with the figure
+    assert (tips["agent"], tips["side"]) == ("@agent{custom}", "@side{custom}")
+    assert hover.formatters["@agent"].args["names"] == names
+    assert hover.formatters["@side"].args["names"] == ["buy", "sell"]
 
 
 def test_price_chart_keeps_only_the_newest_markers(hub):
@@ -242,9 +257,11 @@ def test_price_chart_symbol_and_agent_choices_only_change_visibility_and_filter(
     chart.agents = ["momentum"]
 
     assert [s for s, r in chart._lines.items() if r.visible] == ["MSFT"]
-    by_symbol, by_agent = chart.view.filter.operands
-    assert (by_symbol.column_name, by_symbol.group) == ("symbol", "MSFT")
-    assert [(f.column_name, f.group) for f in by_agent.operands] == [("agent", "momentum")]
+    by_symbol, by_agent = chart.view.filter.operands  # by code: MSFT's and momentum's
+    symbols, names = hub.competition.data.symbols, hub.competition.agent_names
+    assert (by_symbol.column_name, by_symbol.group) == ("symbol", str(symbols.index("MSFT")))
+    assert [(f.column_name, f.group) for f in by_agent.operands] == \
+        [("agent", str(names.index("momentum")))]
     assert not rec.of(ColumnDataChangedEvent) and not rec.of(ColumnsStreamedEvent)
 
 
@@ -279,6 +296,46 @@ def test_equity_chart_streams_each_agents_new_equity_to_the_cent(hub):
     streamed = rec.of(ColumnsStreamedEvent)
     assert [len(e.data["time"]) for e in streamed if e.model is chart.source] == [5]
     assert not rec.of(ColumnDataChangedEvent)
+
+
+def test_equity_chart_draws_the_benchmark_line_from_a_column_of_the_same_source(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    chart = EquityChart(feed=feed)
+    rec = Recorder(chart)
+    advance(feed, 40)
+    rec.events.clear()
+
+    advance(feed, 5)
+
+    bench = hub.competition.streams.benchmark.since(0)[0]  # the engine's benchmark stream
+    shown = np.asarray(chart.source.data["bench"], dtype=float)
+    assert shown.tolist() == np.round(bench["equity"].to_numpy(), 2).tolist()  # 45 bars
+    [line] = [r for r, col in chart._equity_renderers if col == "bench"]
+    assert line.data_source is chart.source and line.glyph.y.field == "bench"
+    assert (line.glyph.line_dash, line.glyph.line_color) == ([6], "#9e9e9e")
+    # one stream message: the bars' times travel once for the agents and the benchmark
+    [streamed] = rec.of(ColumnsStreamedEvent)
+    assert streamed.model is chart.source and len(streamed.data["bench"]) == 5
+    chart.percent = True
+    assert line.glyph.y.transform is chart._pct  # Return %: the benchmark's too
+
+
+def test_a_late_equity_chart_draws_the_benchmark_at_its_bars_with_its_extremes(hub):
+    advance(SessionFeed(hub=hub, table_period=0), 1200)
+    comp = hub.competition
+    cash = comp.config.portfolio.cash
+    bench = cash * (comp.data.close[:1200] / comp.data.close[0]).mean(axis=1)  # by hand
+
+    late = SessionFeed(hub=hub, table_period=0, chart_points=100)
+    chart = EquityChart(feed=late)
+    late.pull()  # a session that opens now: the history, decimated
+
+    times = np.asarray(chart.source.data["time"], dtype=np.int64)
+    bars = np.searchsorted(epoch_ms(comp.data.times[:1200]).astype(np.int64), times)
+    assert 40 <= len(bars) <= 100 and bars[0] == 0 and bars[-1] == 1199
+    np.testing.assert_array_equal(np.asarray(chart.source.data["bench"], dtype=float),
+                                  np.round(bench[bars], 2))
+    assert {int(np.argmax(bench)), int(np.argmin(bench))} <= set(bars.tolist())
 
 
 # -- positions -----------------------------------------------------------------------------
@@ -555,11 +612,11 @@ def test_a_page_that_renders_later_asks_for_and_gets_the_rows_so_far(hub):
     trades.table._handle_msg("sync")  # what the page's render() sends
 
     (reply,) = rec.messages()
-    assert reply["reset"] is True and [unwire(r) for r in reply["rows"]] == trades.table.rows
+    assert reply["reset"] is True and unwire(reply["rows"]) == trades.table.rows
     assert len(reply["rows"]) == 30
     # a row goes as [cells, column, class, ...]: only the cells that have a class
-    side, pnl = trades.table.rows[-1][1][2], trades.table.rows[-1][1][4]
-    assert reply["rows"][-1] == [trades.table.rows[-1][0], 2, side, 4, pnl]
+    side, pnl = trades.table.rows[0][1][2], trades.table.rows[0][1][4]
+    assert reply["rows"][0] == [trades.table.rows[0][0], 2, side, 4, pnl]
 
 
 def test_trade_csv_export_is_the_full_history_with_formulas_neutralised(hub):
@@ -619,7 +676,7 @@ def test_views_payload_per_update_stays_small_with_9_agents_on_4_symbols():
         msg = protocol.create("PATCH-DOC", rec.events)
         # (the feeds' and keyed tables' messages travel in the same PATCH-DOC)
         tables_and_charts = len(msg.content_json) + sum(len(b.to_bytes()) for b in msg.buffers)
-        cards = sum(len(json.dumps(s.strip.cards)) for s in strips)  # ESM data: sent as JSON
+        cards = sum(len(json.dumps(s.strip.live)) for s in strips)  # ESM data: sent as JSON
         sizes.append(tables_and_charts + cards)
     hub.competition.stop()
 
@@ -641,8 +698,28 @@ def test_decision_reasoning_reaches_the_table_literally_and_as_text(hub):
     assert {c[4] for c in mine} == {XSS}  # sent as is: the page sets it as text
     assert {c[2] for c in mine} == {"SYN +50%", "SYN 0%"}
     assert {c[3] for c in mine} == {"0.70"}
-    sent = [row[0] for m in rec.messages() for row in m.get("rows", [])]
+    sent = [cells for m in rec.messages() for cells, _ in unwire(m.get("rows", []))]
     assert list({r[4] for r in sent if r[1] == "XssAgent"}) == [XSS]
+
+
+def test_log_rows_send_a_repeated_cell_or_classes_once_per_message():
+    rows = [[["2024-01-02", "momentum", "buy 5 AAPL", "1.00", ""], [None, None, "u", None, "f"]],
+            [["2024-01-02", "macd", "buy 5 AAPL", "1.00", ""], [None, None, "u", None, "f"]],
+            [["2024-01-02", "macd", "sell 0", "0", None], None],
+            [["2024-01-03", "macd", "sell 0", "0", "0"], None],
+            [["2024-01-03", "random", "0", "0", "+1.00"], [None, None, "d", None, "u"]]]
+
+    sent = _wire(rows)
+
+    assert sent == [
+        [["2024-01-02", "momentum", "buy 5 AAPL", "1.00", ""], 2, "u", 4, "f"],
+        [[0, "macd", 0, 0, 0]],  # the row before's cells and classes
+        [[0, 0, "sell 0", "0", None], 0, None],  # no classes after a row with some
+        [["2024-01-03", 0, 0, 0, "0"]],  # "0" is text, never the row before's cell
+        [[0, "random", "0", 0, "+1.00"], 2, "d", 4, "u"]]
+    assert unwire(sent) == rows
+    assert len(json.dumps(sent)) < 0.8 * len(json.dumps([[c, *(x for i, k in enumerate(
+        cls or ()) if k for x in (i, k))] for c, cls in rows]))
 
 
 @pytest.mark.parametrize("view", [LogView, KeyedView])
@@ -839,6 +916,32 @@ def test_summary_bar_totals_state_progress_and_update_counter(hub):
     assert cards["Progress"][1:3] == ["10.0%", "327/3270 bars"]
     assert cards["Progress"][4] == 0.1
     assert cards["Updates"][1] == "2" == str(feed.updates)
+
+
+def test_stat_strips_send_their_frame_once_and_then_only_the_fields_that_change(hub):
+    feed = SessionFeed(hub=hub, table_period=0)
+    cards, summary = MarketCards(feed=feed), SummaryBar(feed=feed)
+    Recorder(cards, summary)
+    strips = [cards.strip, summary.strip]
+    data = [model_of(s).data for s in strips]
+    advance(feed, 5)
+    frames = [s.frame for s in strips]
+
+    for _ in range(3):
+        advance(feed, 2)
+        for strip, model in zip(strips, data, strict=True):
+            # the page draws frame + live: the cards, field for field
+            assert strip.shown() == [flat_card(c) for c in strip.cards]
+            assert (model.frame, model.live) == (strip.frame, strip.live)
+            assert "cards" not in model.properties()
+    assert [s.frame for s in strips] == frames  # the labels and fixed text went once
+    live = json.dumps(summary.strip.live)
+    assert "Total equity" not in live and "bars/s" not in live and summary.strip.live[0]
+    assert len(live) < 0.6 * len(json.dumps(summary.strip.cards))
+
+    cards.quotes = {}  # the cards' layout changes (no quotes: no change pieces)
+    assert cards.strip.frame == [flat_card(c) for c in cards.strip.cards]
+    assert cards.strip.live == [[] for _ in cards.strip.cards]
 
 
 def test_stat_strip_writes_text_never_html():
