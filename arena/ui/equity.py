@@ -64,8 +64,7 @@ class EquityChart(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._toggle = pn.widgets.RadioButtonGroup.from_param(
-            self.param.percent, options={"Equity": False, "Return %": True},
-            button_type="default", name="")
+            self.param.percent, options={"Equity": False, "Return %": True}, name="")
         self._pane = pn.pane.Bokeh(sizing_mode="stretch_both", min_height=260)
         self._dd_pane = pn.pane.Bokeh(sizing_mode="stretch_width", height=150)
         self._legend_pane = pn.pane.Bokeh(sizing_mode="fixed", width=214, margin=(30, 0, 0, 0))
