@@ -270,6 +270,7 @@ class ApiHandler(_JsonHandler):
             hub = self.hub
             comp = hub.competition
             await IOLoop.current().run_in_executor(None, act, comp)
+            hub.nudge()  # every page shows it one pull later, not a tick later
             self.send_json(200, {"ok": True, "action": name, "status": status_payload(hub)})
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON answer
             self._fail(self._map(exc))

@@ -3,11 +3,12 @@
 Each browser session (or notebook) has its own feed with its own cursors and
 its own periodic callback. Every ``period`` ms the callback checks, cheaply,
 whether the competition has anything new; if so (and the last pull is at least
-``min_interval`` ms old, or the engine's state changed) it pulls only the rows
-that are new since its last pull and hands them to the components that
-subscribed. A single step therefore reaches the page within about ``period``
-ms, while a fast run is delivered in batches a person can follow, at a server
-cost per session that does not grow with the engine's speed.
+``min_interval`` ms old while the engine runs, or the engine's state changed) it
+pulls only the rows that are new since its last pull and hands them to the
+components that subscribed. A single step therefore reaches the page within
+about ``period`` ms (at once after a command through the API, which nudges every
+session), while a fast run is delivered in batches a person can follow, at a
+server cost per session that does not grow with the engine's speed.
 A session that opens late first gets the history so far (decimated for the
 charts, the newest rows for the tables), then the live rows. Closing the
 session stops its callback.
@@ -23,6 +24,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from arena.engine import State
 from arena.ui.hub import Hub
 
 CHART_STREAMS = ("equity", "benchmark", "prices")  # history comes decimated
@@ -63,6 +65,7 @@ class SessionFeed(param.Parameterized):
         self._epoch: dict[str, int] = {}
         self._hub_version = -1
         self._callback = None
+        self._doc = None  # the session's document while the callback runs
         self._keyed_at = 0.0
         self._signature: tuple | None = None  # what the last pull saw
         self._pulled_at = 0.0  # monotonic time of the last pull
@@ -87,8 +90,9 @@ class SessionFeed(param.Parameterized):
         """Pull now, then every ``period`` ms in this session; stop when it closes."""
         self.pull()
         if pn.state.curdoc is not None and self._callback is None:
+            self._doc = pn.state.curdoc
             self._callback = pn.state.add_periodic_callback(self.tick, period=self.period)
-            self.hub.session_opened()
+            self.hub.session_opened(self)
             pn.state.on_session_destroyed(self._destroyed)
         return self
 
@@ -96,7 +100,15 @@ class SessionFeed(param.Parameterized):
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
-            self.hub.session_closed()
+            self.hub.session_closed(self)
+            self._doc = None
+
+    def nudge(self) -> None:
+        """Tick on this session's next turn instead of waiting for the periodic
+        callback (safe from any thread: Bokeh schedules it on the session's loop)."""
+        doc = self._doc
+        if doc is not None and self._callback is not None:
+            doc.add_next_tick_callback(self.tick)
 
     def _destroyed(self, session_context) -> None:
         self.stop()
@@ -118,9 +130,10 @@ class SessionFeed(param.Parameterized):
 
     def tick(self) -> bool:
         """The periodic callback: pull when there is news and the last pull that
-        brought any is ``min_interval`` old (at once when the engine's state changed),
-        when a held-back keyed table is due, or after ``heartbeat`` ms of quiet (the
-        connection indicator's heartbeat); True if it pulled."""
+        brought any is ``min_interval`` old while the engine runs (``period`` old when it
+        does not: a step shows at once) or the engine's state changed; when a held-back
+        keyed table is due; or after ``heartbeat`` ms of quiet (the connection
+        indicator's heartbeat). True if it pulled."""
         now = time.monotonic()
         sig = self._now_signature()
         since = (now - self._pulled_at) * 1000
@@ -129,7 +142,8 @@ class SessionFeed(param.Parameterized):
             if not due and since < self.heartbeat:
                 return False
         elif self._signature is not None and sig[:2] == self._signature[:2] \
-                and (now - self._news_at) * 1000 < self.min_interval:
+                and (now - self._news_at) * 1000 < (
+                    self.min_interval if sig[1] is State.RUNNING else self.period):
             return False  # the next tick delivers it
         self.pull()
         return True

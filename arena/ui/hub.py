@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 import param
 
@@ -66,6 +67,7 @@ class Hub(param.Parameterized):
         super().__init__(spec=spec, competition=competition or build_competition(spec),
                          **params)
         self._lock = threading.Lock()
+        self._feeds: weakref.WeakSet = weakref.WeakSet()  # open sessions' feeds
 
     def replace(self, spec: RunSpec) -> Competition:
         """Stop the current competition and show a new one built from ``spec``."""
@@ -76,13 +78,31 @@ class Hub(param.Parameterized):
             self.param.update(competition=new, spec=spec, version=self.version + 1)
         return new
 
-    def session_opened(self) -> None:
+    def session_opened(self, feed=None) -> None:
+        """Count a session; ``feed`` (its SessionFeed) is then nudged by :meth:`nudge`."""
         with self._lock:
             self.sessions += 1
+            if feed is not None:
+                self._feeds.add(feed)
 
-    def session_closed(self) -> None:
+    def session_closed(self, feed=None) -> None:
         with self._lock:
             self.sessions = max(0, self.sessions - 1)
+            self._feeds.discard(feed)
+
+    def nudge(self) -> None:
+        """Have every open session check for news now rather than at its next tick:
+        after a command that changed the competition (a step through the API), every
+        page shows it one pull later. Each session only gets a callback scheduled
+        on its own document, so a slow one holds up nobody."""
+        with self._lock:
+            feeds = list(self._feeds)
+        for feed in feeds:
+            try:
+                feed.nudge()
+            except Exception:  # noqa: BLE001 - a session closing meanwhile: nothing to show
+                with self._lock:
+                    self._feeds.discard(feed)
 
 
 def shared_hub() -> Hub:

@@ -21,6 +21,7 @@ from bokeh.document.events import (
     MessageSentEvent,
 )
 from bokeh.protocol import Protocol
+from bokeh.server.callbacks import NextTickCallback
 
 from arena.agents.base import Agent, Decision
 from arena.channels import EVENT_KINDS
@@ -1043,15 +1044,20 @@ def test_tick_batches_a_fast_run_but_shows_a_new_state_at_once(hub):
     # Arrange
     feed = SessionFeed(hub=hub, heartbeat=60_000, min_interval=60_000, table_period=0)
     comp = hub.competition
-    comp.step(1)
+    comp.speed = 50
+    comp.start()
+    deadline = time.monotonic() + 10
+    while comp.bar < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     feed.pull()  # news: the min_interval starts now
+    seen = feed.status["bar"]
 
     # Act / Assert: more bars within min_interval wait for a later tick
-    comp.step(2)
-    assert feed.tick() is False
+    time.sleep(0.1)  # 5 bars at 50 bars/s
+    assert feed.tick() is False and feed.status["bar"] == seen
     feed.min_interval = 0
     assert feed.tick() is True
-    assert feed.status["bar"] == comp.bar == 3
+    assert feed.status["bar"] > seen
 
     # a change of state (here: stopped) is shown without waiting
     feed.min_interval = 60_000
@@ -1080,3 +1086,44 @@ def test_tick_delivers_a_held_back_leaderboard_once_its_period_is_over(hub):
     assert (n, held, due) == (1, False, True) and len(boards) == 2
     assert boards[-1].set_index("agent")["equity"].to_dict() == \
         comp.leaderboard().set_index("agent")["equity"].to_dict()
+
+
+def test_nudge_schedules_a_tick_in_every_open_session_and_none_in_a_closed_one(hub):
+    # Arrange: three sessions, each with its own Bokeh document; the third closes
+    docs = [Document() for _ in range(3)]
+    feeds = []
+    for doc in docs:
+        with pn.io.server.set_curdoc(doc):
+            feeds.append(SessionFeed(hub=hub).start())
+    feeds[2].stop()
+    hub.competition.step(2)
+
+    # Act: what the API does after a command
+    hub.nudge()
+
+    # Assert: the open sessions got one next-tick callback each, which pulls the news
+    added = [[cb for cb in doc.session_callbacks if isinstance(cb, NextTickCallback)]
+             for doc in docs]
+    assert [len(a) for a in added] == [1, 1, 0] and hub.sessions == 2
+    assert [f.status.get("bar") for f in feeds[:2]] == [0, 0]
+    for a in added[:2]:
+        a[0].callback()
+    assert [f.status["bar"] for f in feeds[:2]] == [2, 2]
+    for feed in feeds[:2]:
+        feed.stop()
+
+
+def test_tick_shows_a_step_of_a_paused_engine_at_once_after_other_news(hub):
+    # Arrange: a long min_interval; news (a step) was pulled a moment ago
+    feed = SessionFeed(hub=hub, heartbeat=60_000, min_interval=60_000, period=100,
+                       table_period=0)
+    comp = hub.competition
+    comp.step(1)
+    feed.pull()
+
+    # Act / Assert: min_interval batches a running engine only; a paused one's next
+    # step waits at most `period` ms since the last news
+    comp.step(1)
+    assert feed.tick() is False
+    time.sleep(0.12)
+    assert feed.tick() is True and feed.status["bar"] == comp.bar == 2
