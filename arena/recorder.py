@@ -82,6 +82,7 @@ CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
 """
 SCHEMA_VERSION = 2  # PRAGMA user_version: 2 = column blocks; 0 = a row per bar × symbol/agent
 BLOCK_CELLS = 1 << 16  # most values per column in one block row (a cap on its size)
+MAX_BACKLOG = 64 << 20  # bytes the engine may be ahead of the pipe before it waits
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 EQUITY_FIELDS = ("equity", "cash", "drawdown_pct")
 #: columns of :meth:`Recorder.add_trade_block`, in order
@@ -130,8 +131,10 @@ class Recorder:
     engine only hands over numpy buffers. The writer applies everything in
     order and commits at least every ``commit_interval`` seconds while it has
     rows (and a tenth of that after its last commit once it has caught up); if
-    the engine's process dies, it commits what it received and exits. A full
-    pipe blocks the sender, which bounds how far the writer can lag.
+    the engine's process dies, it commits what it received and exits. What a
+    full pipe cannot take yet waits here (the engine goes on) and follows with
+    the next hand-over or flush; only more than :data:`MAX_BACKLOG` bytes waiting
+    makes the engine wait, which bounds how far the writer can lag.
 
     Errors of the writer (disk full, a file it cannot write) come back as
     :class:`RecordingError` from the next ``add_*``, :meth:`flush` or
@@ -163,6 +166,9 @@ class Recorder:
         self._in, self._out = self._proc.stdin.fileno(), self._proc.stdout.fileno()
         with contextlib.suppress(AttributeError, OSError):  # Linux: a 1 MB pipe
             fcntl.fcntl(self._in, fcntl.F_SETPIPE_SZ, 1 << 20)
+        os.set_blocking(self._in, False)  # a full pipe never stalls the engine (_send)
+        self._backlog: list[memoryview] = []  # bytes the pipe has not taken yet
+        self._backlog_bytes = 0
 
     @property
     def pid(self) -> int | None:
@@ -250,7 +256,10 @@ class Recorder:
             raise RecordingError(f"recording {self.path} is closed")
         if force:
             self._request("commit")
-        elif select.select([self._out], [], [], 0)[0]:  # the writer only talks when it fails
+            return
+        if self._backlog:
+            self._drain(block=False)
+        if select.select([self._out], [], [], 0)[0]:  # the writer only talks when it fails
             self._failed()
 
     def close(self) -> None:
@@ -282,25 +291,54 @@ class Recorder:
 
     # -- the pipe ------------------------------------------------------------
     def _send(self, message: tuple, buffers: Sequence[np.ndarray] = ()) -> None:
+        """Hand a message (and its buffers) to the writer: into the pipe as far as it
+        takes them now; the rest waits, copied, in :attr:`_backlog` (the pipe is full
+        while the writer starts or falls behind) and goes with the next hand-overs.
+        Only a backlog over :data:`MAX_BACKLOG` makes the engine wait."""
         if self._proc is None:
             raise RecordingError(f"recording {self.path} is closed")
         body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         parts = [memoryview(_HEADER.pack(len(body))), memoryview(body)]
         parts += [memoryview(b).cast("B") for b in buffers if b.nbytes]
-        try:
-            while parts:
+        if self._backlog:
+            self._drain(block=False)
+        if not self._backlog:
+            parts = self._push(parts, block=False)
+        if parts:  # copies: the caller may reuse its arrays
+            self._backlog += [memoryview(bytes(p)) for p in parts]
+            self._backlog_bytes = sum(len(p) for p in self._backlog)
+            if self._backlog_bytes > MAX_BACKLOG:
+                self._drain(block=True)
+
+    def _drain(self, block: bool) -> None:
+        """Write the backlog: what the pipe takes now, or (``block``) all of it."""
+        self._backlog = self._push(self._backlog, block)
+        self._backlog_bytes = sum(len(p) for p in self._backlog)
+
+    def _push(self, parts: list[memoryview], block: bool) -> list[memoryview]:
+        """Write ``parts`` in order: all of them (``block``), or as many bytes as the
+        pipe takes without waiting; returns what is left."""
+        while parts:
+            try:
                 n = os.writev(self._in, parts[:64])
-                while n:
-                    if n >= len(parts[0]):
-                        n -= len(parts.pop(0))
-                    else:
-                        parts[0], n = parts[0][n:], 0
-        except OSError:  # broken pipe: the writer is gone
-            self._failed()
+            except BlockingIOError:
+                if not block:
+                    break
+                select.select([], [self._in], [])
+                continue
+            except OSError:  # broken pipe: the writer is gone
+                self._failed()
+            while n:
+                if n >= len(parts[0]):
+                    n -= len(parts.pop(0))
+                else:
+                    parts[0], n = parts[0][n:], 0
+        return parts
 
     def _request(self, kind: str) -> None:
         self._token += 1
         self._send((kind, self._token))
+        self._drain(block=True)
         answer = self._answer()
         if answer != ("ok", self._token):
             self._failed(answer)

@@ -727,3 +727,41 @@ def test_trade_block_is_stored_as_the_trade_rows_it_stands_for(tmp_path):
     with pytest.raises(ValueError, match=r"expected \(n, 10\)"):
         other.add_trade_block(block[:, :9], ["XYZ"])
     other.close()
+
+
+def test_a_writer_that_is_behind_never_stalls_the_hand_overs_and_loses_nothing(tmp_path):
+    # Arrange: a writer that cannot read (stopped), so the 1 MB pipe fills up
+    rec = Recorder(tmp_path / "r1")
+    rec.set_meta(**META)
+    rec.flush(force=True)
+    os.kill(rec.pid, signal.SIGSTOP)
+    times = np.arange(8192).astype("datetime64[D]").astype("datetime64[ns]")
+    closes = np.arange(8192 * 4, dtype=float).reshape(-1, 4)
+
+
+    def hand_over():  # 5 blocks of 1.5 MB each
+        for k in range(5):
+            rec.add_bar_block(k * 8192, times + np.timedelta64(k * 8192, "D"),
+                              ["A", "B", "C", "D"], [closes + k] * 5)
+
+    try:
+        # Act: hand over while the writer is stopped; then the engine reuses its array
+        sender = threading.Thread(target=hand_over)
+        sender.start()
+        sender.join(30)
+        done_while_stopped = not sender.is_alive()
+        backlog = rec._backlog_bytes
+        closes[:] = -1.0
+    finally:
+        os.kill(rec.pid, signal.SIGCONT)
+    sender.join()
+    rec.close()
+
+    # Assert: the hand-overs did not wait for the writer; every value arrived as sent
+    assert done_while_stopped and backlog > 4 << 20
+    with Recording(tmp_path / "r1") as read:
+        grid = read.bar_grid()
+    assert grid.bars.tolist() == list(range(5 * 8192))
+    expected = np.concatenate([np.arange(8192 * 4, dtype=float).reshape(-1, 4) + k
+                               for k in range(5)])
+    np.testing.assert_array_equal(grid.prices["close"], expected)
