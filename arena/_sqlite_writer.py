@@ -7,8 +7,9 @@ milliseconds and needs nothing from the engine's environment.
 It reads frames from stdin and applies them in order, inside a transaction that
 it commits at least every ``COMMIT_INTERVAL`` seconds while it has uncommitted
 rows, and sooner (a tenth of the interval after the last commit) whenever it has
-caught up with its input; the first rows (the run's meta) commit at once. A frame is ``<u64 length><pickled message>`` followed by the raw buffers
-the message announces (numpy columns, sent without copying). Messages:
+caught up with its input; the first rows (the run's meta) commit at once. A frame
+is ``<u64 length><pickled message>`` followed by the raw buffers the message
+announces (numpy columns, sent without copying). Messages:
 
 ``("rows", sql, rows)``
     ``executemany(sql, rows)``.

@@ -88,7 +88,8 @@ class Hub(param.Parameterized):
     def session_closed(self, feed=None) -> None:
         with self._lock:
             self.sessions = max(0, self.sessions - 1)
-            self._feeds.discard(feed)
+            if feed is not None:
+                self._feeds.discard(feed)
 
     def nudge(self) -> None:
         """Have every open session check for news now rather than at its next tick:
