@@ -120,21 +120,23 @@ class EquityChart(pn.viewable.Viewer):
 
     @staticmethod
     def _legend(items: list, dd) -> figure:
-        """The legend, in a small figure of its own whose swatches never get data.
+        """The legend, in a small figure of its own whose swatches' data never changes.
 
         A Bokeh legend inside the equity figure re-renders its items (a new canvas for
         each swatch) every time a line's data changes, i.e. on every update; here it
         renders once. Clicking an entry hides (or shows) that agent's equity and
         drawdown lines: each swatch's visibility is linked to theirs in the browser.
         """
-        fig = figure(width=210, height=40 + 22 * len(items), toolbar_location=None,
+        fig = figure(width=210, height=12 + 20 * len(items), toolbar_location=None,
                      tools="", min_border=0, outline_line_color=None,
                      x_range=(0, 1), y_range=(0, 1), sizing_mode="fixed")
         fig.axis.visible = False
         fig.grid.visible = False
         drawdowns = {r.name.rsplit("@", 1)[0]: r.name for r in dd.renderers if r.name}
         swatches = []
-        nothing = ColumnDataSource({"x": [], "y": []})
+        # two points outside the figure's ranges: Bokeh draws no swatch for a line
+        # without data, and these never change
+        nothing = ColumnDataSource({"x": [2, 3], "y": [2, 3]})
         for label, (real,) in items:
             glyph = real.glyph
             swatch = plain_line(fig, nothing, "x", "y", line_color=glyph.line_color,
@@ -146,7 +148,8 @@ class EquityChart(pn.viewable.Viewer):
                                                     code=_SHOW_JS))
             swatches.append((label, [swatch]))
         fig.add_layout(Legend(items=swatches, click_policy="hide", location="top_left",
-                              border_line_alpha=0, background_fill_alpha=0))
+                              border_line_alpha=0, background_fill_alpha=0, margin=0,
+                              padding=6, spacing=0, glyph_height=20, label_height=20))
         return fig
 
     @param.depends("percent", watch=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +20,11 @@ from arena.data import load
 from arena.engine import Competition, CompetitionConfig
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
+from arena.ui.equity import EquityChart
+from arena.ui.export import png_bytes
+from arena.ui.feed import SessionFeed
 from arena.ui.figures import agent_colours
+from arena.ui.hub import Hub, default_spec
 from arena.ui.report import STAT_LABELS, report_html
 from arena.ui.theme import PALETTE
 from tests.arena.export_fixture import AGENTS, HOSTILE_NAME, SECRET, XSS, record_run
@@ -212,3 +217,25 @@ def test_unknown_symbol_is_a_clean_cli_error(rec, tmp_path):
     result = arena("export", rec.run_path, "--what", "prices", "--format", "png", "--symbol",
                    "GOOG", cwd=tmp_path)
     assert_clean_error(result, "'GOOG'", "AAPL, MSFT")
+
+
+def test_dashboard_equity_legend_draws_every_entry_with_its_colour_swatch():
+    # Arrange: the live equity chart of the default dashboard (9 agents + the benchmark)
+    spec = default_spec()
+    hub = Hub(replace(spec, config=replace(spec.config, record=False)))
+    chart = EquityChart(feed=SessionFeed(hub=hub))
+    legend = chart._legend_pane.object
+    items = legend.legend[0].items
+
+    # Act: drawn by Chromium at the legend figure's own size
+    pixels = np.asarray(Image.open(io.BytesIO(
+        png_bytes(legend, legend.width, legend.height))).convert("RGB"))
+
+    # Assert: each entry's swatch (left of its label) shows in its line's colour, the
+    # last one too (Bokeh draws no swatch for a line without data, and the benchmark's
+    # entry was cut off when the figure was too short for its items)
+    assert len(items) == len(chart._columns) + 1
+    swatches = pixels[:, :30]
+    for item in items:
+        colour = item.renderers[0].glyph.line_color
+        assert near(swatches, colour, tol=40) >= 5, f"no swatch for {item.label.value}"
