@@ -67,7 +67,7 @@ class EquityChart(pn.viewable.Viewer):
             self.param.percent, options={"Equity": False, "Return %": True}, name="")
         self._pane = pn.pane.Bokeh(sizing_mode="stretch_both", min_height=260)
         self._dd_pane = pn.pane.Bokeh(sizing_mode="stretch_width", height=150)
-        self._legend_pane = pn.pane.Bokeh(sizing_mode="fixed", width=214, margin=(30, 0, 0, 0))
+        self._legend_pane = pn.pane.Bokeh(sizing_mode="fixed", width=214, margin=0)
         self._columns: dict[str, str] = {}
         self._rebuild(list(self.feed.competition.agent_names))
         self.feed.subscribe("equity", self._on_rows, self._on_reset)
@@ -195,5 +195,6 @@ class EquityChart(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(pn.pane.Markdown("#### Equity", margin=(0, 10)), pn.HSpacer(), self._toggle,
                    sizing_mode="stretch_width"),
-            pn.Row(self._pane, self._legend_pane, sizing_mode="stretch_both"),
+            pn.Row(self._pane, pn.Column(pn.Spacer(height=30), self._legend_pane, width=214),
+                   sizing_mode="stretch_both"),
             self._dd_pane, sizing_mode="stretch_both")
