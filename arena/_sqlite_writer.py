@@ -128,8 +128,9 @@ def main(path: str, interval: float) -> int:
             if pending:
                 since = time.monotonic() - last_commit
                 idle = not select.select([fd_in], [], [], 0)[0]
-                if since >= interval or (idle and since >= interval / 10) or (
-                        idle and not select.select([fd_in], [], [], interval - since)[0]):
+                if since >= interval or idle and (
+                        since >= interval / 10
+                        or not select.select([fd_in], [], [], interval - since)[0]):
                     db.execute("COMMIT")
                     pending, last_commit = False, time.monotonic()
                     continue

@@ -168,7 +168,11 @@ class Recorder:
             fcntl.fcntl(self._in, fcntl.F_SETPIPE_SZ, 1 << 20)
         os.set_blocking(self._in, False)  # a full pipe never stalls the engine (_send)
         self._backlog: list[memoryview] = []  # bytes the pipe has not taken yet
-        self._backlog_bytes = 0
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes handed over that the pipe has not taken yet."""
+        return sum(len(p) for p in self._backlog)
 
     @property
     def pid(self) -> int | None:
@@ -306,14 +310,12 @@ class Recorder:
             parts = self._push(parts, block=False)
         if parts:  # copies: the caller may reuse its arrays
             self._backlog += [memoryview(bytes(p)) for p in parts]
-            self._backlog_bytes = sum(len(p) for p in self._backlog)
-            if self._backlog_bytes > MAX_BACKLOG:
+            if self.backlog_bytes > MAX_BACKLOG:
                 self._drain(block=True)
 
     def _drain(self, block: bool) -> None:
         """Write the backlog: what the pipe takes now, or (``block``) all of it."""
         self._backlog = self._push(self._backlog, block)
-        self._backlog_bytes = sum(len(p) for p in self._backlog)
 
     def _push(self, parts: list[memoryview], block: bool) -> list[memoryview]:
         """Write ``parts`` in order: all of them (``block``), or as many bytes as the

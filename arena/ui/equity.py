@@ -43,6 +43,8 @@ def drawdown_column(column: str) -> str:
     """The drawdown column of an agent's equity column: ``d3`` for ``a3`` (column
     names travel with every update)."""
     return "d" + column[1:]
+
+
 _SHOW_JS = """
 for (const name of names) {
   const r = cb_obj.document.get_model_by_name(name)

@@ -750,7 +750,7 @@ def test_a_writer_that_is_behind_never_stalls_the_hand_overs_and_loses_nothing(t
         sender.start()
         sender.join(30)
         done_while_stopped = not sender.is_alive()
-        backlog = rec._backlog_bytes
+        backlog = rec.backlog_bytes
         closes[:] = -1.0
     finally:
         os.kill(rec.pid, signal.SIGCONT)

@@ -279,14 +279,20 @@ def test_price_chart_follows_a_new_competition_with_other_symbols(hub):
 
 
 # -- equity chart -------------------------------------------------------------------------
-def test_equity_chart_streams_each_agents_new_equity_to_the_cent(hub):
+def equity_chart_after(hub, bars: int) -> tuple[EquityChart, Recorder]:
+    """An equity chart fed ``bars`` bars, with a recorder of its later events."""
     feed = SessionFeed(hub=hub, table_period=0)
     chart = EquityChart(feed=feed)
     rec = Recorder(chart)
-
-    advance(feed, 40)
+    advance(feed, bars)
     rec.events.clear()
-    advance(feed, 5)
+    return chart, rec
+
+
+def test_equity_chart_streams_each_agents_new_equity_to_the_cent(hub):
+    chart, rec = equity_chart_after(hub, 40)
+
+    advance(chart.feed, 5)
 
     eq = hub.competition.equity_frame()  # a column per agent
     for agent, col in chart._columns.items():
@@ -300,13 +306,9 @@ def test_equity_chart_streams_each_agents_new_equity_to_the_cent(hub):
 
 
 def test_equity_chart_draws_the_benchmark_line_from_a_column_of_the_same_source(hub):
-    feed = SessionFeed(hub=hub, table_period=0)
-    chart = EquityChart(feed=feed)
-    rec = Recorder(chart)
-    advance(feed, 40)
-    rec.events.clear()
+    chart, rec = equity_chart_after(hub, 40)
 
-    advance(feed, 5)
+    advance(chart.feed, 5)
 
     bench = hub.competition.streams.benchmark.since(0)[0]  # the engine's benchmark stream
     shown = np.asarray(chart.source.data["bench"], dtype=float)
