@@ -8,8 +8,11 @@ It reads frames from stdin and applies them in order, inside a transaction that
 it commits at least every ``COMMIT_INTERVAL`` seconds while it has uncommitted
 rows, and sooner (a tenth of the interval after the last commit) whenever it has
 caught up with its input; the first rows (the run's meta) commit at once. A frame
-is ``<u64 length><pickled message>`` followed by the raw buffers the message
-announces (numpy columns, sent without copying). Messages:
+is ``<u64 length><marshalled message>`` followed by the raw buffers the message
+announces (numpy columns, sent without copying). :mod:`marshal` is three times
+faster than pickle for the rows' strings and numbers, and both ends are the same
+interpreter (its format is version-specific). Messages hold only None, bool,
+int, float, str and lists or tuples of them (:func:`encode`). Messages:
 
 ``("rows", sql, rows)``
     ``executemany(sql, rows)``.
@@ -35,8 +38,8 @@ gone) it commits what it has and exits 0.
 
 from __future__ import annotations
 
+import marshal
 import os
-import pickle
 import select
 import signal
 import sqlite3
@@ -63,14 +66,22 @@ def read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
+def encode(message) -> bytes:
+    """A frame (header and marshalled body). Values must be None, bool, int, float or
+    str exactly: marshal writes a subclass with a buffer (a numpy scalar) as its raw
+    bytes, so the engine hands over plain Python values; ValueError for an object
+    marshal cannot write at all."""
+    body = marshal.dumps(message)
+    return HEADER.pack(len(body)) + body
+
+
 def read_frame(fd: int):
     (size,) = HEADER.unpack(read_exact(fd, HEADER.size))
-    return pickle.loads(read_exact(fd, size))
+    return marshal.loads(read_exact(fd, size))
 
 
 def write_frame(fd: int, message) -> None:
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    os.write(fd, HEADER.pack(len(body)) + body)
+    os.write(fd, encode(message))
 
 
 def trade_rows(symbols: list[str], block: bytes):

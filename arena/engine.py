@@ -440,7 +440,7 @@ class Competition:
         names: dict[str, int] = {}
         self._slots = []
         for i, (agent, spec) in enumerate(zip(self._agents, self._specs, strict=True)):
-            base = agent.label() if hasattr(agent, "label") else spec
+            base = str(agent.label() if hasattr(agent, "label") else spec)
             names[base] = names.get(base, 0) + 1
             name = base if names[base] == 1 else f"{base} #{names[base]}"
             slot = _Slot(i, agent, name, spec)
@@ -770,7 +770,8 @@ class Competition:
                     acc.pending[s.index, self.data.column(sym)] = float(w)
                 acc.pending_force[s.index] = d.rebalance
             if self._is_news(s, d):
-                rows.append((t, s, format_targets(d.targets), float(d.confidence), d.reasoning))
+                rows.append((t, s, format_targets(d.targets), float(d.confidence),
+                             str(d.reasoning)))  # a str subclass would not record
         self._pub.decisions(rows)
         if pooled:
             self._collect_calls()

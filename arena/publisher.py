@@ -129,7 +129,7 @@ class Publisher:
             for t, row, reason in zip(bars.tolist(), s.signals[bars].tolist(), reasons,
                                       strict=True):
                 targets = {sym: w for sym, w in zip(symbols, row, strict=True) if w == w}
-                rows.append((t, s, format_targets(targets), 1.0, reason))
+                rows.append((t, s, format_targets(targets), 1.0, str(reason)))
         rows.sort(key=lambda r: r[0])
         self.decisions(rows)
 

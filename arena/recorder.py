@@ -33,11 +33,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import marshal
 import os
-import pickle
 import select
 import sqlite3
-import struct
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -46,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from arena._sqlite_writer import HEADER, encode
 
 DB_NAME = "arena.sqlite"
 
@@ -91,7 +92,6 @@ TRADE_BLOCK = ("bar", "agent", "symbol", "side", "quantity", "price", "fee", "ex
 
 
 _WRITER = str(Path(__file__).with_name("_sqlite_writer.py"))
-_HEADER = struct.Struct("<Q")  # as in _sqlite_writer
 _TRADES = ("INSERT INTO trades (bar, agent, symbol, side, quantity, price, fee, action, pnl,"
            " position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _DECISIONS = ("INSERT INTO decisions (bar, agent, targets, confidence, reasoning, detail)"
@@ -136,7 +136,9 @@ class Recorder:
     the next hand-over or flush; only more than :data:`MAX_BACKLOG` bytes waiting
     makes the engine wait, which bounds how far the writer can lag.
 
-    Errors of the writer (disk full, a file it cannot write) come back as
+    Rows hold plain Python values (None, int, float, str; not numpy scalars, whose
+    raw bytes the pipe's marshal format would store): the engine converts what
+    agents return. Errors of the writer (disk full, a file it cannot write) come back as
     :class:`RecordingError` from the next ``add_*``, :meth:`flush` or
     :meth:`close`.
     """
@@ -301,8 +303,12 @@ class Recorder:
         Only a backlog over :data:`MAX_BACKLOG` makes the engine wait."""
         if self._proc is None:
             raise RecordingError(f"recording {self.path} is closed")
-        body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        parts = [memoryview(_HEADER.pack(len(body))), memoryview(body)]
+        try:
+            parts = [memoryview(encode(message))]
+        except ValueError as exc:
+            raise RecordingError(f"recording {self.path}: cannot record a {message[0]!r} "
+                                 f"message ({exc}): its values must be None, int, float or "
+                                 "str") from exc
         parts += [memoryview(b).cast("B") for b in buffers if b.nbytes]
         if self._backlog:
             self._drain(block=False)
@@ -347,8 +353,8 @@ class Recorder:
 
     def _answer(self):
         try:
-            (size,) = _HEADER.unpack(_read_exact(self._out, _HEADER.size))
-            return pickle.loads(_read_exact(self._out, size))
+            (size,) = HEADER.unpack(_read_exact(self._out, HEADER.size))
+            return marshal.loads(_read_exact(self._out, size))
         except EOFError:
             return None
 

@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from arena import Decision, synthetic
+from arena.agents import Agent
 from arena.data import load_bundled
 from arena.engine import Competition, CompetitionConfig, State
 from arena.recorder import (
@@ -765,3 +767,54 @@ def test_a_writer_that_is_behind_never_stalls_the_hand_overs_and_loses_nothing(t
     expected = np.concatenate([np.arange(8192 * 4, dtype=float).reshape(-1, 4) + k
                                for k in range(5)])
     np.testing.assert_array_equal(grid.prices["close"], expected)
+
+
+
+class NumpyTalk(Agent):
+    """Answers in numpy types: a label, confidences and reasoning as numpy scalars."""
+
+    def label(self):
+        return np.str_("numpy talk")
+
+    def decide(self, obs):
+        return Decision({obs.symbols[0]: 0.5}, np.float64(0.25), np.str_(f"bar {obs.step}"))
+
+
+class NumpySignals(Agent):
+    """Signals whose explanations are numpy strings (a vectorised explain_many)."""
+
+    def signals(self, data):
+        return np.where(np.arange(len(data))[:, None] % 2 == 0, 1.0, 0.0)
+
+    def explain_many(self, data, bars):
+        return np.char.add("bar ", np.asarray(bars).astype(str))
+
+
+def test_numpy_values_from_agents_are_recorded_as_text_and_numbers(tmp_path):
+    # Arrange: the pipe's marshal format would store a numpy scalar as its raw bytes
+    data = synthetic(["XYZ"], bars=6, seed=1)
+    comp = Competition(data, [NumpyTalk(), NumpySignals()],
+                       CompetitionConfig(run_dir=str(tmp_path)))
+    # Act
+    comp.run()
+    # Assert
+    db = sqlite3.connect(comp.run_path / DB_NAME)
+    assert db.execute("SELECT name FROM agents ORDER BY id").fetchall() == [
+        ("numpy talk",), ("NumpySignals",)]
+    rows = db.execute("SELECT agent, confidence, reasoning FROM decisions ORDER BY bar, agent"
+                      ).fetchall()
+    assert (0, 0.25, "bar 0") in rows
+    assert [r for r in rows if r[0] == 1] == [(1, 1.0, f"bar {t}") for t in range(6)]
+    assert {type(c) for _, c, r in rows} == {float} and {type(r) for *_, r in rows} == {str}
+
+
+def test_a_value_marshal_cannot_write_is_a_clear_recording_error(tmp_path):
+    # Arrange
+    rec = Recorder(tmp_path / "r1")
+    # Act / Assert: the writer is not handed a frame it could not read
+    with pytest.raises(RecordingError, match="cannot record a 'rows' message.*None, int"):
+        rec.add_decisions([(0, 0, None, 1.0, object(), None)])
+    rec.add_decisions(DECISIONS)
+    rec.close()
+    assert sqlite3.connect(tmp_path / "r1" / DB_NAME).execute(
+        "SELECT count(*) FROM decisions").fetchone() == (1,)
