@@ -1,9 +1,10 @@
 """LLM agents in the dashboard (no browser): reasoning from a model reaches the
 decisions feed as text (tests/browser/test_security.py shows it literally in Chromium); tokens, latency and cost
-reach the leaderboard."""
+reach the leaderboard, live and in a replay."""
 
 from __future__ import annotations
 
+import pandas as pd
 import panel as pn
 import pytest
 from bokeh.document import Document
@@ -12,12 +13,14 @@ from arena.agents.llm import LLMAgent
 from arena.config import RunSpec
 from arena.data import synthetic
 from arena.engine import Competition, CompetitionConfig
+from arena.recorder import Recording
 from arena.ui.decisions import DecisionsFeed
 from arena.ui.events import EventLog
 from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub
 from arena.ui.leaderboard import Leaderboard
 from arena.ui.logview import LogView
+from arena.ui.runs import ReplayHub
 from arena.ui.theme import text
 from tests.arena.agents.chat_server import HTML_REASONING, ChatServer
 
@@ -102,5 +105,54 @@ def test_control_panel_loads_the_llm_example_toml(monkeypatch):
         assert hub.competition.agent_names[:2] == ["llm:gpt-4o-mini", "llm:gpt-4.1-mini"]
         assert hub.competition.config.decide_deadline == 20
         assert hub.competition.state == "idle"  # nothing is called before Start
+    finally:
+        hub.competition.stop()
+
+
+def test_a_replay_shows_the_models_usage_and_reasoning_as_the_live_run_did(tmp_path, monkeypatch):
+    monkeypatch.delenv("PANEL_BASIC_AUTH", raising=False)
+    monkeypatch.delenv("PANEL_OAUTH_PROVIDER", raising=False)
+    with ChatServer() as srv:
+        agents = [LLMAgent(model="html", base_url=srv.base_url, api_key_env="", title="gpt",
+                           price_in=2.0, price_out=8.0),
+                  LLMAgent(model="error500", base_url=srv.base_url, api_key_env="",
+                           title="down", max_retries=0, price_in=2.0), "sma_cross"]
+        comp = Competition(synthetic(("SYN",), bars=12, seed=3), agents,
+                           CompetitionConfig(run_dir=str(tmp_path)))
+        live = comp.run().set_index("agent")
+    hub = ReplayHub(comp.run_path.name, run_dir=tmp_path)
+    try:
+        feed = SessionFeed(hub=hub, table_period=0)
+        board, decisions = Leaderboard(feed=feed), DecisionsFeed(feed=feed)
+        doc = Document()
+        doc.add_root(pn.Column(board, decisions).get_root(doc))
+
+        hub.competition.seek(12)
+        feed.pull()
+
+        # at the end: the live run's tokens, latency and cost, to the decimals shown
+        shown = board.table.frame.set_index("agent")
+        assert live.loc["gpt", "tokens"] > 0 and live.loc["down", "errors"] == 12
+        for name in ("gpt", "down", "sma_cross"):
+            assert shown.loc[name, "tokens"] == live.loc[name, "tokens"]
+            assert shown.loc[name, "cost_usd"] == pytest.approx(live.loc[name, "cost_usd"])
+        assert shown.loc["gpt", "latency_ms"] == pytest.approx(live.loc["gpt", "latency_ms"],
+                                                               abs=1e-3)
+        assert pd.isna(shown.loc["down", "latency_ms"])  # no answer: no latency
+        assert pd.isna(shown.loc["sma_cross", "latency_ms"])
+        # the model's reasoning reaches the replay's feed as the literal text
+        mine = [cells[4] for cells, _ in decisions.table.rows if cells[1] == "gpt"]
+        assert mine == [f"{HTML_REASONING} at bar {b}" for b in range(12)]
+
+        # after a seek back: the calls of the bars shown so far
+        hub.competition.seek(5)
+        feed.pull()
+
+        with Recording(comp.run_path) as rec:
+            calls = rec.llm_calls().query("agent == 'gpt' and bar < 5")
+        shown = board.table.frame.set_index("agent")
+        assert shown.loc["gpt", "tokens"] == calls["tokens_in"].sum() + calls["tokens_out"].sum()
+        assert shown.loc["gpt", "cost_usd"] == pytest.approx(calls["cost_usd"].sum())
+        assert shown.loc["gpt", "latency_ms"] == pytest.approx(calls["latency_ms"].mean())
     finally:
         hub.competition.stop()
