@@ -178,7 +178,11 @@ def cmd_run(args) -> int:
         print(board[list(JSON_FIELDS) + ["run_id", "run_path"]].to_csv(index=False), end="")
     else:
         show = board[["rank", "agent", "equity", "return_pct", "sharpe", "max_drawdown_pct",
-                      "win_rate_pct", "trades", "fees"]]
+                      "win_rate_pct", "trades", "fees"]].copy()
+        if (board["tokens"] > 0).any() or board["latency_ms"].notna().any():  # a model answered
+            show["tokens"] = [f"{int(n):,}" for n in board["tokens"]]
+            show["latency_ms"] = board["latency_ms"]
+            show["cost_usd"] = [f"{c:.4f}" for c in board["cost_usd"]]
         print(f"{data.source}: {len(data)} bars, {data.timestamp(0):%Y-%m-%d} to "
               f"{data.timestamp(len(data) - 1):%Y-%m-%d}")
         print(show.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))

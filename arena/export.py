@@ -117,21 +117,39 @@ def _floats(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return frame
 
 
+USAGE_KEYS = ("tokens", "latency_ms", "cost_usd")
+
+
+def _llm_usage(rec: Recording) -> dict[str, dict]:
+    """Per agent with LLM calls: tokens (in + out), mean latency of answered calls, cost."""
+    calls = rec.llm_calls()
+    out = {}
+    for name, mine in calls.groupby("agent", sort=False):
+        answered = mine["latency_ms"][mine["response"].notna()].astype(float)
+        out[name] = {"tokens": int(mine["tokens_in"].sum() + mine["tokens_out"].sum()),
+                     "latency_ms": float(answered.mean()) if len(answered) else math.nan,
+                     "cost_usd": float(mine["cost_usd"].sum())}
+    return out
+
+
 def leaderboard(rec: Recording) -> pd.DataFrame:
     """Every statistic of ``arena.metrics.compute_stats`` per agent, from the recording,
-    ranked by final equity; ``errors`` counts the agent's ``agent_error`` events."""
+    ranked by final equity; ``errors`` counts the agent's ``agent_error`` events;
+    ``tokens``, ``latency_ms`` (mean over answered calls) and ``cost_usd`` total its
+    LLM calls, as the live leaderboard does (0, NaN, 0 for agents without)."""
     equity = rec.equity()
     trades = rec.trades()
     events = rec.events()
     bars = rec.bars()
     names = rec.agents()["name"].tolist()
-    columns = ["rank", "agent", *STAT_KEYS, "errors"]
+    columns = ["rank", "agent", *STAT_KEYS, "errors", *USAGE_KEYS]
     if equity.empty:
         return pd.DataFrame(columns=columns)
     close = bars.pivot(index="bar", columns="symbol", values="close").to_numpy(dtype=float)
     bench = buy_and_hold_return(close) if len(close) else math.nan
     periods = rec.meta.get("periods_per_year")
     errors = events[events["kind"] == "agent_error"]["agent"].value_counts()
+    usage = _llm_usage(rec)
     rows = []
     for name in names:
         mine = equity[equity["agent"] == name]
@@ -141,7 +159,8 @@ def leaderboard(rec: Recording) -> pd.DataFrame:
         stats = compute_stats(curve, trades[trades["agent"] == name],
                               invested=mine["invested"].to_numpy(), benchmark=bench,
                               periods_per_year=periods)
-        rows.append({"agent": name, **stats.to_dict(), "errors": int(errors.get(name, 0))})
+        rows.append({"agent": name, **stats.to_dict(), "errors": int(errors.get(name, 0)),
+                     **usage.get(name, {"tokens": 0, "latency_ms": math.nan, "cost_usd": 0.0})})
     board = pd.DataFrame(rows)
     board = board.sort_values("equity_final", ascending=False, kind="stable")
     board.insert(0, "rank", np.arange(1, len(board) + 1))

@@ -474,6 +474,7 @@ class Replay:
         last_action = {a: f"{cols['side'][r]} {cols['quantity'][r]:g} {cols['symbol'][r]} "
                           f"@ {cols['price'][r]:.2f}" for a, r in last_fill.items()}
         errors = tape.errors(t)
+        tokens, latency, cost = tape.llm_usage(t)
         board = []
         for i, (name, s) in enumerate(zip(tape.names, self._stats, strict=True)):
             snap = s.snapshot()
@@ -484,7 +485,9 @@ class Replay:
                 "max_drawdown_pct": snap["max_drawdown_pct"],
                 "win_rate_pct": snap["win_rate_pct"], "trades": int(snap["trades"]),
                 "fees": snap["fees"], "exposure_pct": snap["exposure_pct"],
-                "errors": int(errors[i]), "last_action": last_action.get(i, "")})
+                "errors": int(errors[i]), "last_action": last_action.get(i, ""),
+                "tokens": int(tokens[i]), "latency_ms": float(latency[i]),
+                "cost_usd": float(cost[i])})
         order = sorted(range(len(board)), key=lambda i: -board[i]["equity"])
         for rank, i in enumerate(order, 1):
             board[i]["rank"] = rank

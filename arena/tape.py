@@ -210,6 +210,11 @@ class Tape:
         self.decisions = ShownRows(rec, "decisions")
         self.events = ShownRows(rec, "events")
         self.error_at = self.error_apos = np.zeros(0, dtype=np.int64)
+        # LLM calls: visible after bar + 1 bars; agent position, tokens, latency, cost
+        self._has_calls = rec.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'llm_calls'").fetchone() is not None
+        self._last_call = 0
+        self.calls = np.zeros((0, 6))  # at, apos, tokens, latency_ms, cost_usd, answered
         self._index_trades()
         self.read()
         self.stats_at(self.n_bars)  # every checkpoint now: each seek is then short
@@ -236,6 +241,10 @@ class Tape:
             errors = rec.db.execute(
                 "SELECT id, bar, agent FROM events WHERE kind = 'agent_error' AND id > ?"
                 " AND id <= ? ORDER BY id", (self._last_event, last_event)).fetchall()
+            calls = rec.db.execute(
+                "SELECT id, bar, agent, tokens_in + tokens_out, latency_ms, cost_usd,"
+                " response IS NOT NULL FROM llm_calls WHERE id > ? ORDER BY id",
+                (self._last_call,)).fetchall() if self._has_calls else []
         self.status = json.loads(status[0]) if status else "running"
         a = len(self.names)
         if not a or eq.equity.shape[1] != a:
@@ -256,6 +265,12 @@ class Tape:
             self.error_at = np.concatenate([self.error_at, self.events.visible_at(ids, bars_)])
             self.error_apos = np.concatenate([self.error_apos, self.agent_pos(agents)])
         self._last_event = int(last_event)
+        if calls:
+            c = np.array(calls, dtype=float)
+            c[:, 1] += 1  # visible once the call's bar is shown
+            c[:, 2] = self.agent_pos(c[:, 2])
+            self.calls = np.concatenate([self.calls, c[:, 1:]])
+            self._last_call = int(c[-1, 0])
         self.n_bars = n
         self._index_trades()
         return True
@@ -319,6 +334,22 @@ class Tape:
         """``agent_error`` events per agent visible after ``t`` bars."""
         shown = self.error_apos[(self.error_at <= t) & (self.error_apos >= 0)]
         return np.bincount(shown, minlength=len(self.names))
+
+    def llm_usage(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per agent, from the LLM calls visible after ``t`` bars: tokens (in + out),
+        mean latency in ms of the answered calls (NaN before the first answer) and
+        cost in USD: what the live leaderboard showed (an answer that came after its
+        live bar's deadline counts from its bar on here, later there)."""
+        a = len(self.names)
+        c = self.calls[(self.calls[:, 0] <= t) & (self.calls[:, 1] >= 0)]
+        apos = c[:, 1].astype(np.int64)
+        tokens = np.bincount(apos, weights=c[:, 2], minlength=a)
+        cost = np.bincount(apos, weights=c[:, 4], minlength=a)
+        answered = c[:, 5] > 0
+        n = np.bincount(apos[answered], minlength=a)
+        total = np.bincount(apos[answered], weights=c[answered, 3], minlength=a)
+        latency = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        return tokens.astype(np.int64), latency, cost
 
     def _index_trades(self) -> None:
         """Visibility, agent and symbol positions, fees per bar, realised pnl after

@@ -21,7 +21,7 @@ from bokeh.embed import components
 from bokeh.embed.bundle import bundle_for_objs_and_resources
 from markupsafe import Markup
 
-from arena.export import leaderboard, table
+from arena.export import USAGE_KEYS, leaderboard, table
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
 from arena.ui.export import BACKGROUND, OFFLINE, benchmark
@@ -42,7 +42,8 @@ STAT_LABELS = {
     "win_rate_pct": "Win rate %", "profit_factor": "Profit factor", "trades": "Closed trades",
     "avg_trade": "Avg trade", "best_trade": "Best trade", "worst_trade": "Worst trade",
     "exposure_pct": "Exposure %", "fees": "Fees", "buy_hold_return_pct": "Buy & hold return %",
-    "errors": "Agent errors",
+    "errors": "Agent errors", "tokens": "LLM tokens", "latency_ms": "LLM latency (ms)",
+    "cost_usd": "LLM cost (USD)",
 }
 assert set(STAT_KEYS) <= set(STAT_LABELS), "a statistic without a label"
 
@@ -162,7 +163,7 @@ def _stat(key: str, v) -> dict:
     if key in ("return_pct", "return_ann_pct", "avg_trade") and isinstance(v, float) \
             and not math.isnan(v):
         cls = "up" if v > 0 else "down" if v < 0 else ""
-    return {"text": _number(v), "cls": cls}
+    return {"text": _number(v, 4 if key == "cost_usd" else 2), "cls": cls}
 
 
 def _time(t) -> str:
@@ -194,8 +195,11 @@ def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
                "params": json.dumps(redact(json.loads(r.params)), indent=1, default=str)}
               for r in agents_df.itertuples()]
     board = leaderboard(rec)
+    # the LLM rows once a model has answered (as on the dashboard's leaderboard)
+    usage = USAGE_KEYS if (board["tokens"] > 0).any() or board["latency_ms"].notna().any() \
+        else ()
     board_rows = [(STAT_LABELS[k], [_stat(k, v) for v in board[k]])
-                  for k in (*STAT_KEYS, "errors")]
+                  for k in (*STAT_KEYS, "errors", *usage)]
     trades = table(rec, "trades")
     trade_columns = ["Time", "Agent", "Symbol", "Side", "Qty", "Price", "Fee", "Action", "PnL",
                      "Position"]

@@ -150,7 +150,9 @@ def test_leaderboard_has_every_statistic_equal_to_the_engines(run):
     # Act
     board = export.table(rec, "leaderboard")
     # Assert
-    assert list(board.columns) == ["rank", "agent", *STAT_KEYS, "errors"]
+    assert list(board.columns) == ["rank", "agent", *STAT_KEYS, "errors", "tokens", "latency_ms",
+                                   "cost_usd"]
+    assert (board["tokens"] == 0).all() and board["latency_ms"].isna().all()  # no LLM agent
     for row in board.itertuples(index=False):
         mine = engine[row.agent]
         for key in STAT_KEYS:

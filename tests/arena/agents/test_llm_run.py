@@ -159,6 +159,42 @@ def test_arena_run_takes_a_toml_with_llm_agents(server, tmp_path):
     assert SECRET not in out.stdout + out.stderr
 
 
+def test_arena_runs_table_shows_tokens_latency_and_cost_when_a_model_answered(
+        server, tmp_path, monkeypatch, capsys):
+    from arena.cli import main
+
+    data = tmp_path / "bars.csv"
+    synthetic(("AAA",), bars=8, seed=2).frame("AAA").to_csv(data)
+    cfg = tmp_path / "llm.toml"
+    cfg.write_text(CONFIG.format(data=data, run_dir=tmp_path / "runs", url=server.base_url,
+                                 env=KEY_ENV))
+    monkeypatch.setenv(KEY_ENV, SECRET)
+
+    assert main(["run", str(cfg), "--no-record"]) == 0
+    table_ = capsys.readouterr().out.splitlines()
+    assert main(["run", str(cfg), "--no-record", "--format", "json"]) == 0
+    rows = {r["agent"]: r for r in json.loads(capsys.readouterr().out)}
+
+    header = table_[1].split()
+    assert header[-3:] == ["tokens", "latency_ms", "cost_usd"]
+    cells = {n: next(line.split()[-3:] for line in table_[2:5] if f" {n} " in line)
+             for n in rows}
+    a = rows["model A"]  # tokens and cost as in the JSON (the same words); latency varies
+    assert a["tokens"] > 1000 and a["cost_usd"] > 0
+    assert cells["model A"][0] == f"{a['tokens']:,}" and cells["model A"][2] == f"{a['cost_usd']:.4f}"
+    assert float(cells["model A"][1]) > 0 and len(cells["model A"][1].split(".")[1]) == 2
+    assert cells["sma_cross(fast=3,slow=6)"] == ["0", "NaN", "0.0000"]
+
+
+def test_arena_runs_table_has_no_llm_columns_without_models(tmp_path, capsys):
+    from arena.cli import main
+
+    assert main(["run", "--symbol", "AAPL", "--agent", "buy_and_hold", "--end", "2005-03-01",
+                 "--no-record"]) == 0
+
+    assert capsys.readouterr().out.splitlines()[1].split()[-1] == "fees"
+
+
 @pytest.mark.parametrize("name", ["llm_arena.toml", "llm_ollama.toml"])
 def test_example_configs_build_their_agents(name, monkeypatch):
     spec = load_config(ROOT / "examples" / name)
