@@ -201,7 +201,15 @@ def _note_errors(comp, board) -> None:
     for name, n in zip(failing["agent"], failing["errors"], strict=True):
         mine = errors[errors["agent"] == name]["message"]
         first = f"; e.g. {mine.iloc[0]}" if len(mine) else ""
-        print(f"arena: {name}: {n} agent error(s){first}", file=sys.stderr)
+        print(_printable(f"arena: {name}: {n} agent error(s){first}"), file=sys.stderr)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``...): an error message may
+    quote what an endpoint sent, which must not drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def cmd_runs(args) -> int:

@@ -63,7 +63,7 @@ class Flaky(Agent):
 
     def decide(self, obs):
         if obs.step % 50 == 7:
-            raise RuntimeError(f"boom at step {obs.step}")
+            raise RuntimeError(f"boom at step {obs.step}\\x1b[2J")  # and a terminal escape
         if obs.step % 50 == 13:
             return "buy everything"
         if obs.step % 50 == 21:
@@ -443,6 +443,12 @@ def test_failing_user_agent_holds_and_the_others_are_unaffected(tmp_path):
     # 504 bars (steps 0..503): steps ≡ 7, 13, 21 (mod 50) fail, 10 of each
     assert board["Flaky"]["errors"] == 30
     assert board["sma_cross"]["errors"] == board["buy_and_hold"]["errors"] == 0
+    # the table's stderr names the errors, the escape written out, not sent to the terminal
+    table = arena("run", "-a", "userpkg.flaky:Flaky", "--run-dir", "runs", *FLAKY_WINDOW,
+                  cwd=tmp_path, env=env)
+    assert table.returncode == 0, table.stderr
+    assert "Flaky: 30 agent error(s); e.g. decide() raised RuntimeError: boom at step 7\\x1b[2J" \
+        in table.stderr and "\x1b" not in table.stderr
     with recording_of(with_flaky, tmp_path) as rec, recording_of(without, tmp_path) as ref:
         assert rec.meta["n_bars"] == 504
         events = rec.events()
