@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,14 @@ def answer(symbols: list[str], bar: int, reasoning: str = "steady trend") -> dic
     weight = 0.5 if bar % 2 else 0.25
     return {"targets": {symbols[0]: weight}, "confidence": 0.8,
             "reasoning": f"{reasoning} at bar {bar}"}
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """Quiet about clients that hang up (a run's agents close their connections
+        when it ends); anything else is printed as usual."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class ChatServer:
@@ -75,7 +84,7 @@ class ChatServer:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
