@@ -154,8 +154,6 @@ class ChatServer:
 
 def main() -> None:
     """``python -m tests.arena.agents.chat_server``: serve until stdin closes (benchmarks)."""
-    import sys
-
     with ChatServer() as srv:
         print(srv.base_url, flush=True)
         sys.stdin.read()
