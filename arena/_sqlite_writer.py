@@ -12,7 +12,9 @@ is ``<u64 length><marshalled message>`` followed by the raw buffers the message
 announces (numpy columns, sent without copying). :mod:`marshal` is three times
 faster than pickle for the rows' strings and numbers, and both ends are the same
 interpreter (its format is version-specific). Messages hold only None, bool,
-int, float, str and lists or tuples of them (:func:`encode`). Messages:
+int, float, str and lists or tuples of them: marshal writes a subclass with a
+buffer (a numpy scalar) as its raw bytes, so the engine hands over plain Python
+values. Messages:
 
 ``("rows", sql, rows)``
     ``executemany(sql, rows)``.
@@ -66,22 +68,14 @@ def read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def encode(message) -> bytes:
-    """A frame (header and marshalled body). Values must be None, bool, int, float or
-    str exactly: marshal writes a subclass with a buffer (a numpy scalar) as its raw
-    bytes, so the engine hands over plain Python values; ValueError for an object
-    marshal cannot write at all."""
-    body = marshal.dumps(message)
-    return HEADER.pack(len(body)) + body
-
-
 def read_frame(fd: int):
     (size,) = HEADER.unpack(read_exact(fd, HEADER.size))
     return marshal.loads(read_exact(fd, size))
 
 
 def write_frame(fd: int, message) -> None:
-    os.write(fd, encode(message))
+    body = marshal.dumps(message)
+    os.write(fd, HEADER.pack(len(body)) + body)
 
 
 def trade_rows(symbols: list[str], block: bytes):

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from arena._sqlite_writer import HEADER, encode
+from arena._sqlite_writer import HEADER
 
 DB_NAME = "arena.sqlite"
 
@@ -304,11 +304,12 @@ class Recorder:
         if self._proc is None:
             raise RecordingError(f"recording {self.path} is closed")
         try:
-            parts = [memoryview(encode(message))]
+            body = marshal.dumps(message)
         except ValueError as exc:
             raise RecordingError(f"recording {self.path}: cannot record a {message[0]!r} "
                                  f"message ({exc}): its values must be None, int, float or "
                                  "str") from exc
+        parts = [memoryview(HEADER.pack(len(body))), memoryview(body)]
         parts += [memoryview(b).cast("B") for b in buffers if b.nbytes]
         if self._backlog:
             self._drain(block=False)
