@@ -36,6 +36,19 @@ def _card(title: str, body, **kw) -> pn.Card:
                    css_classes=["arena-card"], margin=(4, 4), **kw)
 
 
+def _pair(left: list, right: list, height: int) -> pn.FlexBox:
+    """A row of the main area: a wide column and a narrow one side by side while both
+    get their basis (1366 px wide screens and up: the equity chart's plot area ~470 px,
+    the leaderboard's rank to PnL), the narrow one below the wide one on a narrower
+    page. Every row shares the bases, so the columns line up."""
+    return pn.FlexBox(
+        pn.Column(*left, sizing_mode="stretch_width", height=height,
+                  styles={"flex": "3 1 520px"}),
+        pn.Column(*right, sizing_mode="stretch_width", height=height,
+                  styles={"flex": "2 1 440px"}),
+        flex_wrap="wrap", sizing_mode="stretch_width")
+
+
 class ArenaApp(pn.viewable.Viewer):
     """The whole dashboard for one session."""
 
@@ -52,7 +65,7 @@ class ArenaApp(pn.viewable.Viewer):
         self.equity = EquityChart(feed=feed)
         self.leaderboard = Leaderboard(feed=feed)
         self.prices = PriceChart(feed=feed)
-        self.positions = PositionsTable(feed=feed)
+        self.positions = PositionsTable(feed=feed, height=260)  # fills the leaderboard's column
         self.trades = TradeFeed(feed=feed)
         self.decisions = DecisionsFeed(feed=feed)
         self.events = EventLog(feed=feed)
@@ -72,22 +85,9 @@ class ArenaApp(pn.viewable.Viewer):
         return [
             pn.Row(self.summary, sizing_mode="stretch_width"),
             pn.Row(self.market, sizing_mode="stretch_width"),
-            pn.Row(
-                pn.Column(self.equity, sizing_mode="stretch_both", min_height=520,
-                          styles={"flex": "3"}),
-                pn.Column(self.leaderboard, self.positions, sizing_mode="stretch_both",
-                          styles={"flex": "2"}, min_width=420),
-                sizing_mode="stretch_width", height=620),  # 9 agents + positions
-            pn.Row(
-                pn.Column(self.prices, sizing_mode="stretch_both", styles={"flex": "3"}),
-                pn.Column(self.trades, sizing_mode="stretch_both", styles={"flex": "2"},
-                          min_width=420),
-                sizing_mode="stretch_width", height=460),
-            pn.Row(
-                pn.Column(self.decisions, sizing_mode="stretch_both", styles={"flex": "3"}),
-                pn.Column(self.events, sizing_mode="stretch_both", styles={"flex": "2"},
-                          min_width=420),
-                sizing_mode="stretch_width", height=420),
+            _pair([self.equity], [self.leaderboard, self.positions], 660),  # 9 agents
+            _pair([self.prices], [self.trades], 460),
+            _pair([self.decisions], [self.events], 420),
             *([pn.Row(self.compare, sizing_mode="stretch_width")] if self.compare else []),
         ]
 

@@ -37,6 +37,13 @@ from arena.ui.theme import PALETTE, epoch_ms
 # 101234.56789012345
 DECIMALS = {"equity": 2, "drawdown_pct": 3}
 BENCH = "bench"  # the buy-and-hold line's column
+LEGEND_COLUMNS = 2  # two fit above the chart beside the leaderboard at 1366 px
+
+
+def legend_column_width(labels: list[str]) -> int:
+    """Pixels for a legend column: the swatch and the longest label (Bokeh's 13 px
+    font, about 7 px a character), within 120 to 260 px (longer names are cut)."""
+    return max(120, min(260, 34 + 7 * max(map(len, labels), default=0)))
 
 
 def drawdown_column(column: str) -> str:
@@ -69,7 +76,7 @@ class EquityChart(pn.viewable.Viewer):
             self.param.percent, options={"Equity": False, "Return %": True}, name="")
         self._pane = pn.pane.Bokeh(sizing_mode="stretch_both", min_height=260)
         self._dd_pane = pn.pane.Bokeh(sizing_mode="stretch_width", height=150)
-        self._legend_pane = pn.pane.Bokeh(sizing_mode="fixed", width=214, margin=0)
+        self._legend_pane = pn.pane.Bokeh(sizing_mode="fixed", margin=0)
         self._columns: dict[str, str] = {}
         self._rebuild(list(self.feed.competition.agent_names))
         self.feed.subscribe("equity", self._on_rows, self._on_reset)
@@ -122,14 +129,19 @@ class EquityChart(pn.viewable.Viewer):
 
     @staticmethod
     def _legend(items: list, dd) -> figure:
-        """The legend, in a small figure of its own whose swatches' data never changes.
+        """The legend, in a small figure of its own whose swatches' data never changes,
+        in ``LEGEND_COLUMNS`` columns above the chart (beside it, the chart's plot area
+        got too narrow for its dates at 1366 px next to the leaderboard).
 
         A Bokeh legend inside the equity figure re-renders its items (a new canvas for
         each swatch) every time a line's data changes, i.e. on every update; here it
         renders once. Clicking an entry hides (or shows) that agent's equity and
         drawdown lines: each swatch's visibility is linked to theirs in the browser.
         """
-        fig = figure(width=210, height=12 + 20 * len(items), toolbar_location=None,
+        ncols = min(LEGEND_COLUMNS, len(items)) or 1
+        column = legend_column_width([label for label, _ in items])
+        fig = figure(width=12 + ncols * column, height=12 + 20 * -(-len(items) // ncols),
+                     toolbar_location=None,
                      tools="", min_border=0, outline_line_color=None,
                      x_range=(0, 1), y_range=(0, 1), sizing_mode="fixed")
         fig.axis.visible = False
@@ -151,7 +163,9 @@ class EquityChart(pn.viewable.Viewer):
             swatches.append((label, [swatch]))
         fig.add_layout(Legend(items=swatches, click_policy="hide", location="top_left",
                               border_line_alpha=0, background_fill_alpha=0, margin=0,
-                              padding=6, spacing=0, glyph_height=20, label_height=20))
+                              padding=6, spacing=0, glyph_height=20, label_height=20,
+                              glyph_width=20, label_standoff=5, label_width=column - 25,
+                              ncols=ncols))
         return fig
 
     @param.depends("percent", watch=True)
@@ -197,6 +211,7 @@ class EquityChart(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(pn.pane.Markdown("#### Equity", margin=(0, 10)), pn.HSpacer(), self._toggle,
                    sizing_mode="stretch_width"),
-            pn.Row(self._pane, pn.Column(pn.Spacer(height=30), self._legend_pane, width=214),
-                   sizing_mode="stretch_both"),
-            self._dd_pane, sizing_mode="stretch_both")
+            # the legend above the chart, lined up with its plot area (a margin of the
+            # pane itself would go to the figure, whose export then cuts its right side)
+            pn.Row(self._legend_pane, margin=(0, 0, 0, 56)),
+            self._pane, self._dd_pane, sizing_mode="stretch_both")

@@ -15,13 +15,14 @@ import param
 from arena.ui.feed import SessionFeed
 from arena.ui.keyedview import KeyedView
 
-# what decides the ranking first, so that a narrow window still shows it
+# what decides the ranking first, so that a narrow window still shows it: rank to PnL
+# (about 450 px) fit beside the equity chart at 1366 px, the rest scrolls
 # name, title, width, format (see KeyedView.columns)
 COLUMNS = [
-    ("rank", "Rank", "48px", "rank"), ("move", "Δ", "34px", "move"),
-    ("agent", "Agent", "minmax(90px, 1.5fr)", "text"),
-    ("return_pct", "PnL %", "62px", "n:2:2:s"), ("equity", "Equity", "80px", "n:0:0"),
-    ("pnl", "PnL", "72px", "n:0:0:s"), ("sharpe", "Sharpe", "54px", "n:2:2"),
+    ("rank", "Rank", "44px", "rank"), ("move", "Δ", "30px", "move"),
+    ("agent", "Agent", "minmax(120px, 1.5fr)", "text"),
+    ("return_pct", "PnL %", "58px", "n:2:2:s"), ("equity", "Equity", "72px", "n:0:0"),
+    ("pnl", "PnL", "66px", "n:0:0:s"), ("sharpe", "Sharpe", "54px", "n:2:2"),
     ("max_drawdown_pct", "Max DD %", "66px", "n:2:2"), ("win_rate_pct", "Win %", "54px", "n:2:2"),
     ("trades", "Trades", "50px", "n:0:0"), ("last_action", "Last action",
                                              "minmax(80px, 1fr)", "text"),

@@ -21,10 +21,10 @@ from arena.ui.keyedview import KeyedView
 
 # name, title, width, format (see KeyedView.columns): prices to 1/10,000, money to the cent
 COLUMNS = [
-    ("agent", "Agent", "minmax(64px, 1fr)", "text"), ("symbol", "Sym.", "44px", "text"),
-    ("quantity", "Qty", "56px", "n:0:6"), ("avg_price", "Avg px", "64px", "n:2:4"),
-    ("last_price", "Last", "64px", "n:2:4"), ("market_value", "Value", "78px", "n:2:2"),
-    ("unrealised_pnl", "Unreal. PnL", "80px", "n:2:2:s"),
+    ("agent", "Agent", "minmax(110px, 1fr)", "text"), ("symbol", "Sym.", "44px", "text"),
+    ("quantity", "Qty", "50px", "n:0:6"), ("avg_price", "Avg px", "62px", "n:2:4"),
+    ("last_price", "Last", "62px", "n:2:4"), ("market_value", "Value", "74px", "n:2:2"),
+    ("unrealised_pnl", "Unreal. PnL", "78px", "n:2:2:s"),
 ]
 
 

@@ -80,8 +80,9 @@ class PriceChart(pn.viewable.Viewer):
         self._picker = pn.widgets.RadioButtonGroup.from_param(
             self.param.symbol, label="", color="default", variant="outline",
             margin=(2, 5))
+        # (180 px: the header, with the symbol buttons, fits the chart's column at 1366 px)
         self._agent_picker = pn.widgets.MultiChoice.from_param(
-            self.param.agents, label="", placeholder="fills of: all agents", width=260,
+            self.param.agents, label="", placeholder="fills of: all agents", width=180,
             margin=(2, 5), max_items=None)
         self._rebuild()
         self.feed.subscribe("prices", self._on_prices, self._rebuild)

@@ -225,17 +225,26 @@ def test_dashboard_equity_legend_draws_every_entry_with_its_colour_swatch():
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     chart = EquityChart(feed=SessionFeed(hub=hub))
     legend = chart._legend_pane.object
-    items = legend.legend[0].items
+    box = legend.legend[0]
+    items = box.items
 
     # Act: drawn by Chromium at the legend figure's own size
     pixels = np.asarray(Image.open(io.BytesIO(
         png_bytes(legend, legend.width, legend.height))).convert("RGB"))
 
-    # Assert: each entry's swatch (left of its label) shows in its line's colour, the
-    # last one too (Bokeh draws no swatch for a line without data, and the benchmark's
-    # entry was cut off when the figure was too short for its items)
+    # Assert: each entry's swatch (left of its label, in its own cell: the entries fill
+    # the columns top to bottom) shows in its line's colour, the last one too (Bokeh
+    # draws no swatch for a line without data, and the benchmark's entry was cut off
+    # when the figure was too short for its items)
     assert len(items) == len(chart._columns) + 1
-    swatches = pixels[:, :30]
-    for item in items:
+    assert box.ncols == 2
+    rows = -(-len(items) // box.ncols)
+    column = box.glyph_width + box.label_standoff + box.label_width
+    for i, item in enumerate(items):
+        c, r = divmod(i, rows)
+        x, y = box.padding + c * column, box.padding + r * box.label_height
+        swatch = pixels[y:y + box.label_height, x:x + box.glyph_width + 4]
         colour = item.renderers[0].glyph.line_color
-        assert near(swatches, colour, tol=40) >= 5, f"no swatch for {item.label.value}"
+        assert near(swatch, colour, tol=40) >= 5, f"no swatch for {item.label.value}"
+    # ... and no label runs off the figure's right edge (the text is light grey)
+    assert not (pixels[:, -3:] > 150).all(axis=-1).any(), "a label runs off the legend"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from dataclasses import replace
 
@@ -472,7 +473,12 @@ def test_leaderboard_shows_the_competitions_ranking_with_medals(hub):
     for agent, e, r in zip(want["agent"], want["equity"], want["return_pct"], strict=True):
         assert sent[agent][eq] == round(e) and sent[agent][ret] == round(r, 2)
     spec = {c[0]: c[1:] for c in board.table.columns}
-    assert spec["rank"] == ["Rank", "48px", "rank"] and spec["move"][2] == "move"
+    assert spec["rank"] == ["Rank", "44px", "rank"] and spec["move"][2] == "move"
+    # rank to PnL first, within the ~450 px the leaderboard gets beside the equity chart
+    # at 1366 px (cells and padding as KeyedView's minimum width counts them)
+    names = [c[0] for c in board.table.columns]
+    assert names[:6] == ["rank", "move", "agent", "return_pct", "equity", "pnl"]
+    assert 8 + sum(8 + int(re.search(r"(\d+)px", spec[n][1])[1]) for n in names[:6]) <= 450
     assert spec["pnl"][2] == "n:0:0:s" and spec["cost_usd"] == ["Cost $", "62px", "n:4:4"]
     assert 'MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}' in KeyedView._esm
     assert rec.messages()
