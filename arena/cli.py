@@ -157,6 +157,7 @@ def _json_value(v):
 
 def cmd_run(args) -> int:
     from arena.engine import Competition
+    from arena.export import models_answered
 
     spec = _spec_from_args(args)
     data = spec.load_data()
@@ -179,7 +180,7 @@ def cmd_run(args) -> int:
     else:
         show = board[["rank", "agent", "equity", "return_pct", "sharpe", "max_drawdown_pct",
                       "win_rate_pct", "trades", "fees"]].copy()
-        if (board["tokens"] > 0).any() or board["latency_ms"].notna().any():  # a model answered
+        if models_answered(board):
             show["tokens"] = [f"{int(n):,}" for n in board["tokens"]]
             show["latency_ms"] = board["latency_ms"]
             show["cost_usd"] = [f"{c:.4f}" for c in board["cost_usd"]]

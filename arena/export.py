@@ -132,6 +132,12 @@ def _llm_usage(rec: Recording) -> dict[str, dict]:
     return out
 
 
+def models_answered(board: pd.DataFrame) -> bool:
+    """Whether any agent of a leaderboard had an LLM answer (tokens or a latency):
+    the tables show the ``USAGE_KEYS`` columns only then."""
+    return bool((board["tokens"] > 0).any() or board["latency_ms"].notna().any())
+
+
 def leaderboard(rec: Recording) -> pd.DataFrame:
     """Every statistic of ``arena.metrics.compute_stats`` per agent, from the recording,
     ranked by final equity; ``errors`` counts the agent's ``agent_error`` events;

@@ -21,7 +21,7 @@ from bokeh.embed import components
 from bokeh.embed.bundle import bundle_for_objs_and_resources
 from markupsafe import Markup
 
-from arena.export import USAGE_KEYS, leaderboard, table
+from arena.export import USAGE_KEYS, leaderboard, models_answered, table
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
 from arena.ui.export import BACKGROUND, OFFLINE, benchmark
@@ -196,8 +196,7 @@ def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
               for r in agents_df.itertuples()]
     board = leaderboard(rec)
     # the LLM rows once a model has answered (as on the dashboard's leaderboard)
-    usage = USAGE_KEYS if (board["tokens"] > 0).any() or board["latency_ms"].notna().any() \
-        else ()
+    usage = USAGE_KEYS if models_answered(board) else ()
     board_rows = [(STAT_LABELS[k], [_stat(k, v) for v in board[k]])
                   for k in (*STAT_KEYS, "errors", *usage)]
     trades = table(rec, "trades")

@@ -769,7 +769,6 @@ def test_a_writer_that_is_behind_never_stalls_the_hand_overs_and_loses_nothing(t
     np.testing.assert_array_equal(grid.prices["close"], expected)
 
 
-
 class NumpyTalk(Agent):
     """Answers in numpy types: a label, confidences and reasoning as numpy scalars."""
 
