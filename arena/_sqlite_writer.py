@@ -4,7 +4,8 @@ Run as ``python -I -S _sqlite_writer.py DB_PATH COMMIT_INTERVAL`` by
 :class:`arena.recorder.Recorder`; standard library only, so it starts in a few
 milliseconds and needs nothing from the engine's environment.
 
-It reads frames from stdin and applies them in order, inside a transaction that
+It creates the database and its schema (WAL mode), then reads frames from
+stdin and applies them in order, inside a transaction that
 it commits at least every ``COMMIT_INTERVAL`` seconds while it has uncommitted
 rows, and sooner (a tenth of the interval after the last commit) whenever it has
 caught up with its input; the first rows (the run's meta) commit at once. A frame
@@ -50,6 +51,38 @@ import sys
 import time
 
 HEADER = struct.Struct("<Q")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, params TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bar_blocks (
+    t0 INTEGER PRIMARY KEY, n_bars INTEGER NOT NULL, symbols TEXT NOT NULL, time BLOB NOT NULL,
+    open BLOB NOT NULL, high BLOB NOT NULL, low BLOB NOT NULL, close BLOB NOT NULL,
+    volume BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS equity_blocks (
+    t0 INTEGER PRIMARY KEY, n_bars INTEGER NOT NULL, n_agents INTEGER NOT NULL,
+    equity BLOB NOT NULL, cash BLOB NOT NULL, drawdown_pct BLOB NOT NULL,
+    invested BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS trades (
+    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, symbol TEXT NOT NULL,
+    side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
+    action TEXT NOT NULL, pnl REAL, position REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, targets TEXT,
+    confidence REAL, reasoning TEXT NOT NULL, detail TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, wall_time TEXT NOT NULL, bar INTEGER, kind TEXT NOT NULL,
+    agent INTEGER, message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, model TEXT NOT NULL,
+    prompt TEXT NOT NULL, response TEXT, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
+    latency_ms REAL NOT NULL, cost_usd REAL NOT NULL, attempts INTEGER NOT NULL, error TEXT,
+    late INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS trades_bar ON trades (bar);
+CREATE INDEX IF NOT EXISTS decisions_bar ON decisions (bar);
+CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
+"""
+SCHEMA_VERSION = 2  # PRAGMA user_version: 2 = column blocks; 0 = a row per bar × symbol/agent
 WAL_PAGES = 16384  # pages of 4 KiB: 64 MiB
 
 
@@ -127,6 +160,7 @@ def main(path: str, interval: float) -> int:
         # 4 MB: during a run the writer mostly appends; the rest is copied at close,
         # after the engine has its answer
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         writer = Writer(db, fd_in)
         pending, last_commit = False, float("-inf")  # the first rows commit at once
         while True:

@@ -46,42 +46,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from arena._sqlite_writer import HEADER
+from arena._sqlite_writer import HEADER, SCHEMA, SCHEMA_VERSION  # noqa: F401 - re-exported
 
 DB_NAME = "arena.sqlite"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS agents (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, params TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bar_blocks (
-    t0 INTEGER PRIMARY KEY, n_bars INTEGER NOT NULL, symbols TEXT NOT NULL, time BLOB NOT NULL,
-    open BLOB NOT NULL, high BLOB NOT NULL, low BLOB NOT NULL, close BLOB NOT NULL,
-    volume BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS equity_blocks (
-    t0 INTEGER PRIMARY KEY, n_bars INTEGER NOT NULL, n_agents INTEGER NOT NULL,
-    equity BLOB NOT NULL, cash BLOB NOT NULL, drawdown_pct BLOB NOT NULL,
-    invested BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS trades (
-    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, symbol TEXT NOT NULL,
-    side TEXT NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
-    action TEXT NOT NULL, pnl REAL, position REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, targets TEXT,
-    confidence REAL, reasoning TEXT NOT NULL, detail TEXT);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY, wall_time TEXT NOT NULL, bar INTEGER, kind TEXT NOT NULL,
-    agent INTEGER, message TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS llm_calls (
-    id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, agent INTEGER NOT NULL, model TEXT NOT NULL,
-    prompt TEXT NOT NULL, response TEXT, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
-    latency_ms REAL NOT NULL, cost_usd REAL NOT NULL, attempts INTEGER NOT NULL, error TEXT,
-    late INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS trades_bar ON trades (bar);
-CREATE INDEX IF NOT EXISTS decisions_bar ON decisions (bar);
-CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
-"""
-SCHEMA_VERSION = 2  # PRAGMA user_version: 2 = column blocks; 0 = a row per bar × symbol/agent
 BLOCK_CELLS = 1 << 16  # most values per column in one block row (a cap on its size)
 MAX_BACKLOG = 64 << 20  # bytes the engine may be ahead of the pipe before it waits
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
@@ -125,10 +93,11 @@ def unix_seconds(times: np.ndarray) -> np.ndarray:
 class Recorder:
     """Writes one run's rows to ``<run_path>/arena.sqlite`` (engine thread only).
 
-    The database and its schema are created here; the inserts happen in a
-    writer process (:mod:`arena._sqlite_writer`, standard library only) that
-    this object feeds through a pipe, so SQLite runs on another core and the
-    engine only hands over numpy buffers. The writer applies everything in
+    The database, its schema and the inserts are the work of a writer process
+    (:mod:`arena._sqlite_writer`, standard library only) that this object feeds
+    through a pipe, so SQLite runs on another core and the engine only hands over
+    numpy buffers; the run's folder is made here (a folder that cannot be made or
+    written raises at once, anything else from the next call). The writer applies everything in
     order and commits at least every ``commit_interval`` seconds while it has
     rows (and a tenth of that after its last commit once it has caught up); if
     the engine's process dies, it commits what it received and exits. What a
@@ -145,16 +114,11 @@ class Recorder:
 
     def __init__(self, run_path: Path, commit_interval: float = 0.5):
         self.path = Path(run_path) / DB_NAME
-        try:
+        try:  # the writer creates the database; a folder it could not write fails here
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # the empty schema, written without a sync (the writer's checkpoints sync
-            # the file), then switched to WAL: a few ms instead of ~10 with two syncs
-            db = sqlite3.connect(self.path, isolation_level=None)
-            db.execute("PRAGMA synchronous=OFF")
-            db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.close()
-        except (OSError, sqlite3.Error) as exc:
+            if not os.access(self.path.parent, os.W_OK | os.X_OK):
+                raise PermissionError(f"no permission to write in {self.path.parent}")
+        except OSError as exc:
             raise RecordingError(f"cannot create recording {self.path}: {exc}") from exc
         self.commit_interval = commit_interval
         self.error: str | None = None

@@ -1,26 +1,32 @@
 """What recording costs the engine: the same competition with and without it.
 
-    .venv/bin/python benchmarks/recording_overhead.py [--bars 100000] [--repeat 5]
+    .venv/bin/python benchmarks/recording_overhead.py [--bars 100000] [--repeat 11]
 
 The bundled GOOG history tiled to ``--bars`` bars (as in engine_speed.py), run
 headless to the end (construction + run + results, as engine_speed.py times
 it) by (1) the SMA crossover alone and (2) the 8-agent mix, each ``--repeat``
 times with ``record=False`` and ``record=True`` alternately (so both see the
-same load), after an untimed warm-up of each. Recording goes to SQLite in a
-temporary directory, deleted after each run; a recorded run ends only once
-its recording is complete and closed. Prints best and median times and the
-overhead ``recorded / not recorded - 1`` of the best times, of the medians and
-(``paired``) the median of each pair's overhead, then CPU seconds: this process (the engine; all its threads) with
-and without recording, and the recording's writer process. The writer runs in
-parallel with the engine, so the wall-time overhead stays small only while a
-core is free for it and its CPU time is below the engine's. The aim (issue 5)
-is under 10 %. Figures: docs/benchmarks.md.
+same load), after an untimed warm-up of each; each run starts once the last
+recording's writer has exited. Recording goes to SQLite in a temporary
+directory, deleted after each run; a recorded run ends only once its recording
+is complete and closed.
+
+Prints, for wall time and for this process's CPU time (the engine; all its
+threads), the best and median of each kind and the overheads ``recorded / not
+recorded - 1`` of the best, of the medians and (``paired``) the median of each
+pair's overhead; then the engine thread's CPU time inside the recorder's calls
+(handing rows to the writer; median of the recorded runs), which is what
+recording adds to the engine's own work whatever the machine's load, and the
+writer process's CPU time. The writer runs in parallel with the engine, so the
+wall-time overhead stays small only while a core is free for it. The aim
+(issue 5) is under 10 %. Figures: docs/benchmarks.md section 6.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import platform
 import resource
@@ -34,7 +40,7 @@ import time
 from _common import AGENT_MIX, run_arena, sma_spec, tile
 
 from arena.data import BUNDLED_SYMBOLS, load_bundled
-from arena.recorder import DB_NAME
+from arena.recorder import DB_NAME, Recorder
 
 TABLES = ("bar_blocks", "equity_blocks", "trades", "decisions", "events")
 
@@ -64,36 +70,81 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+class RecorderCalls:
+    """Times the engine thread's CPU inside :class:`Recorder`'s methods (patched
+    while in use): what handing the rows over costs the engine."""
+
+    METHODS = ("__init__", "set_meta", "add_agents", "add_bar_block", "add_equity_block",
+               "add_trade_block", "add_decision_columns", "add_events", "add_llm_calls",
+               "flush", "close")
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self._saved = {m: getattr(Recorder, m) for m in self.METHODS}
+        for name, method in self._saved.items():
+            setattr(Recorder, name, self._timed(method))
+        return self
+
+    def __exit__(self, *exc):
+        for name, method in self._saved.items():
+            setattr(Recorder, name, method)
+
+    def _timed(self, method):
+        @functools.wraps(method)
+        def timed(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds += time.thread_time() - start
+        return timed
+
+
 def measure(data, agents, repeat: int, run_dir: str) -> dict:
     """Alternate unrecorded and recorded runs: wall times, CPU seconds of this
-    process (all threads) and of the writer process, and the rows written."""
-    r = {k: [] for k in ("off", "on", "cpu_off", "cpu_on", "cpu_writer")}
+    process (all threads), of the engine thread in the recorder and of the writer
+    process, and the rows written."""
+    r = {k: [] for k in ("off", "on", "cpu_off", "cpu_on", "cpu_recorder", "cpu_writer")}
     for _ in range(repeat):
+        children_cpu()  # the last recording's writer is done: it cannot slow this run
         t, c = time.perf_counter(), time.process_time()
         run_arena(data, agents)
         r["off"].append(time.perf_counter() - t)
         r["cpu_off"].append(time.process_time() - c)
-        t, c, w = time.perf_counter(), time.process_time(), children_cpu()
-        comp = run_arena(data, agents, record=True, run_dir=run_dir)
-        r["on"].append(time.perf_counter() - t)
-        r["cpu_on"].append(time.process_time() - c)
+        w = children_cpu()
+        with RecorderCalls() as calls:
+            t, c = time.perf_counter(), time.process_time()
+            comp = run_arena(data, agents, record=True, run_dir=run_dir)
+            r["on"].append(time.perf_counter() - t)
+            r["cpu_on"].append(time.process_time() - c)
+        r["cpu_recorder"].append(calls.seconds)
         r["cpu_writer"].append(children_cpu() - w)
         r["rows"], r["sqlite_rows"] = rows_in(comp.run_path)
         shutil.rmtree(comp.run_path, ignore_errors=True)
     return r
 
 
-def paired(r: dict) -> float:
+def paired(off: list[float], on: list[float]) -> float:
     """Median over the pairs (an unrecorded run, then its recorded twin) of
     ``on / off - 1``: each pair ran close in time, so it shares the machine's load."""
-    return statistics.median(on / off - 1 for off, on in zip(r["off"], r["on"], strict=True))
+    return statistics.median(b / a - 1 for a, b in zip(off, on, strict=True))
+
+
+def overheads(off: list[float], on: list[float]) -> str:
+    """Best off/on, their overhead, median off/on, theirs, and the paired median."""
+    b_off, b_on = min(off), min(on)
+    m_off, m_on = statistics.median(off), statistics.median(on)
+    return (f"{b_off:>10.3f}{b_on:>9.3f}{b_on / b_off - 1:>+10.1%}{m_off:>12.3f}{m_on:>11.3f}"
+            f"{m_on / m_off - 1:>+10.1%}{paired(off, on):>+9.1%}")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bars", type=int, default=100_000, help="bars to build by tiling")
     p.add_argument("--symbol", default="GOOG", choices=BUNDLED_SYMBOLS)
-    p.add_argument("--repeat", type=int, default=5, help="runs of each kind (best kept)")
+    p.add_argument("--repeat", type=int, default=11, help="runs of each kind")
     args = p.parse_args(argv)
     if args.bars < 2 or args.repeat < 1:
         p.error("--bars must be >= 2 and --repeat >= 1")
@@ -117,26 +168,30 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}; load average before/after "
           f"{load_before:.1f}/{os.getloadavg()[0]:.1f}")
-    print(f"{args.repeat} runs of each kind, alternating; wall time of construction + run + "
-          f"results (a recorded run includes closing its recording)")
+    print(f"{args.repeat} runs of each kind, alternating; a recorded run includes closing "
+          f"its recording")
+    head = (f"{'':<18}{'best off':>10}{'best on':>9}{'overhead':>10}{'median off':>12}"
+            f"{'median on':>11}{'overhead':>10}{'paired':>9}")
+    for title, off, on in (("wall seconds (construction + run + results)", "off", "on"),
+                           ("CPU seconds of the engine's process", "cpu_off", "cpu_on")):
+        print()
+        print(title)
+        print(head)
+        print("-" * len(head))
+        for label, r in results:
+            print(f"{label:<18}{overheads(r[off], r[on])}")
     print()
-    head = (f"{'':<18}{'rows recorded':>14}{'SQLite rows':>12}{'best off s':>12}{'best on s':>11}"
-            f"{'overhead':>10}{'median off':>12}{'median on':>11}{'overhead':>10}{'paired':>9}")
+    print("Engine thread CPU inside the recorder's calls, and the writer process's CPU "
+          "(medians of the recorded runs):")
+    head = (f"{'':<18}{'rows recorded':>14}{'SQLite rows':>12}{'recorder ms':>13}"
+            f"{'/ engine CPU':>14}{'writer ms':>11}{'/ engine CPU':>14}")
     print(head)
     print("-" * len(head))
     for label, r in results:
-        b_off, b_on = min(r["off"]), min(r["on"])
-        m_off, m_on = statistics.median(r["off"]), statistics.median(r["on"])
-        print(f"{label:<18}{r['rows']:>14,}{r['sqlite_rows']:>12,}{b_off:>12.3f}{b_on:>11.3f}{b_on / b_off - 1:>+10.1%}"
-              f"{m_off:>12.3f}{m_on:>11.3f}{m_on / m_off - 1:>+10.1%}{paired(r):>+9.1%}")
-    print()
-    print("CPU seconds, best of the runs (less sensitive to load than wall time):")
-    head = f"{'':<18}{'engine off':>12}{'engine on':>11}{'writer':>9}{'writer / engine off':>21}"
-    print(head)
-    print("-" * len(head))
-    for label, r in results:
-        c_off, c_on, c_w = min(r["cpu_off"]), min(r["cpu_on"]), min(r["cpu_writer"])
-        print(f"{label:<18}{c_off:>12.3f}{c_on:>11.3f}{c_w:>9.3f}{c_w / c_off:>21.2f}")
+        c_off = statistics.median(r["cpu_off"])
+        c_rec, c_w = statistics.median(r["cpu_recorder"]), statistics.median(r["cpu_writer"])
+        print(f"{label:<18}{r['rows']:>14,}{r['sqlite_rows']:>12,}{c_rec * 1000:>13.1f}"
+              f"{c_rec / c_off:>14.1%}{c_w * 1000:>11.1f}{c_w / c_off:>14.1%}")
     print()
     for label, r in results:
         print(f"{label}: off {', '.join(f'{x:.3f}' for x in r['off'])}; "

@@ -165,15 +165,16 @@ def test_recorded_times_are_nanosecond_utc(tmp_path):
         assert str(rec.events()["wall_time"].dtype) == "datetime64[ns, UTC]"
 
 
-def test_database_is_in_wal_mode(tmp_path):
+def test_database_is_in_wal_mode_with_the_current_schema(tmp_path):
     # Arrange
     write_recording(tmp_path / "r1")
     # Act
     db = sqlite3.connect(tmp_path / "r1" / DB_NAME)
-    mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+    mode, version = (db.execute(f"PRAGMA {p}").fetchone()[0]
+                     for p in ("journal_mode", "user_version"))
     db.close()
-    # Assert
-    assert mode == "wal"
+    # Assert: the writer process made the file (the engine only made its folder)
+    assert (mode, version) == ("wal", SCHEMA_VERSION)
 
 
 # ----------------------------------------------------------------------------- commits
@@ -688,6 +689,23 @@ def test_a_writer_that_dies_is_reported_on_the_next_flush(tmp_path):
         add_bars(rec, BARS)
     rec.close_quietly()
     assert rec.pid is None
+
+
+def test_a_database_the_writer_cannot_create_fails_the_run_naming_the_file(tmp_path):
+    # Arrange: the folder can be made, but a directory sits where the file should go
+    comp = Competition(load_bundled("AAPL"), ["buy_and_hold"],
+                       CompetitionConfig(run_dir=str(tmp_path), run_id="blocked"))
+    (tmp_path / "blocked" / DB_NAME).mkdir(parents=True)
+    # Act
+    with pytest.raises(RecordingError, match="unable to open database file") as err:
+        comp.run()
+    # Assert: the writer reports it at the first hand-over after it started, which a
+    # 2,000-bar backtest may have finished by then
+    assert str(tmp_path / "blocked" / DB_NAME) in str(err.value)
+    assert comp.state in (State.STOPPED, State.FINISHED)
+    assert comp.status()["error"] == str(err.value)
+    events = comp.streams.events.to_frame()
+    assert events[events["kind"] == "recording_error"]["message"].tolist() == [str(err.value)]
 
 
 def test_run_whose_folder_cannot_be_created_stops_with_a_recording_error(tmp_path):
