@@ -29,7 +29,7 @@ cli: $(STAMP)
 # Everything but the browser tests runs on two workers (pytest-xdist); the browser tests
 # then run one at a time, alone, so that a served page is not starved by other tests.
 test: $(STAMP)
-	$(BIN)/ruff check arena streams tests benchmarks app.py
+	$(BIN)/ruff check arena streams tests benchmarks notebooks app.py
 	$(BIN)/python -m pytest -q -n 2 --ignore=tests/browser
 	$(BIN)/python -m pytest -q tests/browser
 
@@ -37,7 +37,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check arena streams tests benchmarks app.py
+	$(BIN)/ruff check arena streams tests benchmarks notebooks app.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_speed.py
