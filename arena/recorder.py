@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from arena._sqlite_writer import HEADER, SCHEMA, SCHEMA_VERSION  # noqa: F401 - re-exported
+from arena._sqlite_writer import HEADER, SCHEMA_VERSION
 
 DB_NAME = "arena.sqlite"
 
@@ -97,8 +97,8 @@ class Recorder:
     (:mod:`arena._sqlite_writer`, standard library only) that this object feeds
     through a pipe, so SQLite runs on another core and the engine only hands over
     numpy buffers; the run's folder is made here (a folder that cannot be made or
-    written raises at once, anything else from the next call). The writer applies everything in
-    order and commits at least every ``commit_interval`` seconds while it has
+    written raises at once, anything else from the next call). The writer applies
+    everything in order and commits at least every ``commit_interval`` seconds while it has
     rows (and a tenth of that after its last commit once it has caught up); if
     the engine's process dies, it commits what it received and exits. What a
     full pipe cannot take yet waits here (the engine goes on) and follows with

@@ -15,9 +15,9 @@ Prints, for wall time and for this process's CPU time (the engine; all its
 threads), the best and median of each kind and the overheads ``recorded / not
 recorded - 1`` of the best, of the medians and (``paired``) the median of each
 pair's overhead; then the engine thread's CPU time inside the recorder's calls
-(handing rows to the writer; median of the recorded runs), which is what
-recording adds to the engine's own work whatever the machine's load, and the
-writer process's CPU time. The writer runs in parallel with the engine, so the
+(handing rows to the writer; median of the recorded runs): what recording adds
+to the engine's own work, which load moves less than wall time; and the writer
+process's CPU time. The writer runs in parallel with the engine, so the
 wall-time overhead stays small only while a core is free for it. The aim
 (issue 5) is under 10 %. Figures: docs/benchmarks.md section 6.
 """
