@@ -39,10 +39,16 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check arena streams tests benchmarks notebooks app.py
 
+# Every benchmark, one after the other (docs/benchmarks.md; about 15 minutes on 2 cores).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/engine_speed.py
 	$(BIN)/python benchmarks/sma_cross_vs_backtesting.py
+	$(BIN)/python benchmarks/engine_speed.py
 	$(BIN)/python benchmarks/dashboard_stream.py
+	$(BIN)/python benchmarks/dashboard_payload.py
+	$(BIN)/python benchmarks/replay_seek.py
+	$(BIN)/python benchmarks/llm_overhead.py
+	$(BIN)/python benchmarks/recording_overhead.py
+	$(BIN)/python benchmarks/ml_agent.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -27,9 +27,10 @@ __all__ = ["BuyAndHold", "MacdCross", "MeanReversion", "Momentum", "RsiReversion
 
 
 def _num(x: float) -> str:
-    """A price or indicator value, readable at any magnitude."""
+    """A price or indicator value, readable at any magnitude: ``1,234.56``, ``0.001234``,
+    ``1.235e+15`` (from a thousand billion on, digits would only be noise)."""
     x = float(x)  # numpy scalars format several times slower
-    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.4g}"
+    return f"{x:,.2f}" if 1 <= abs(x) < 1e12 else f"{x:.4g}"
 
 
 def side_text(w: float) -> str:

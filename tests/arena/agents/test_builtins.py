@@ -12,6 +12,7 @@ import pytest
 
 from arena.agents import History, Observation, available, create_agent
 from arena.agents.base import validate_decision
+from arena.agents.rules import _num
 from arena.data.market import MarketData
 
 N_BARS = 400
@@ -285,6 +286,15 @@ def test_sma_cross_hand_worked_bars(short, on_cross_below):
     assert sig[4] == on_cross_below
     assert sig[7] == 1.0
     assert agent.explain(data, 7) == "XYZ: SMA2 10.50 crossed above SMA3 10.00 → long 1.00"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1234.5678, "1,234.57"), (-1.0, "-1.00"), (999_999_999_999.99, "999,999,999,999.99"),
+    (0.0012345, "0.001234"), (0.0, "0"), (-0.5, "-0.5"), (1e12, "1e+12"),
+    (3.3251765e44, "3.325e+44"), (-2.5e15, "-2.5e+15"), (float("nan"), "nan"),
+    (float("inf"), "inf"), (np.float64(10.5), "10.50")])
+def test_reasoning_numbers_are_readable_at_any_magnitude(value, text):
+    assert _num(value) == text
 
 
 def test_sma_cross_reasoning_while_warming_up_and_between_crosses():
