@@ -39,7 +39,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check arena streams tests benchmarks notebooks app.py
 
-# Every benchmark, one after the other (docs/benchmarks.md; about 15 minutes on 2 cores).
+# Every benchmark, one after the other (docs/benchmarks.md; about 5 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sma_cross_vs_backtesting.py
 	$(BIN)/python benchmarks/engine_speed.py
