@@ -61,6 +61,14 @@ def format_targets(targets) -> str | None:
                            for s, w in targets.items()) + "}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _row_targets(symbols: tuple[str, ...], row: tuple[float, ...]) -> str:
+    """:func:`format_targets` of a signals row (NaN: no target for that symbol); signal
+    agents repeat a few rows, so most are formatted once. (A row holding NaN never
+    hits the cache: NaN equals nothing, so it is formatted each time, still right.)"""
+    return format_targets({sym: w for sym, w in zip(symbols, row, strict=True) if w == w})
+
+
 class Publisher:
     """Turns processed bars into stream rows and recording rows.
 
@@ -128,8 +136,7 @@ class Publisher:
             reasons = s.agent.explain_many(self.data, bars)
             for t, row, reason in zip(bars.tolist(), s.signals[bars].tolist(), reasons,
                                       strict=True):
-                targets = {sym: w for sym, w in zip(symbols, row, strict=True) if w == w}
-                rows.append((t, s, format_targets(targets), 1.0, str(reason)))
+                rows.append((t, s, _row_targets(symbols, tuple(row)), 1.0, str(reason)))
         rows.sort(key=lambda r: r[0])
         self.decisions(rows)
 

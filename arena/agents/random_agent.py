@@ -93,3 +93,19 @@ class RandomAgent(Agent):
 
     def explain(self, data: MarketData, t: int) -> str:
         return self._row(t, data.symbols)[1]
+
+    def explain_many(self, data: MarketData, bars) -> list[str]:
+        """:meth:`explain` for many bars at once (the same texts, from Python floats)."""
+        bars = np.asarray(bars, dtype=int)
+        if len(bars) == 0:
+            return []
+        k, p = data.n_symbols, self.trade_prob
+        self._extend(int(bars.max()) + 1, k)
+        u = self._u[bars]
+        out = []
+        for draws, targets in zip(u.tolist(), self._targets(u, self._pick[bars], k).tolist(),
+                                  strict=True):
+            parts = [f"{sym}: draw {d:.2f} < {p:g} → {side_text(w)}"
+                     for sym, d, w in zip(data.symbols, draws, targets, strict=True) if w == w]
+            out.append("; ".join(parts) if parts else f"no trade: every draw ≥ {p:g}")
+        return out
