@@ -53,6 +53,13 @@ def _usage(agent) -> dict:
             "latency_ms": u["mean_latency"] * 1000, "cost_usd": float(u["cost"])}
 
 
+def _amount(x: float, sign: str = "") -> str:
+    """A trade's price or pnl for its text: two decimals, or six significant digits
+    from a thousand billion on (there, float64's cents are noise): ``10.50``,
+    ``+3.5``, ``3.32518e+44``."""
+    return f"{x:{sign}.2f}" if abs(x) < 1e12 else f"{x:{sign}.6g}"
+
+
 def format_targets(targets) -> str | None:
     """Targets as compact JSON, e.g. ``{"AAPL": 0.5}`` (None when the decision holds)."""
     if targets is None:
@@ -264,12 +271,12 @@ class Publisher:
         self.fills_log.append(cols)
         self.streams.trades.extend(cols)
         qty, price, pnl = fills[:, F_QTY].tolist(), fills[:, F_PRICE].tolist(), fills[:, F_PNL].tolist()
-        did = [f"{sd} {q:g} {sym} @ {p:.2f}"
+        did = [f"{sd} {q:g} {sym} @ {_amount(p)}"
                for sd, q, sym, p in zip(side, qty, symbols, price, strict=True)]
         for a, text in zip(agent.tolist(), did, strict=True):
             self.slots[a].last_action = text
         self.emit_many([
-            ("trade", b, n, f"{d} ({act})" if math.isnan(x) else f"{d} ({act}, pnl {x:+.2f})")
+            ("trade", b, n, f"{d} ({act})" if math.isnan(x) else f"{d} ({act}, pnl {_amount(x, '+')})")
             for b, n, d, act, x in zip(bar.tolist(), names, did, action, pnl, strict=True)])
         if self.recorder is not None:  # columns as recorder.TRADE_BLOCK
             self.recorder.add_trade_block(fills[:, [F_BAR, F_AGENT, F_SYMBOL, F_SIDE, F_QTY,
