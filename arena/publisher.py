@@ -56,7 +56,7 @@ def _usage(agent) -> dict:
 def _amount(x: float, sign: str = "") -> str:
     """A trade's price or pnl for its text: two decimals, or six significant digits
     from a thousand billion on (there, float64's cents are noise): ``10.50``,
-    ``+3.5``, ``3.32518e+44``."""
+    ``+3.50``, ``3.32518e+44``."""
     return f"{x:{sign}.2f}" if abs(x) < 1e12 else f"{x:{sign}.6g}"
 
 
