@@ -60,6 +60,12 @@ def _amount(x: float, sign: str = "") -> str:
     return f"{x:{sign}.2f}" if abs(x) < 1e12 else f"{x:{sign}.6g}"
 
 
+def fill_text(side: str, quantity: float, symbol: str, price: float) -> str:
+    """A fill as the event log and the leaderboard's last action say it (live and in a
+    replay): ``buy 94 XYZ @ 10.50``."""
+    return f"{side} {quantity:g} {symbol} @ {_amount(price)}"
+
+
 def format_targets(targets) -> str | None:
     """Targets as compact JSON, e.g. ``{"AAPL": 0.5}`` (None when the decision holds)."""
     if targets is None:
@@ -271,8 +277,8 @@ class Publisher:
         self.fills_log.append(cols)
         self.streams.trades.extend(cols)
         qty, price, pnl = fills[:, F_QTY].tolist(), fills[:, F_PRICE].tolist(), fills[:, F_PNL].tolist()
-        did = [f"{sd} {q:g} {sym} @ {_amount(p)}"
-               for sd, q, sym, p in zip(side, qty, symbols, price, strict=True)]
+        did = [fill_text(sd, q, sym, p) for sd, q, sym, p in zip(side, qty, symbols, price,
+                                                                 strict=True)]
         for a, text in zip(agent.tolist(), did, strict=True):
             self.slots[a].last_action = text
         self.emit_many([

@@ -31,6 +31,7 @@ from arena.data.market import MarketData
 from arena.engine import CompetitionConfig, State, StateError
 from arena.metrics import RunningStats, buy_and_hold_equity, compute_stats
 from arena.portfolio import PortfolioConfig
+from arena.publisher import fill_text
 from arena.recorder import DB_NAME, Recording, RecordingError
 from arena.tape import Tape
 from streams.decimate import envelope_indices
@@ -471,8 +472,8 @@ class Replay:
         trades = np.sort(tape.trades.upto(t))  # recording order
         last_fill = self._last_of(tape.trades.apos[trades], trades)
         cols = tape.trades.cols
-        last_action = {a: f"{cols['side'][r]} {cols['quantity'][r]:g} {cols['symbol'][r]} "
-                          f"@ {cols['price'][r]:.2f}" for a, r in last_fill.items()}
+        last_action = {a: fill_text(cols["side"][r], cols["quantity"][r], cols["symbol"][r],
+                                    cols["price"][r]) for a, r in last_fill.items()}
         errors = tape.errors(t)
         tokens, latency, cost = tape.llm_usage(t)
         board = []

@@ -12,6 +12,7 @@ from arena.data.market import MarketData
 from arena.engine import Competition, CompetitionConfig
 from arena.portfolio import PortfolioConfig
 from arena.publisher import _amount
+from arena.replay import Replay
 
 
 @pytest.mark.parametrize(("value", "sign", "text"), [
@@ -42,3 +43,15 @@ def test_trade_events_show_prices_readably_at_any_magnitude(scale, price):
     pattern = rf"(buy|sell) \d+ XYZ @ {price} \((entry|exit, pnl \+{price})\)"
     for text in texts:
         assert re.fullmatch(pattern, text), text
+
+
+def test_a_replay_says_each_last_action_as_the_live_run_did_at_any_magnitude(tmp_path):
+    comp = Competition(sawtooth(1e20), ["sma_cross:fast=2,slow=5", "sma_cross:fast=3,slow=7"],
+                       CompetitionConfig(run_dir=str(tmp_path),
+                                         portfolio=PortfolioConfig(cash=1e26)))
+    live = comp.run().set_index("agent")["last_action"]
+    with Replay(comp.run_path) as rp:
+        rp.seek(comp.n_bars)
+        replayed = rp.leaderboard().set_index("agent")["last_action"]
+    assert all(re.fullmatch(r"(buy|sell) \d+ XYZ @ \d\.\d+e\+2\d", a) for a in live), live
+    assert replayed.to_dict() == live.to_dict()
