@@ -1,6 +1,6 @@
 """The recording's writer process: SQLite inserts off the engine's core.
 
-Run as ``python -I -S _sqlite_writer.py DB_PATH COMMIT_INTERVAL`` by
+Run as ``python -I -S _sqlite_writer.py DB_PATH COMMIT_INTERVAL [FD:SIZE ...]`` by
 :class:`arena.recorder.Recorder`; standard library only, so it starts in a few
 milliseconds and needs nothing from the engine's environment.
 
@@ -24,10 +24,15 @@ values. Messages:
 ``("trade_block", sql, symbols, sizes)`` + one float64 buffer of rows (bar, agent,
     symbol index, side, quantity, price, fee, exit, pnl, position): ``executemany``
     with the trades' rows made from it (side > 0 "buy", exit > 0 "exit", NaN pnl NULL).
-``("bar_block", t0, n_bars, symbols_json, sizes)`` + the time (int64 seconds) and
-    OHLCV (float64) buffers: one ``bar_blocks`` row, the buffers as its BLOBs.
-``("equity_block", t0, n_bars, n_agents, sizes)`` + equity, cash, drawdown
-    (float64) and invested (int8) buffers: one ``equity_blocks`` row.
+``("bar_block", t0, n_bars, symbols_json, columns)``: one ``bar_blocks`` row, its
+    time (int64 nanoseconds) and OHLCV (float64) BLOBs where ``columns`` says.
+``("equity_block", t0, n_bars, n_agents, columns)``: one ``equity_blocks`` row, its
+    equity, cash, drawdown (float64) and invested (int8) BLOBs where ``columns`` says.
+
+A block's ``columns`` say where each BLOB is: ``("pipe", size)``, the next buffer
+after the frame; or ``("shared", region, [(offset, size), ...])``, those pieces,
+joined, of a shared-memory region the engine passed as a descriptor (the command
+line's ``FD:SIZE`` arguments, in order): the engine's arrays, read in place.
 ``("commit", token)``
     commit now, answer ``("ok", token)``.
 ``("close", token)``
@@ -42,6 +47,7 @@ gone) it commits what it has and exits 0.
 from __future__ import annotations
 
 import marshal
+import mmap
 import os
 import select
 import signal
@@ -82,7 +88,9 @@ CREATE INDEX IF NOT EXISTS trades_bar ON trades (bar);
 CREATE INDEX IF NOT EXISTS decisions_bar ON decisions (bar);
 CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
 """
-SCHEMA_VERSION = 2  # PRAGMA user_version: 2 = column blocks; 0 = a row per bar × symbol/agent
+# PRAGMA user_version: 3 = column blocks, times in nanoseconds and equity blocks
+# agent-major; 2 = times in seconds, equity bar-major; 0 = a row per bar x symbol/agent
+SCHEMA_VERSION = 3
 WAL_PAGES = 16384  # pages of 4 KiB: 64 MiB
 
 
@@ -123,11 +131,27 @@ def trade_rows(symbols: list[str], block: bytes):
 
 
 class Writer:
-    def __init__(self, db: sqlite3.Connection, fd_in: int):
+    def __init__(self, db: sqlite3.Connection, fd_in: int, regions: list[mmap.mmap]):
         self.db, self.fd = db, fd_in
+        self.regions = [memoryview(r) for r in regions]
 
     def buffers(self, sizes: list[int]) -> list[bytes]:
         return [read_exact(self.fd, s) for s in sizes]
+
+    def blobs(self, columns: list[tuple]) -> list:
+        """A block's BLOBs: read from the pipe or from shared memory, in order."""
+        out = []
+        for where in columns:
+            if where[0] == "pipe":
+                out.append(read_exact(self.fd, where[1]))
+                continue
+            region, pieces = self.regions[where[1]], where[2]
+            if len(pieces) == 1:
+                (at, size), = pieces
+                out.append(region[at:at + size])
+            else:
+                out.append(b"".join(region[at:at + size] for at, size in pieces))
+        return out
 
     def apply(self, msg) -> None:
         kind = msg[0]
@@ -139,15 +163,15 @@ class Writer:
             self.db.executemany(msg[1], trade_rows(msg[2], self.buffers(msg[3])[0]))
         elif kind == "bar_block":
             self.db.execute("INSERT INTO bar_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (*msg[1:4], *self.buffers(msg[4])))
+                            (*msg[1:4], *self.blobs(msg[4])))
         elif kind == "equity_block":
             self.db.execute("INSERT INTO equity_blocks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (*msg[1:4], *self.buffers(msg[4])))
+                            (*msg[1:4], *self.blobs(msg[4])))
         else:
             raise ValueError(f"unknown message {kind!r}")
 
 
-def main(path: str, interval: float) -> int:
+def main(path: str, interval: float, shared: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's to handle
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # commit what we have, then go
     fd_in, fd_out = sys.stdin.fileno(), sys.stdout.fileno()
@@ -161,7 +185,12 @@ def main(path: str, interval: float) -> int:
         # after the engine has its answer
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
         db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
-        writer = Writer(db, fd_in)
+        regions = []
+        for arg in shared:  # FD:SIZE of the engine's shared-memory regions
+            fd, size = (int(x) for x in arg.split(":"))
+            regions.append(mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ))
+            os.close(fd)
+        writer = Writer(db, fd_in, regions)
         pending, last_commit = False, float("-inf")  # the first rows commit at once
         while True:
             if pending:
@@ -207,4 +236,4 @@ def main(path: str, interval: float) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], float(sys.argv[2])))
+    sys.exit(main(sys.argv[1], float(sys.argv[2]), sys.argv[3:]))

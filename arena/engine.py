@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from arena import shared
 from arena.agents.base import (
     Agent,
     AgentError,
@@ -65,6 +66,10 @@ from arena.recorder import Recorder, RecordingError
 from streams.decimate import envelope_indices
 
 _NO_DECISIONS = np.zeros((1, 1, 1))
+
+
+def _zeros(specs) -> list[np.ndarray]:
+    return [np.zeros(shape, dtype=dtype) for shape, dtype in specs]
 
 
 class State(StrEnum):
@@ -447,14 +452,16 @@ class Competition:
             slot.seed = int(seeds[i])
             self._slots.append(slot)
         self.accounts = Accounts(a, self.data.symbols, cfg.portfolio)
-        self._equity = np.zeros((a, n))
-        self._invested = np.zeros((a, n), dtype=bool)
-        self._cash = np.zeros((a, n))
+        # (agents, bars) histories; shared memory when recorded: the writer reads them
+        self._equity, self._invested, self._cash, self._drawdown = (
+            shared.empty if cfg.record else _zeros)(
+            [((a, n), np.float64), ((a, n), np.bool_), ((a, n), np.float64), ((a, n), np.float64)])
         self._fills = np.zeros((max(4096, a * k * 2 * 64), FILL_COLUMNS))
         self._periods = infer_periods_per_year(
             pd.DatetimeIndex(self.data.times[: min(n, 500)]).tz_localize("UTC"))
         self._pub = Publisher(self.data, self._slots, self.accounts, self._equity,
-                              self._invested, self._cash, self.streams, cfg.portfolio.cash,
+                              self._invested, self._cash, self._drawdown, self.streams,
+                              cfg.portfolio.cash,
                               cfg.progress_every, self._cond, self.clock)
         self._run_path: Path | None = None
         self._prepared = False
@@ -465,7 +472,9 @@ class Competition:
         cfg = self.config
         if cfg.record:  # first: the writer process starts while the agents get ready
             self._run_path = Path(cfg.run_dir) / self.run_id
-            self._pub.recorder = Recorder(self._run_path)
+            regions = {id(r): r for r in map(shared.region_of, (self.data.close, self._equity))
+                       if r is not None}
+            self._pub.recorder = Recorder(self._run_path, regions=list(regions.values()))
         for s in self._slots:
             try:
                 s.agent.reset(self.data, s.seed)
@@ -594,9 +603,7 @@ class Competition:
         0 bars means the loop should end. Marks the engine as advancing."""
         with self._cond:
             while True:
-                if self._pub.recorder is not None:
-                    self._pub.flush_events()
-                    self._pub.recorder.flush(force=self._state is not State.RUNNING)
+                self._pub.record(force=self._state is not State.RUNNING)
                 if self._stop_requested:
                     self._step_budget = 0
                     self._set_state(State.STOPPED, "competition_stopped")
@@ -651,7 +658,7 @@ class Competition:
             board = self.leaderboard()
             leader = board["agent"].iloc[0] if not board.empty else ""
             try:
-                self._pub.flush_events()
+                self._pub.hand_over()
                 rec.set_meta(status=status, finished=wall_time(), bars_processed=self._t,
                              leader=leader, leaderboard=board.to_dict("records"))
                 rec.close()

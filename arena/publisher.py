@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import threading
+import time
 
 import numpy as np
 
@@ -31,6 +32,11 @@ from arena.portfolio import (
     Accounts,
 )
 from arena.recorder import Recorder
+
+#: the publisher hands the recorder what it published at least this often (bars)...
+RECORD_BARS = 4096
+#: ...or seconds (wall time), whichever comes first, and whenever the engine pauses
+RECORD_SECONDS = 0.2
 
 
 def wall_time() -> str:
@@ -92,16 +98,22 @@ class Publisher:
     """
 
     def __init__(self, data: MarketData, slots, accounts: Accounts, equity: np.ndarray,
-                 invested: np.ndarray, cash: np.ndarray, streams: CompetitionStreams, start_cash: float,
-                 progress_every: float, lock: threading.RLock, clock):
+                 invested: np.ndarray, cash: np.ndarray, drawdown: np.ndarray,
+                 streams: CompetitionStreams, start_cash: float, progress_every: float,
+                 lock: threading.RLock, clock):
         self.data, self.slots, self.accounts = data, slots, accounts
         self.equity, self.invested = equity, invested
-        self.cash_history = cash
+        self.cash_history, self.drawdown = cash, drawdown
         self.streams, self.cash, self.lock, self.clock = streams, start_cash, lock, clock
         self.n_bars = len(data)
         self.progress_every = progress_every
         self.recorder: Recorder | None = None
         self.fills_log: list[dict[str, np.ndarray]] = []  # one column dict per block
+        # published, not yet handed to the recorder: bars from _recorded, trades, decisions
+        self._recorded = self._published = 0
+        self._trade_blocks: list[np.ndarray] = []
+        self._decision_cols: list[list] = [[] for _ in range(5)]
+        self._last_record = float("-inf")
         self._events: list[tuple] = []
         self._last_board = -1.0
         self._next_progress = progress_every
@@ -134,6 +146,45 @@ class Publisher:
         if self.recorder is not None and rows:
             self.recorder.add_events(rows)
 
+    # -- the recording ------------------------------------------------------------
+    def record(self, force: bool = False) -> None:
+        """Hand the recorder what was published since the last hand-over once
+        :data:`RECORD_BARS` bars or :data:`RECORD_SECONDS` have passed, or now with
+        ``force`` (the engine pauses, steps or stops), and then wait for the commit.
+        Batching costs the engine fewer calls than handing over each block; a reader
+        following the recording sees bars at most that much later (plus the writer's
+        commit interval). Engine thread only."""
+        rec = self.recorder
+        if rec is None:
+            return
+        now = time.monotonic()  # real time, whatever clock paces the bars
+        if force or self._published - self._recorded >= RECORD_BARS \
+                or now - self._last_record >= RECORD_SECONDS:
+            self._last_record = now
+            self.hand_over()
+            rec.flush(force=force)
+
+    def hand_over(self) -> None:
+        """Give the recorder every bar, trade, decision and event published since the
+        last hand-over (prices and equity as views of shared memory)."""
+        rec, data = self.recorder, self.data
+        t0, t1 = self._recorded, self._published
+        if t1 > t0:
+            rec.add_bar_block(t0, data.times[t0:t1], data.symbols, [
+                data.open[t0:t1], data.high[t0:t1], data.low[t0:t1], data.close[t0:t1],
+                data.volume[t0:t1]])
+            rec.add_equity_block(t0, self.equity[:, t0:t1], self.cash_history[:, t0:t1],
+                                 self.drawdown[:, t0:t1], self.invested[:, t0:t1])
+            self._recorded = t1
+        if self._trade_blocks:  # columns as recorder.TRADE_BLOCK
+            rec.add_trade_block(np.concatenate(self._trade_blocks), data.symbols)
+            self._trade_blocks = []
+        cols = self._decision_cols
+        if cols[0]:
+            rec.add_decision_columns([*cols, [None] * len(cols[0])])
+            self._decision_cols = [[] for _ in range(5)]
+        self.flush_events()
+
     # -- bars, decisions, trades -------------------------------------------------
     def vector_decisions(self, t0: int, t1: int) -> None:
         """Decision rows of signal-driven agents for bars ``t0..t1-1`` (changes only)."""
@@ -163,8 +214,9 @@ class Publisher:
             "bar": bars, "time": list(self.data.times[bars]), "agent": names,
             "targets": targets, "confidence": confidence, "reasoning": reasoning})
         if self.recorder is not None:
-            self.recorder.add_decision_columns(
-                [bars, [s.index for s in slots], targets, confidence, reasoning, [None] * len(bars)])
+            for pending, col in zip(self._decision_cols, (
+                    bars, [s.index for s in slots], targets, confidence, reasoning), strict=True):
+                pending += col
 
     def llm_calls(self, rows: list[tuple]) -> None:
         """Record LLM calls ``(slot, CallRecord, late)`` (engine thread)."""
@@ -179,7 +231,7 @@ class Publisher:
     def bars(self, t0: int, t1: int, fills: np.ndarray) -> None:
         if t1 <= t0:
             return
-        data, st, rec = self.data, self.streams, self.recorder
+        data, st = self.data, self.streams
         k, a = data.n_symbols, len(self.slots)
         times = data.times[t0:t1]
         m = t1 - t0
@@ -191,10 +243,6 @@ class Publisher:
                 data.close[t0:t1].ravel(), data.volume[t0:t1].ravel()]
         st.prices.extend({"bar": pb, "time": pt, "symbol": sym, "open": cols[0],
                           "high": cols[1], "low": cols[2], "close": cols[3], "volume": cols[4]})
-        if rec is not None:
-            rec.add_bar_block(t0, times, data.symbols, [
-                data.open[t0:t1], data.high[t0:t1], data.low[t0:t1], data.close[t0:t1],
-                data.volume[t0:t1]])
         # benchmark: equal-weight buy and hold from bar 0's close
         cash0 = self.cash
         bench = buy_and_hold_equity(data.close, slice(t0, t1), cash0)
@@ -209,7 +257,8 @@ class Publisher:
             e = eq[s.index]
             peak = np.maximum.accumulate(np.concatenate(([s.peak], e)))[1:]
             s.peak = float(peak[-1])
-            dd = (e / peak - 1) * 100
+            dd = self.drawdown[s.index, t0:t1]
+            np.multiply(np.subtract(np.divide(e, peak), 1, out=dd), 100, out=dd)
             cash = self.cash_history[s.index, t0:t1]
             e_rows["bar"].append(bars)
             e_rows["time"].append(times)
@@ -223,15 +272,11 @@ class Publisher:
         order = np.arange(m * a).reshape(a, m).T.ravel()
         e_cols = {c: np.concatenate(v)[order] for c, v in e_rows.items()}
         st.equity.extend(e_cols)
-        if rec is not None:
-            rec.add_equity_block(t0, a, e_cols["equity"], e_cols["cash"],
-                                 e_cols["drawdown_pct"], self.invested[:, t0:t1].T.ravel())
         self._trades(fills)
         self.vector_decisions(t0, t1)
         self._progress(t1)
         self.board(t1, force=False)
-        if rec is not None:
-            rec.flush()
+        self._published = t1
 
     def _split_fills(self, fills: np.ndarray) -> dict[int, np.ndarray]:
         if not len(fills):
@@ -285,9 +330,8 @@ class Publisher:
             ("trade", b, n, f"{d} ({act})" if math.isnan(x) else f"{d} ({act}, pnl {_amount(x, '+')})")
             for b, n, d, act, x in zip(bar.tolist(), names, did, action, pnl, strict=True)])
         if self.recorder is not None:  # columns as recorder.TRADE_BLOCK
-            self.recorder.add_trade_block(fills[:, [F_BAR, F_AGENT, F_SYMBOL, F_SIDE, F_QTY,
-                                                    F_PRICE, F_FEE, F_EXIT, F_PNL, F_POS]],
-                                          data.symbols)
+            self._trade_blocks.append(fills[:, [F_BAR, F_AGENT, F_SYMBOL, F_SIDE, F_QTY,
+                                                F_PRICE, F_FEE, F_EXIT, F_PNL, F_POS]])
 
     def _progress(self, t1: int) -> None:
         frac = t1 / self.n_bars

@@ -15,17 +15,20 @@ cost and error; never an API key). Rows reference bars by index.
 
 Prices and equity are stored one row per block of at most :data:`BLOCK_CELLS`
 values per column (``bars × symbols`` or ``bars × agents``), each column a BLOB
-of little-endian numpy values in bar-major order:
+of little-endian numpy values:
 
 ``bar_blocks(t0, n_bars, symbols, time, open, high, low, close, volume)``
-    bars ``t0 .. t0+n_bars-1``; ``symbols`` a JSON list (the columns), ``time``
-    int64 Unix seconds (UTC, rounded down to the second), OHLCV float64.
+    bars ``t0 .. t0+n_bars-1``; ``symbols`` a JSON list; ``time`` int64 Unix
+    nanoseconds (UTC); OHLCV float64 ``(bars, symbols)`` in bar-major order.
 ``equity_blocks(t0, n_bars, n_agents, equity, cash, drawdown_pct, invested)``
-    agents ``0 .. n_agents-1`` (their ids) of each bar; float64, ``invested`` int8.
+    agents ``0 .. n_agents-1`` (their ids), agent-major: agent 0's bars, then agent
+    1's...; float64, ``invested`` int8. (Agent-major because the run keeps its
+    histories so, in shared memory the writer reads without a copy.)
 
-``PRAGMA user_version`` is :data:`SCHEMA_VERSION` (2). Recordings made before
-(version 0) have one row per bar and symbol in ``bars`` (ISO time) and per bar and
-agent in ``equity``; :class:`Recording` reads both and returns the same frames.
+``PRAGMA user_version`` is :data:`SCHEMA_VERSION` (3). Version 2 stored times in
+whole seconds and equity blocks bar-major (the agents of each bar); version 0 (before
+column blocks) one row per bar and symbol in ``bars`` (ISO time) and per bar and
+agent in ``equity``. :class:`Recording` reads them all and returns the same frames.
 """
 
 from __future__ import annotations
@@ -46,12 +49,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from arena import shared
 from arena._sqlite_writer import HEADER, SCHEMA_VERSION
 
 DB_NAME = "arena.sqlite"
 
 BLOCK_CELLS = 1 << 16  # most values per column in one block row (a cap on its size)
 MAX_BACKLOG = 64 << 20  # bytes the engine may be ahead of the pipe before it waits
+PENDING_MAX = 1 << 20  # bytes handed over before they go to the pipe without a flush
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 EQUITY_FIELDS = ("equity", "cash", "drawdown_pct")
 #: columns of :meth:`Recorder.add_trade_block`, in order
@@ -84,12 +89,6 @@ def iso(times: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(times, unit="s")]
 
 
-def unix_seconds(times: np.ndarray) -> np.ndarray:
-    """datetime64 (UTC, naive) → whole seconds since the epoch (int64), rounded down
-    as :func:`iso` rounds them."""
-    return np.asarray(times, dtype="datetime64[ns]").view(np.int64) // 1_000_000_000
-
-
 class Recorder:
     """Writes one run's rows to ``<run_path>/arena.sqlite`` (engine thread only).
 
@@ -103,16 +102,22 @@ class Recorder:
     the engine's process dies, it commits what it received and exits. What a
     full pipe cannot take yet waits here (the engine goes on) and follows with
     the next hand-over or flush; only more than :data:`MAX_BACKLOG` bytes waiting
-    makes the engine wait, which bounds how far the writer can lag.
+    makes the engine wait, which bounds how far the writer can lag. The ``add_*``
+    calls between two flushes go to the pipe together, in one write, at the
+    :meth:`flush` (or once :data:`PENDING_MAX` bytes wait): each write to a pipe
+    whose reader sleeps wakes it on the other core, which costs the engine about
+    as much as copying 100 KB. Until then the arrays handed over are referenced,
+    not copied: they must not change before the next :meth:`flush`.
 
     Rows hold plain Python values (None, int, float, str; not numpy scalars, whose
     raw bytes the pipe's marshal format would store): the engine converts what
     agents return. Errors of the writer (disk full, a file it cannot write) come back as
-    :class:`RecordingError` from the next ``add_*``, :meth:`flush` or
-    :meth:`close`.
+    :class:`RecordingError` from the next :meth:`flush` or :meth:`close` (or an
+    ``add_*`` that writes).
     """
 
-    def __init__(self, run_path: Path, commit_interval: float = 0.5):
+    def __init__(self, run_path: Path, commit_interval: float = 0.5,
+                 regions: Sequence[shared.Region] = ()):
         self.path = Path(run_path) / DB_NAME
         try:  # the writer creates the database; a folder it could not write fails here
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,10 +128,16 @@ class Recorder:
         self.commit_interval = commit_interval
         self.error: str | None = None
         self._token = 0
+        # shared-memory regions the writer maps (kept alive here), by their index in
+        # its command line
+        self._shared = list(regions)
+        self._regions = {id(r): i for i, r in enumerate(self._shared)}
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", _WRITER, str(self.path), repr(commit_interval)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+                [sys.executable, "-I", "-S", _WRITER, str(self.path), repr(commit_interval),
+                 *(f"{r.fd}:{r.size}" for r in self._shared)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                pass_fds=[r.fd for r in self._shared])
         except OSError as exc:
             raise RecordingError(f"cannot start the writer of {self.path}: {exc}") from exc
         self._in, self._out = self._proc.stdin.fileno(), self._proc.stdout.fileno()
@@ -134,6 +145,10 @@ class Recorder:
             fcntl.fcntl(self._in, fcntl.F_SETPIPE_SZ, 1 << 20)
         os.set_blocking(self._in, False)  # a full pipe never stalls the engine (_send)
         self._backlog: list[memoryview] = []  # bytes the pipe has not taken yet
+        self._pending: list[memoryview] = []  # handed over since the last write (not copied)
+        self._pending_bytes = 0
+        #: bytes handed to the pipe so far (columns read from shared memory are not)
+        self.sent_bytes = 0
 
     @property
     def backlog_bytes(self) -> int:
@@ -158,33 +173,62 @@ class Recorder:
     def add_bar_block(self, t0: int, times: np.ndarray, symbols: Sequence[str],
                       ohlcv: Sequence[np.ndarray]) -> None:
         """Bars ``t0 .. t0+len(times)-1``: ``times`` datetime64[ns] (UTC, naive) and five
-        ``(bars, symbols)`` arrays open, high, low, close, volume. Times are stored in
-        whole seconds (as :func:`iso` formats them)."""
-        secs = unix_seconds(times).astype("<i8")
+        ``(bars, symbols)`` arrays open, high, low, close, volume."""
+        times = np.asarray(times, dtype="datetime64[ns]").view("<i8")
         cols = [np.asarray(c, dtype="<f8") for c in ohlcv]
         k = len(symbols)
-        if len(cols) != len(PRICE_FIELDS) or any(c.shape != (len(secs), k) for c in cols):
-            raise ValueError(f"bar block of {len(secs)} bars x {k} symbols: got OHLCV shapes "
+        if len(cols) != len(PRICE_FIELDS) or any(c.shape != (len(times), k) for c in cols):
+            raise ValueError(f"bar block of {len(times)} bars x {k} symbols: got OHLCV shapes "
                              f"{[c.shape for c in cols]}")
         names = json.dumps(list(symbols))
-        for i, j in _chunks(len(secs), k):
-            bufs = [np.ascontiguousarray(secs[i:j]),
-                    *(np.ascontiguousarray(c[i:j]) for c in cols)]
-            self._send(("bar_block", int(t0) + i, j - i, names, [b.nbytes for b in bufs]), bufs)
+        for i, j in _chunks(len(times), k):
+            self._send_columns(("bar_block", int(t0) + i, j - i, names),
+                               [times[i:j], *(c[i:j] for c in cols)])
 
-    def add_equity_block(self, t0: int, n_agents: int, equity: np.ndarray, cash: np.ndarray,
+    def add_equity_block(self, t0: int, equity: np.ndarray, cash: np.ndarray,
                          drawdown_pct: np.ndarray, invested: np.ndarray) -> None:
-        """Equity of agents ``0 .. n_agents-1`` for bars ``t0..``: 1-D arrays in bar-major
-        order (agents 0..n-1 of bar ``t0``, then of ``t0+1``, ...)."""
-        cols = [np.asarray(x, dtype="<f8").ravel() for x in (equity, cash, drawdown_pct)]
-        cols.append(np.asarray(invested).astype(np.int8).ravel())
-        if n_agents < 1 or any(len(c) != len(cols[0]) for c in cols) or len(cols[0]) % n_agents:
-            raise ValueError(f"equity block of {[len(c) for c in cols]} values for "
-                             f"{n_agents} agents")
-        a = int(n_agents)
-        for i, j in _chunks(len(cols[0]) // a, a):
-            bufs = [np.ascontiguousarray(c[i * a:j * a]) for c in cols]
-            self._send(("equity_block", int(t0) + i, j - i, a, [b.nbytes for b in bufs]), bufs)
+        """Equity of agents ``0 .. n-1`` (the rows) for bars ``t0..`` (the columns):
+        ``(agents, bars)`` arrays, e.g. views of the run's histories."""
+        cols = [np.asarray(x, dtype="<f8") for x in (equity, cash, drawdown_pct)]
+        invested = np.asarray(invested)
+        cols.append(invested.view(np.int8) if invested.dtype == np.bool_
+                    else invested.astype(np.int8))
+        a = cols[0].shape[0] if cols[0].ndim == 2 else 0
+        if a < 1 or any(c.shape != cols[0].shape for c in cols):
+            raise ValueError(f"equity block of shapes {[c.shape for c in cols]}: expected "
+                             "(agents, bars) arrays of one shape")
+        for i, j in _chunks(cols[0].shape[1], a):
+            self._send_columns(("equity_block", int(t0) + i, j - i, a),
+                               [c[:, i:j] for c in cols])
+
+    def _send_columns(self, head: tuple, columns: list[np.ndarray]) -> None:
+        """Send a block message: ``head`` + where the writer finds each column, in
+        shared memory (offsets: nothing copied) or, failing that, after the frame."""
+        specs, buffers = [], []
+        for c in columns:
+            spec = self._where(c)
+            if spec is None:
+                c = np.ascontiguousarray(c)
+                spec = ("pipe", c.nbytes)
+                buffers.append(c)
+            specs.append(spec)
+        self._send((*head, specs), buffers)
+
+    def _where(self, c: np.ndarray) -> tuple | None:
+        """``("shared", region, [(offset, bytes), ...])``: ``c`` (its rows, for a 2-D
+        array that is not contiguous) in a region the writer maps; else None."""
+        if not self._regions or not c.size:
+            return None
+        rows = [c] if c.flags.c_contiguous else list(c) if c.ndim == 2 else None
+        pieces, index = [], None
+        for r in rows or ():
+            found = shared.locate(r)
+            i = None if found is None else self._regions.get(id(found[0]))
+            if i is None or index not in (None, i):
+                return None
+            index = i
+            pieces.append((found[1], r.nbytes))
+        return None if index is None else ("shared", index, pieces)
 
     def add_trades(self, rows: Iterable[tuple]) -> None:
         """Rows ``(bar, agent, symbol, side, quantity, price, fee, action, pnl, position)``."""
@@ -227,8 +271,7 @@ class Recorder:
         if force:
             self._request("commit")
             return
-        if self._backlog:
-            self._drain(block=False)
+        self._write_pending()
         if select.select([self._out], [], [], 0)[0]:  # the writer only talks when it fails
             self._failed()
 
@@ -261,12 +304,12 @@ class Recorder:
 
     # -- the pipe ------------------------------------------------------------
     def _send(self, message: tuple, buffers: Sequence[np.ndarray] = ()) -> None:
-        """Hand a message (and its buffers) to the writer: into the pipe as far as it
-        takes them now; the rest waits, copied, in :attr:`_backlog` (the pipe is full
-        while the writer starts or falls behind) and goes with the next hand-overs.
-        Only a backlog over :data:`MAX_BACKLOG` makes the engine wait."""
+        """Hand a message (and its buffers, by reference) to the writer: it goes to
+        the pipe with the others at the next :meth:`_write_pending`."""
         if self._proc is None:
             raise RecordingError(f"recording {self.path} is closed")
+        if self.error is not None:  # the writer failed: nothing more goes to it
+            self._failed()
         try:
             body = marshal.dumps(message)
         except ValueError as exc:
@@ -275,9 +318,23 @@ class Recorder:
                                  "str") from exc
         parts = [memoryview(HEADER.pack(len(body))), memoryview(body)]
         parts += [memoryview(b).cast("B") for b in buffers if b.nbytes]
+        size = sum(len(p) for p in parts)
+        self._pending += parts
+        self._pending_bytes += size
+        self.sent_bytes += size
+        if self._pending_bytes > PENDING_MAX:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Into the pipe, in one write, as far as it takes them now: the messages
+        handed over since the last write; the rest waits, copied, in
+        :attr:`_backlog` (the pipe is full while the writer starts or falls behind)
+        and goes with the next writes. Only a backlog over :data:`MAX_BACKLOG` makes
+        the engine wait."""
+        parts, self._pending, self._pending_bytes = self._pending, [], 0
         if self._backlog:
             self._drain(block=False)
-        if not self._backlog:
+        if not self._backlog and parts:
             parts = self._push(parts, block=False)
         if parts:  # copies: the caller may reuse its arrays
             self._backlog += [memoryview(bytes(p)) for p in parts]
@@ -293,7 +350,7 @@ class Recorder:
         pipe takes without waiting; returns what is left."""
         while parts:
             try:
-                n = os.writev(self._in, parts[:64])
+                n = os.writev(self._in, parts[:512])
             except BlockingIOError:
                 if not block:
                     break
@@ -311,6 +368,7 @@ class Recorder:
     def _request(self, kind: str) -> None:
         self._token += 1
         self._send((kind, self._token))
+        self._write_pending()
         self._drain(block=True)
         answer = self._answer()
         if answer != ("ok", self._token):
@@ -379,6 +437,7 @@ class Recording:
         #: True for column blocks (``bar_blocks``, ``equity_blocks``); False for a
         #: recording made before them (a row per bar × symbol and bar × agent)
         self.blocks = "bar_blocks" in tables
+        self.version = version
 
     def close(self) -> None:
         self.db.close()
@@ -495,11 +554,12 @@ class Recording:
                                      f"{other}, the first block {names}")
         symbols = tuple(json.loads(names))
         bars = _block_bars(rows)
-        secs = self._column(rows, 3, "bar_blocks", "time", "<i8", 1)
+        stamps = self._column(rows, 3, "bar_blocks", "time", "<i8", 1)
         grid = {f: self._column(rows, 4 + i, "bar_blocks", f, "<f8", len(symbols))
                 for i, f in enumerate(PRICE_FIELDS if prices else ())}
         s = int(np.searchsorted(bars, from_bar))
-        times = secs[s:].astype("datetime64[s]").astype("datetime64[ns]")
+        unit = "ns" if self.version >= 3 else "s"  # version 2 stored whole seconds
+        times = stamps[s:].view(f"datetime64[{unit}]").astype("datetime64[ns]")
         return BarGrid(bars[s:], times, symbols, {f: v[s:] for f, v in grid.items()})
 
     def equity_grid(self, from_bar: int = 0) -> EquityGrid:
@@ -516,9 +576,11 @@ class Recording:
                 raise RecordingError(f"{self.path}: equity_blocks row t0={t0} has {other} "
                                      f"agents, the first block {a}")
         bars = _block_bars(rows)
-        cols = [self._column(rows, 3 + i, "equity_blocks", f, "<f8", a)
+        by_agent = self.version >= 3  # version 2 stored each block bar-major
+        cols = [self._column(rows, 3 + i, "equity_blocks", f, "<f8", a, by_agent)
                 for i, f in enumerate(EQUITY_FIELDS)]
-        invested = self._column(rows, 6, "equity_blocks", "invested", "i1", a).astype(bool)
+        invested = self._column(rows, 6, "equity_blocks", "invested", "i1", a,
+                                by_agent).astype(bool)
         s = int(np.searchsorted(bars, from_bar))
         return EquityGrid(bars[s:], np.arange(a, dtype=np.int64),
                           *(c[s:] for c in cols), invested[s:])
@@ -531,23 +593,24 @@ class Recording:
             (from_bar,)).fetchall()
 
     def _column(self, rows: list[tuple], i: int, table: str, field: str, dtype: str,
-                width: int) -> np.ndarray:
+                width: int, by_column: bool = False) -> np.ndarray:
         """Column ``i`` (a BLOB) of block ``rows`` → one ``(bars, width)`` array (1-D
-        if ``width`` is 1 for time); a BLOB of the wrong size raises, naming it."""
+        if ``width`` is 1 for time); each BLOB in bar-major order, or (``by_column``)
+        ``width`` runs of its bars; a BLOB of the wrong size raises, naming it."""
         dt = np.dtype(dtype)
         n = sum(r[1] for r in rows)
-        out = np.empty(n * width, dtype=dt.newbyteorder("="))
+        out = np.empty((n, width), dtype=dt.newbyteorder("="))
         at = 0
         for r in rows:
-            size = r[1] * width
-            blob = r[i]
-            if not isinstance(blob, bytes) or len(blob) != size * dt.itemsize:
+            m, blob = r[1], r[i]
+            if not isinstance(blob, bytes) or len(blob) != m * width * dt.itemsize:
                 got = f"{len(blob)} bytes" if isinstance(blob, bytes) else type(blob).__name__
                 raise RecordingError(f"{self.path}: {table} row t0={r[0]}: {field} holds {got}, "
-                                     f"expected {r[1]} bars x {width} x {dt.itemsize} bytes")
-            out[at:at + size] = np.frombuffer(blob, dtype=dt)
-            at += size
-        return out if field == "time" else out.reshape(n, width)
+                                     f"expected {m} bars x {width} x {dt.itemsize} bytes")
+            values = np.frombuffer(blob, dtype=dt)
+            out[at:at + m] = values.reshape(width, m).T if by_column else values.reshape(m, width)
+            at += m
+        return out[:, 0] if field == "time" else out
 
     def _bar_frame(self, from_bar: int, timefmt) -> pd.DataFrame:
         g = self.bar_grid(from_bar)

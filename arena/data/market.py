@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from arena import shared
+
 FIELDS = ("open", "high", "low", "close", "volume")
 
 
@@ -22,12 +24,6 @@ class Bar:
     low: float
     close: float
     volume: float
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
 
 
 @dataclass(frozen=True, eq=False)  # arrays: == would raise; compare arrays explicitly
@@ -51,10 +47,9 @@ class MarketData:
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        times = np.asarray(self.times, dtype="datetime64[ns]")
-        times.setflags(write=False)
-        object.__setattr__(self, "times", times)
+        times = np.ascontiguousarray(self.times, dtype="datetime64[ns]")
         object.__setattr__(self, "symbols", tuple(self.symbols))
+        arrays = [times]
         for name in FIELDS:
             arr = np.asarray(getattr(self, name), dtype=np.float64)
             if arr.ndim == 1:
@@ -64,7 +59,14 @@ class MarketData:
                     f"MarketData.{name} has shape {arr.shape}, expected "
                     f"({len(times)}, {len(self.symbols)})"
                 )
-            object.__setattr__(self, name, _readonly(arr))
+            arrays.append(np.ascontiguousarray(arr))
+        # in shared memory, where a recording's writer reads them in place (a slice
+        # of shared data stays a view of it)
+        if shared.available() and any(shared.locate(a) is None for a in arrays):
+            arrays = shared.copy(arrays)
+        for name, arr in zip(("times", *FIELDS), arrays, strict=True):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
         object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.symbols)})
 
     def __len__(self) -> int:

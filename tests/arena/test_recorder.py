@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from arena import Decision, synthetic
+from arena import Decision, publisher, shared, synthetic
 from arena.agents import Agent
 from arena.data import load_bundled
 from arena.engine import Competition, CompetitionConfig, State
@@ -88,7 +88,13 @@ def add_equity(rec: Recorder, rows) -> None:
     """Hand over rows ``(bar, agent, equity, cash, drawdown_pct, invested)`` (bar-major,
     agents 0..n-1 of each bar) as one equity block."""
     bar, agent, *cols = (np.array(c) for c in zip(*rows, strict=True))
-    rec.add_equity_block(int(bar[0]), int(agent.max()) + 1, *cols)
+    add_bar_major(rec, int(bar[0]), int(agent.max()) + 1, *cols)
+
+
+def add_bar_major(rec: Recorder, t0: int, a: int, *cols: np.ndarray) -> None:
+    """Hand over equity, cash, drawdown and invested given bar-major (agents 0..a-1 of
+    bar ``t0``, then of ``t0+1``...) as the ``(agents, bars)`` views the engine passes."""
+    rec.add_equity_block(t0, *(np.asarray(c).reshape(-1, a).T for c in cols))
 
 
 def write_recording(run_path: Path, **meta) -> None:
@@ -186,9 +192,11 @@ def test_rows_are_committed_within_the_interval_without_asking(tmp_path):
     rec.set_meta(**META)
     rec.flush(force=True)
     reader = Recording(tmp_path / "r1")
-    # Act: the writer commits on its own clock; the engine never calls flush here
+    # Act: the writer commits on its own clock; the engine hands over and flushes (as
+    # after every block), never asking for a commit
     sent = time.monotonic()
     add_bars(rec, BARS)
+    rec.flush()
     wait_for(lambda: len(reader.bars()) == 2, 5, "the bars to be committed")
     # Assert
     assert time.monotonic() - sent < 1.0
@@ -397,10 +405,10 @@ def test_recorder_that_cannot_create_its_folder_raises_recording_error(tmp_path)
 
 # ----------------------------------------------------------------------------- columnar blocks
 
-# Bar times on both sides of the epoch, with fractions of a second (stored rounded
-# down to the second, as iso() does), a leap day and the last datetime64[ns] second.
-BLOCK_TIMES = np.array(["1969-12-31T23:59:59.999999999", "1970-01-01T00:00:00",
-                        "2024-02-29T16:30:05.5", "2262-04-11T23:47:16"], dtype="datetime64[ns]")
+# Bar times on both sides of the epoch, a leap day and the last datetime64[ns] second
+# (whole seconds: the old row schema stored ISO text to the second).
+BLOCK_TIMES = np.array(["1969-12-31T23:59:59", "1970-01-01T00:00:00",
+                        "2024-02-29T16:30:05", "2262-04-11T23:47:16"], dtype="datetime64[ns]")
 BLOCK_SYMBOLS = ("AAA", "BBB")
 BLOCK_OHLCV = [np.arange(8.0).reshape(4, 2) + base for base in (10.1, 11.2, 9.3, 10.4, 1e6 / 3)]
 BLOCK_AGENTS = 3
@@ -441,7 +449,7 @@ def test_blocks_read_back_as_the_old_row_schema_does(tmp_path):
     rec.set_meta(**META)
     rec.add_agents([(0, "a0", "a0", {}), (1, "a1", "a1", {}), (2, "a2", "a2", {})])
     rec.add_bar_block(5, BLOCK_TIMES, BLOCK_SYMBOLS, BLOCK_OHLCV)
-    rec.add_equity_block(5, BLOCK_AGENTS, BLOCK_EQUITY, BLOCK_CASH, BLOCK_DD, BLOCK_INVESTED)
+    add_bar_major(rec, 5, BLOCK_AGENTS, BLOCK_EQUITY, BLOCK_CASH, BLOCK_DD, BLOCK_INVESTED)
     rec.close()
     write_legacy(tmp_path / "rows" / DB_NAME, BLOCK_BAR_ROWS, BLOCK_EQUITY_ROWS,
                  copy_from=tmp_path / "block" / DB_NAME)
@@ -460,6 +468,52 @@ def test_blocks_read_back_as_the_old_row_schema_does(tmp_path):
     assert equity[["bar", "agent", "equity", "invested"]].values.tolist()[:4] == [
         [5, "a0", 1000.0, True], [5, "a1", 1000 + 1 / 7, False], [5, "a2", 1000 + 2 / 7, True],
         [6, "a0", 1000 + 3 / 7, False]]
+
+
+def as_version_2(path: Path) -> None:
+    """Rewrite a recording as version 2 wrote it: times in whole seconds (rounded
+    down), equity blocks bar-major (the agents of each bar)."""
+    db = sqlite3.connect(path)
+    for t0, blob in db.execute("SELECT t0, time FROM bar_blocks").fetchall():
+        secs = np.frombuffer(blob, "<i8") // 1_000_000_000
+        db.execute("UPDATE bar_blocks SET time = ? WHERE t0 = ?", (secs.tobytes(), t0))
+    cols = ("equity", "cash", "drawdown_pct", "invested")
+    for t0, m, a, *blobs in db.execute(
+            f"SELECT t0, n_bars, n_agents, {', '.join(cols)} FROM equity_blocks").fetchall():
+        flipped = [np.frombuffer(b, "<f8" if c != "invested" else "i1").reshape(a, m).T.tobytes()
+                   for c, b in zip(cols, blobs, strict=True)]
+        db.execute(f"UPDATE equity_blocks SET {', '.join(f'{c} = ?' for c in cols)}"
+                   " WHERE t0 = ?", (*flipped, t0))
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+
+
+def test_a_version_2_recording_reads_as_it_did(tmp_path):
+    # Arrange: the same blocks, written now and rewritten as version 2 stored them,
+    # with bar times that have fractions of a second
+    times = BLOCK_TIMES + np.array([999_999_999, 0, 500_000_000, 0], dtype="timedelta64[ns]")
+    for name in ("v3", "v2"):
+        rec = Recorder(tmp_path / name)
+        rec.set_meta(**META)
+        rec.add_agents([(0, "a0", "a0", {}), (1, "a1", "a1", {}), (2, "a2", "a2", {})])
+        rec.add_bar_block(5, times, BLOCK_SYMBOLS, BLOCK_OHLCV)
+        add_bar_major(rec, 5, BLOCK_AGENTS, BLOCK_EQUITY, BLOCK_CASH, BLOCK_DD, BLOCK_INVESTED)
+        rec.close()
+    as_version_2(tmp_path / "v2" / DB_NAME)
+    # Act
+    with Recording(tmp_path / "v3") as v3, Recording(tmp_path / "v2") as v2:
+        new, old = v3.equity_grid(6), v2.equity_grid(6)
+        new_times, old_times = v3.bar_grid().times, v2.bar_grid().times
+        frames = [(a.equity(), b.equity()) for a, b in [(v3, v2)]]
+    # Assert: equity identical; version 2's times are the seconds it stored
+    for f in ("bars", "agents", "equity", "cash", "drawdown_pct", "invested"):
+        np.testing.assert_array_equal(getattr(new, f), getattr(old, f), err_msg=f)
+    np.testing.assert_array_equal(new.equity, (1000 + np.arange(3, 12) / 7).reshape(3, 3))
+    np.testing.assert_array_equal(new_times, times)
+    np.testing.assert_array_equal(old_times, times.astype("datetime64[s]").astype("datetime64[ns]"))
+    for a, b in frames:
+        pd.testing.assert_frame_equal(a.drop(columns="time"), b.drop(columns="time"))
 
 
 def test_a_recording_in_the_old_row_schema_reads_as_before(tmp_path):
@@ -493,20 +547,23 @@ def test_the_writer_stores_one_row_per_block_and_caps_its_size(tmp_path):
     n, a = 50_000, 3
     values = np.arange(n * a, dtype=float)
     # Act
-    rec.add_equity_block(0, a, values, values, values, values % 2 == 0)
-    rec.add_equity_block(n, a, values[:a], values[:a], values[:a], values[:a] > 0)
+    add_bar_major(rec, 0, a, values, values, values, values % 2 == 0)
+    add_bar_major(rec, n, a, values[:a], values[:a], values[:a], values[:a] > 0)
     rec.close()
     # Assert
     db = sqlite3.connect(tmp_path / "r" / DB_NAME)
     blocks = db.execute("SELECT t0, n_bars, n_agents, length(equity), length(invested)"
                         " FROM equity_blocks ORDER BY t0").fetchall()
+    first = np.frombuffer(db.execute("SELECT equity FROM equity_blocks WHERE t0 = 0").fetchone()[0])
     version = db.execute("PRAGMA user_version").fetchone()[0]
     db.close()
     step = BLOCK_CELLS // a
     assert blocks == [(0, step, a, step * a * 8, step * a), (step, step, a, step * a * 8, step * a),
                       (2 * step, n - 2 * step, a, (n - 2 * step) * a * 8, (n - 2 * step) * a),
                       (n, 1, a, a * 8, a)]
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
+    # agent-major: agent 0's bars of the block, then agent 1's...
+    assert first.tolist() == values[:step * a].reshape(step, a).T.ravel().tolist()
     with Recording(tmp_path / "r") as read:
         grid = read.equity_grid(step - 1)
     assert grid.bars.tolist() == list(range(step - 1, n + 1))
@@ -540,20 +597,19 @@ def test_blocks_round_trip_exactly(case, from_bar):
         t0 = 0
         for m in sizes:  # one hand-over per block, as the engine does
             rec.add_bar_block(t0, times[t0:t0 + m], symbols, [p[t0:t0 + m] for p in prices])
-            rec.add_equity_block(t0, a, *(x[t0 * a:(t0 + m) * a] for x in (equity, cash, dd)),
-                                 invested[t0 * a:(t0 + m) * a])
+            add_bar_major(rec, t0, a, *(x[t0 * a:(t0 + m) * a] for x in (equity, cash, dd)),
+                          invested[t0 * a:(t0 + m) * a])
             t0 += m
         rec.close()
         # Act
         with Recording(tmp) as read:
             bars, eq = read.bar_grid(from_bar), read.equity_grid(from_bar)
             rows = read.equity_arrays(from_bar)
-    # Assert: bit for bit (NaN included), times rounded down to the second
+    # Assert: bit for bit (NaN included), times to the nanosecond
     n, s = len(times), min(from_bar, len(times))
     assert bars.bars.tolist() == eq.bars.tolist() == list(range(s, n))
     assert bars.symbols == tuple(symbols) and eq.agents.tolist() == list(range(a))
-    whole = times.astype("datetime64[s]").astype("datetime64[ns]")
-    np.testing.assert_array_equal(bars.times, whole[s:])
+    np.testing.assert_array_equal(bars.times, times[s:])
     assert iso(bars.times) == iso(times[s:])
     for f, p in zip(PRICES, prices, strict=True):
         assert bars.prices[f].tobytes() == p[s:].tobytes(), f
@@ -581,15 +637,19 @@ def test_a_damaged_block_is_named(tmp_path):
 def test_a_recording_of_a_newer_schema_is_refused_by_name(tmp_path):
     write_recording(tmp_path / "r1")
     db = sqlite3.connect(tmp_path / "r1" / DB_NAME)
-    db.execute("PRAGMA user_version = 3")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     db.commit()
     db.close()
-    with pytest.raises(RecordingError, match="schema version 3, newer than"):
+    with pytest.raises(RecordingError, match=f"schema version {SCHEMA_VERSION + 1}, newer than"):
         Recording(tmp_path / "r1")
 
 
-def test_recording_of_a_run_holds_exactly_the_engines_rows(tmp_path):
-    # Arrange
+@pytest.mark.parametrize("shared_memory", [True, False], ids=["shared memory", "pipe only"])
+def test_recording_of_a_run_holds_exactly_the_engines_rows(tmp_path, monkeypatch, shared_memory):
+    # Arrange: prices and equity reach the writer through shared memory (Linux), or
+    # through the pipe where there is none
+    if not shared_memory:
+        monkeypatch.setattr(shared, "available", lambda: False)
     data = load_bundled(["AAPL", "MSFT"])
     comp = Competition(data, ["buy_and_hold", "sma_cross", "random"],
                        CompetitionConfig(run_dir=str(tmp_path), seed=4, block_bars=500))
@@ -620,6 +680,66 @@ def test_recording_of_a_run_holds_exactly_the_engines_rows(tmp_path):
     shown = comp.streams.decisions.to_frame()
     for col in ("bar", "agent", "targets", "confidence", "reasoning"):
         assert decisions[col].tolist() == shown[col].tolist(), col
+    assert shared.available() == shared_memory
+
+
+def test_the_engine_hands_over_in_batches_of_record_bars(tmp_path, monkeypatch):
+    # Arrange: blocks of 250 bars, a hand-over due every 1,000 bars (never by time)
+    monkeypatch.setattr(publisher, "RECORD_BARS", 1000)
+    monkeypatch.setattr(publisher, "RECORD_SECONDS", 1e9)
+    starts = []
+    add = Recorder.add_bar_block
+
+    def adding(self, t0, *args):
+        starts.append(t0)
+        add(self, t0, *args)
+
+    monkeypatch.setattr(Recorder, "add_bar_block", adding)
+    data = load_bundled(["AAPL"])
+    comp = Competition(data, ["sma_cross"], CompetitionConfig(run_dir=str(tmp_path),
+                                                              block_bars=250))
+    # Act
+    comp.run()
+    # Assert: four batches, the last at the end of the run; every bar recorded once
+    assert starts == [0, 1000, 2000, 3000] and len(data) == 3270
+    with Recording(comp.run_path) as rec:
+        assert rec.bar_grid().bars.tolist() == list(range(len(data)))
+        assert rec.equity_grid().equity[:, 0].tolist() == comp.equity_frame().iloc[:, 0].tolist()
+
+
+def test_prices_and_equity_reach_the_writer_through_shared_memory(tmp_path, monkeypatch):
+    # Arrange: the same run recorded with shared memory, then through the pipe alone
+    piped = []
+    close = Recorder.close
+
+    def closing(self):
+        piped.append(self.sent_bytes)
+        close(self)
+
+    monkeypatch.setattr(Recorder, "close", closing)
+    grids = []
+    for name in ("shared", "pipe"):
+        if name == "pipe":
+            monkeypatch.setattr(shared, "available", lambda: False)
+        data = load_bundled(["AAPL", "MSFT"])
+        comp = Competition(data, ["buy_and_hold", "sma_cross", "random"],
+                           CompetitionConfig(run_dir=str(tmp_path), run_id=name, seed=4,
+                                             block_bars=500))
+        # Act
+        comp.run()
+        with Recording(comp.run_path) as rec:
+            grids.append((rec.bar_grid(), rec.equity_grid()))
+    # Assert: the pipe carried the prices and equity (a bar's time 8 bytes, OHLCV 40 a
+    # symbol, equity 25 an agent) only without shared memory (give or take the frames'
+    # headers); the recordings are the same
+    values = len(data) * (8 + 40 * 2 + 25 * 3)
+    assert values * 0.95 < piped[1] - piped[0] < values * 1.05, (piped, values)
+    (bars, equity), (bars_piped, equity_piped) = grids
+    for f in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(bars.prices[f], bars_piped.prices[f])
+    np.testing.assert_array_equal(bars.times, bars_piped.times)
+    for f in ("bars", "equity", "cash", "drawdown_pct", "invested"):
+        np.testing.assert_array_equal(getattr(equity, f), getattr(equity_piped, f), err_msg=f)
 
 
 # ----------------------------------------------------------------------------- writer failures
@@ -759,10 +879,11 @@ def test_a_writer_that_is_behind_never_stalls_the_hand_overs_and_loses_nothing(t
     closes = np.arange(8192 * 4, dtype=float).reshape(-1, 4)
 
 
-    def hand_over():  # 5 blocks of 1.5 MB each
+    def hand_over():  # 5 blocks of 1.5 MB each, then the flush after which arrays are free
         for k in range(5):
             rec.add_bar_block(k * 8192, times + np.timedelta64(k * 8192, "D"),
                               ["A", "B", "C", "D"], [closes + k] * 5)
+        rec.flush()
 
     try:
         # Act: hand over while the writer is stopped; then the engine reuses its array
