@@ -7,7 +7,7 @@ milliseconds and needs nothing from the engine's environment.
 It creates the database and its schema (WAL mode), then reads frames from
 stdin and applies them in order, inside a transaction that
 it commits at least every ``COMMIT_INTERVAL`` seconds while it has uncommitted
-rows, and sooner (a tenth of the interval after the last commit) whenever it has
+rows, and sooner (a fiftieth of the interval after the last commit) whenever it has
 caught up with its input; the first rows (the run's meta) commit at once. A frame
 is ``<u64 length><marshalled message>`` followed by the raw buffers the message
 announces (numpy columns, sent without copying). :mod:`marshal` is three times
@@ -197,7 +197,7 @@ def main(path: str, interval: float, shared: list[str]) -> int:
                 since = time.monotonic() - last_commit
                 idle = not select.select([fd_in], [], [], 0)[0]
                 if since >= interval or idle and (
-                        since >= interval / 10
+                        since >= interval / 50
                         or not select.select([fd_in], [], [], interval - since)[0]):
                     db.execute("COMMIT")
                     pending, last_commit = False, time.monotonic()

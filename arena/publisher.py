@@ -114,7 +114,7 @@ class Publisher:
         self._trade_blocks: list[np.ndarray] = []
         self._decision_cols: list[list] = [[] for _ in range(5)]
         self._last_record = float("-inf")
-        self._events: list[tuple] = []
+        self._events: list[list] = [[] for _ in range(5)]  # columns, as recorder.add_event_columns
         self._last_board = -1.0
         self._next_progress = progress_every
         self._agent_ids = {s.name: s.index for s in slots}
@@ -137,14 +137,19 @@ class Publisher:
             self.streams.events.extend({
                 "wall_time": [wall] * len(events), "bar": list(bars), "time": times,
                 "kind": list(kinds), "agent": list(agents), "message": list(messages)})
-            self._events.extend((wall, b, k, ids.get(a), m) for k, b, a, m in events)
+            walls, at, kind, agent, message = self._events
+            walls += [wall] * len(events)
+            at += bars
+            kind += kinds
+            agent += [ids.get(a) for a in agents]
+            message += messages
 
     def flush_events(self) -> None:
         """Write queued events (engine thread only: it owns the recording)."""
         with self.lock:
-            rows, self._events = self._events, []
-        if self.recorder is not None and rows:
-            self.recorder.add_events(rows)
+            cols, self._events = self._events, [[] for _ in range(5)]
+        if self.recorder is not None and cols[0]:
+            self.recorder.add_event_columns(cols)
 
     # -- the recording ------------------------------------------------------------
     def record(self, force: bool = False) -> None:

@@ -98,7 +98,7 @@ class Recorder:
     numpy buffers; the run's folder is made here (a folder that cannot be made or
     written raises at once, anything else from the next call). The writer applies
     everything in order and commits at least every ``commit_interval`` seconds while it has
-    rows (and a tenth of that after its last commit once it has caught up); if
+    rows (and a fiftieth of that after its last commit once it has caught up); if
     the engine's process dies, it commits what it received and exits. What a
     full pipe cannot take yet waits here (the engine goes on) and follows with
     the next hand-over or flush; only more than :data:`MAX_BACKLOG` bytes waiting
@@ -219,16 +219,20 @@ class Recorder:
         array that is not contiguous) in a region the writer maps; else None."""
         if not self._regions or not c.size:
             return None
-        rows = [c] if c.flags.c_contiguous else list(c) if c.ndim == 2 else None
-        pieces, index = [], None
-        for r in rows or ():
-            found = shared.locate(r)
-            i = None if found is None else self._regions.get(id(found[0]))
-            if i is None or index not in (None, i):
-                return None
-            index = i
-            pieces.append((found[1], r.nbytes))
-        return None if index is None else ("shared", index, pieces)
+        whole = c.flags.c_contiguous
+        if not whole and not (c.ndim == 2 and c[0].flags.c_contiguous):
+            return None
+        found = shared.locate(c if whole else c[0])  # rows evenly spaced: c.strides[0]
+        end = found if whole else shared.locate(c[-1])
+        if found is None or end is None or end[0] is not found[0]:
+            return None
+        index = self._regions.get(id(found[0]))
+        if index is None:
+            return None
+        if whole:
+            return ("shared", index, [(found[1], c.nbytes)])
+        step, size = c.strides[0], c[0].nbytes
+        return ("shared", index, [(found[1] + i * step, size) for i in range(len(c))])
 
     def add_trades(self, rows: Iterable[tuple]) -> None:
         """Rows ``(bar, agent, symbol, side, quantity, price, fee, action, pnl, position)``."""
@@ -257,6 +261,11 @@ class Recorder:
     def add_events(self, rows: Iterable[tuple]) -> None:
         """Rows ``(wall_time, bar, kind, agent, message)``."""
         self._send(("rows", _EVENTS, list(rows)))
+
+    def add_event_columns(self, columns: Sequence[list]) -> None:
+        """The columns of :meth:`add_events` as lists of equal length (marshal writes
+        a wall time shared by many events once)."""
+        self._send(("columns", _EVENTS, list(columns)))
 
     def add_llm_calls(self, rows: Iterable[tuple]) -> None:
         """Rows ``(bar, agent, model, prompt, response, tokens_in, tokens_out, latency_ms,

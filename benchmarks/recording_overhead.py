@@ -16,8 +16,9 @@ threads), the best and median of each kind and the overheads ``recorded / not
 recorded - 1`` of the best, of the medians and (``paired``) the median of each
 pair's overhead; then the engine thread's CPU time inside the recorder's calls
 (handing rows to the writer; median of the recorded runs): what recording adds
-to the engine's own work, which load moves less than wall time; and the writer
-process's CPU time. The writer runs in parallel with the engine, so the
+to the engine's own work, which load moves less than wall time; the megabytes
+it wrote to the writer's pipe (prices and equity go through shared memory where
+the platform has it); and the writer process's CPU time. The writer runs in parallel with the engine, so the
 wall-time overhead stays small only while a core is free for it. The aim
 (issue 5) is under 10 %. Figures: docs/benchmarks.md section 6.
 """
@@ -76,11 +77,12 @@ class RecorderCalls:
     while in use): what handing the rows over costs the engine."""
 
     METHODS = ("__init__", "set_meta", "add_agents", "add_bar_block", "add_equity_block",
-               "add_trade_block", "add_decision_columns", "add_events", "add_llm_calls",
-               "flush", "close")
+               "add_trade_block", "add_decision_columns", "add_events", "add_event_columns",
+               "add_llm_calls", "flush", "close")
 
     def __init__(self):
         self.seconds = 0.0
+        self.piped = 0  # bytes the recorder wrote to the pipe (not shared memory)
 
     def __enter__(self):
         self._saved = {m: getattr(Recorder, m) for m in self.METHODS}
@@ -96,6 +98,8 @@ class RecorderCalls:
         @functools.wraps(method)
         def timed(*args, **kwargs):
             start = time.thread_time()
+            if method.__name__ == "close" and args[0].pid is not None:
+                self.piped += args[0].sent_bytes
             try:
                 return method(*args, **kwargs)
             finally:
@@ -107,7 +111,8 @@ def measure(data, agents, repeat: int, run_dir: str) -> dict:
     """Alternate unrecorded and recorded runs: wall times, CPU seconds of this
     process (all threads), of the engine thread in the recorder and of the writer
     process, and the rows written."""
-    r = {k: [] for k in ("off", "on", "cpu_off", "cpu_on", "cpu_recorder", "cpu_writer")}
+    r = {k: [] for k in ("off", "on", "cpu_off", "cpu_on", "cpu_recorder", "cpu_writer",
+                         "piped")}
     for _ in range(repeat):
         children_cpu()  # the last recording's writer is done: it cannot slow this run
         t, c = time.perf_counter(), time.process_time()
@@ -121,6 +126,7 @@ def measure(data, agents, repeat: int, run_dir: str) -> dict:
             r["on"].append(time.perf_counter() - t)
             r["cpu_on"].append(time.process_time() - c)
         r["cpu_recorder"].append(calls.seconds)
+        r["piped"].append(calls.piped)
         r["cpu_writer"].append(children_cpu() - w)
         r["rows"], r["sqlite_rows"] = rows_in(comp.run_path)
         shutil.rmtree(comp.run_path, ignore_errors=True)
@@ -184,14 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Engine thread CPU inside the recorder's calls, and the writer process's CPU "
           "(medians of the recorded runs):")
-    head = (f"{'':<18}{'rows recorded':>14}{'SQLite rows':>12}{'recorder ms':>13}"
+    head = (f"{'':<18}{'rows recorded':>14}{'SQLite rows':>12}{'pipe MB':>9}{'recorder ms':>13}"
             f"{'/ engine CPU':>14}{'writer ms':>11}{'/ engine CPU':>14}")
     print(head)
     print("-" * len(head))
     for label, r in results:
         c_off = statistics.median(r["cpu_off"])
         c_rec, c_w = statistics.median(r["cpu_recorder"]), statistics.median(r["cpu_writer"])
-        print(f"{label:<18}{r['rows']:>14,}{r['sqlite_rows']:>12,}{c_rec * 1000:>13.1f}"
+        print(f"{label:<18}{r['rows']:>14,}{r['sqlite_rows']:>12,}"
+              f"{statistics.median(r['piped']) / 1e6:>9.1f}{c_rec * 1000:>13.1f}"
               f"{c_rec / c_off:>14.1%}{c_w * 1000:>11.1f}{c_w / c_off:>14.1%}")
     print()
     for label, r in results:
