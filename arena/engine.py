@@ -474,7 +474,7 @@ class Competition:
             self._run_path = Path(cfg.run_dir) / self.run_id
             regions = {id(r): r for r in map(shared.region_of, (self.data.close, self._equity))
                        if r is not None}
-            self._pub.recorder = Recorder(self._run_path, regions=list(regions.values()))
+            self._pub.start_recording(Recorder(self._run_path, regions=list(regions.values())))
         for s in self._slots:
             try:
                 s.agent.reset(self.data, s.seed)

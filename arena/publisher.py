@@ -152,6 +152,15 @@ class Publisher:
             self.recorder.add_event_columns(cols)
 
     # -- the recording ------------------------------------------------------------
+    def start_recording(self, recorder: Recorder) -> None:
+        """Record to ``recorder`` from now on: it gets the run's histories once and
+        then, at each hand-over, the range of bars published since the last."""
+        data = self.data
+        recorder.use_histories(data.times, data.symbols, [
+            data.open, data.high, data.low, data.close, data.volume],
+            self.equity, self.cash_history, self.drawdown, self.invested)
+        self.recorder = recorder
+
     def record(self, force: bool = False) -> None:
         """Hand the recorder what was published since the last hand-over once
         :data:`RECORD_BARS` bars or :data:`RECORD_SECONDS` have passed, or now with
@@ -175,11 +184,7 @@ class Publisher:
         rec, data = self.recorder, self.data
         t0, t1 = self._recorded, self._published
         if t1 > t0:
-            rec.add_bar_block(t0, data.times[t0:t1], data.symbols, [
-                data.open[t0:t1], data.high[t0:t1], data.low[t0:t1], data.close[t0:t1],
-                data.volume[t0:t1]])
-            rec.add_equity_block(t0, self.equity[:, t0:t1], self.cash_history[:, t0:t1],
-                                 self.drawdown[:, t0:t1], self.invested[:, t0:t1])
+            rec.add_bars(t0, t1)
             self._recorded = t1
         if self._trade_blocks:  # columns as recorder.TRADE_BLOCK
             rec.add_trade_block(np.concatenate(self._trade_blocks), data.symbols)

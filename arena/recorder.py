@@ -170,69 +170,59 @@ class Recorder:
                     [(i, name, spec, json.dumps(params, default=str))
                      for i, name, spec, params in rows]))
 
+    def use_histories(self, times: np.ndarray, symbols: Sequence[str],
+                      ohlcv: Sequence[np.ndarray], equity: np.ndarray, cash: np.ndarray,
+                      drawdown_pct: np.ndarray, invested: np.ndarray) -> None:
+        """The run's whole histories, once: ``times`` and five ``(bars, symbols)``
+        OHLCV arrays, and ``(agents, bars)`` equity, cash, drawdown and invested;
+        :meth:`add_bars` then hands over ranges of them. Where they lie in shared
+        memory the writer reads them there, at offsets worked out here once."""
+        self._bars = _Columns(self._price_columns(times, symbols, ohlcv), 0, self._regions)
+        self._equity = _Columns(_equity_columns(equity, cash, drawdown_pct, invested), 1,
+                                self._regions)
+        self._symbols = json.dumps(list(symbols))
+
+    def add_bars(self, t0: int, t1: int) -> None:
+        """Bars ``t0 .. t1-1`` of the histories (:meth:`use_histories`): their prices
+        and every agent's equity."""
+        k, a = self._bars.arrays[1].shape[1], self._equity.arrays[0].shape[0]
+        for i, j in _chunks(t1 - t0, k):
+            self._send_range("bar_block", t0 + i, t0 + j, (self._symbols,), self._bars)
+        for i, j in _chunks(t1 - t0, a):
+            self._send_range("equity_block", t0 + i, t0 + j, (a,), self._equity)
+
     def add_bar_block(self, t0: int, times: np.ndarray, symbols: Sequence[str],
                       ohlcv: Sequence[np.ndarray]) -> None:
         """Bars ``t0 .. t0+len(times)-1``: ``times`` datetime64[ns] (UTC, naive) and five
         ``(bars, symbols)`` arrays open, high, low, close, volume."""
+        cols = _Columns(self._price_columns(times, symbols, ohlcv), 0, self._regions)
+        names = json.dumps(list(symbols))
+        for i, j in _chunks(len(times), len(symbols)):
+            self._send_range("bar_block", i, j, (names,), cols, int(t0))
+
+    def add_equity_block(self, t0: int, equity: np.ndarray, cash: np.ndarray,
+                         drawdown_pct: np.ndarray, invested: np.ndarray) -> None:
+        """Equity of agents ``0 .. n-1`` (the rows) for bars ``t0..`` (the columns):
+        ``(agents, bars)`` arrays, e.g. views of the run's histories."""
+        cols = _Columns(_equity_columns(equity, cash, drawdown_pct, invested), 1, self._regions)
+        for i, j in _chunks(cols.arrays[0].shape[1], len(cols.arrays[0])):
+            self._send_range("equity_block", i, j, (len(cols.arrays[0]),), cols, int(t0))
+
+    @staticmethod
+    def _price_columns(times, symbols, ohlcv) -> list[np.ndarray]:
         times = np.asarray(times, dtype="datetime64[ns]").view("<i8")
         cols = [np.asarray(c, dtype="<f8") for c in ohlcv]
         k = len(symbols)
         if len(cols) != len(PRICE_FIELDS) or any(c.shape != (len(times), k) for c in cols):
             raise ValueError(f"bar block of {len(times)} bars x {k} symbols: got OHLCV shapes "
                              f"{[c.shape for c in cols]}")
-        names = json.dumps(list(symbols))
-        for i, j in _chunks(len(times), k):
-            self._send_columns(("bar_block", int(t0) + i, j - i, names),
-                               [times[i:j], *(c[i:j] for c in cols)])
+        return [times, *cols]
 
-    def add_equity_block(self, t0: int, equity: np.ndarray, cash: np.ndarray,
-                         drawdown_pct: np.ndarray, invested: np.ndarray) -> None:
-        """Equity of agents ``0 .. n-1`` (the rows) for bars ``t0..`` (the columns):
-        ``(agents, bars)`` arrays, e.g. views of the run's histories."""
-        cols = [np.asarray(x, dtype="<f8") for x in (equity, cash, drawdown_pct)]
-        invested = np.asarray(invested)
-        cols.append(invested.view(np.int8) if invested.dtype == np.bool_
-                    else invested.astype(np.int8))
-        a = cols[0].shape[0] if cols[0].ndim == 2 else 0
-        if a < 1 or any(c.shape != cols[0].shape for c in cols):
-            raise ValueError(f"equity block of shapes {[c.shape for c in cols]}: expected "
-                             "(agents, bars) arrays of one shape")
-        for i, j in _chunks(cols[0].shape[1], a):
-            self._send_columns(("equity_block", int(t0) + i, j - i, a),
-                               [c[:, i:j] for c in cols])
-
-    def _send_columns(self, head: tuple, columns: list[np.ndarray]) -> None:
-        """Send a block message: ``head`` + where the writer finds each column, in
-        shared memory (offsets: nothing copied) or, failing that, after the frame."""
-        specs, buffers = [], []
-        for c in columns:
-            spec = self._where(c)
-            if spec is None:
-                c = np.ascontiguousarray(c)
-                spec = ("pipe", c.nbytes)
-                buffers.append(c)
-            specs.append(spec)
-        self._send((*head, specs), buffers)
-
-    def _where(self, c: np.ndarray) -> tuple | None:
-        """``("shared", region, [(offset, bytes), ...])``: ``c`` (its rows, for a 2-D
-        array that is not contiguous) in a region the writer maps; else None."""
-        if not self._regions or not c.size:
-            return None
-        whole = c.flags.c_contiguous
-        if not whole and not (c.ndim == 2 and c[0].flags.c_contiguous):
-            return None
-        found = shared.locate(c if whole else c[0])  # rows evenly spaced: c.strides[0]
-        end = found if whole else shared.locate(c[-1])
-        if found is None or end is None or end[0] is not found[0]:
-            return None
-        index = self._regions.get(id(found[0]))
-        if index is None:
-            return None
-        if whole:
-            return ("shared", index, [(found[1], c.nbytes)])
-        step, size = c.strides[0], c[0].nbytes
-        return ("shared", index, [(found[1] + i * step, size) for i in range(len(c))])
+    def _send_range(self, kind: str, i: int, j: int, head: tuple, cols: _Columns,
+                    t0: int = 0) -> None:
+        """Bars ``i..j-1`` of ``cols`` as a ``kind`` message for bars ``t0+i..``."""
+        specs, buffers = cols.range(i, j)
+        self._send((kind, t0 + i, j - i, *head, specs), buffers)
 
     def add_trades(self, rows: Iterable[tuple]) -> None:
         """Rows ``(bar, agent, symbol, side, quantity, price, fee, action, pnl, position)``."""
@@ -407,6 +397,51 @@ def _chunks(n_bars: int, width: int):
     """``(start, stop)`` bar ranges of at most :data:`BLOCK_CELLS` // ``width`` bars."""
     step = max(1, BLOCK_CELLS // max(width, 1))
     return [(i, min(i + step, n_bars)) for i in range(0, n_bars, step)]
+
+
+def _equity_columns(equity, cash, drawdown_pct, invested) -> list[np.ndarray]:
+    cols = [np.asarray(x, dtype="<f8") for x in (equity, cash, drawdown_pct)]
+    invested = np.asarray(invested)
+    cols.append(invested.view(np.int8) if invested.dtype == np.bool_
+                else invested.astype(np.int8))
+    if cols[0].ndim != 2 or not len(cols[0]) or any(c.shape != cols[0].shape for c in cols):
+        raise ValueError(f"equity block of shapes {[c.shape for c in cols]}: expected "
+                         "(agents, bars) arrays of one shape")
+    return cols
+
+
+class _Columns:
+    """Arrays whose bars lie along ``axis`` (0: ``(bars, ...)``, 1: ``(rows, bars)``),
+    handed over a range of bars at a time: where an array is in a shared region the
+    writer maps, as that range's offsets (worked out from the array's own, located
+    once); else its values, copied after the frame."""
+
+    def __init__(self, arrays: list[np.ndarray], axis: int, regions: dict[int, int]):
+        self.arrays, self.axis = arrays, axis
+        self.where: list[tuple[int, int] | None] = []
+        for a in arrays:
+            found = shared.locate(a) if regions and a.size else None
+            index = None if found is None else regions.get(id(found[0]))
+            inner = a.strides[-1] == a.itemsize and (axis == 1 or a.flags.c_contiguous)
+            self.where.append((index, found[1]) if index is not None and inner else None)
+
+    def range(self, i: int, j: int) -> tuple[list[tuple], list[np.ndarray]]:
+        """Where the writer finds bars ``i..j-1`` of each array, and the buffers to
+        send after the frame for those it cannot read in place."""
+        specs, buffers = [], []
+        for a, where in zip(self.arrays, self.where, strict=True):
+            if where is None:
+                c = np.ascontiguousarray(a[i:j] if self.axis == 0 else a[:, i:j])
+                specs.append(("pipe", c.nbytes))
+                buffers.append(c)
+            elif self.axis == 0:
+                row = a.strides[0]
+                specs.append(("shared", where[0], [(where[1] + i * row, (j - i) * row)]))
+            else:
+                step, item = a.strides
+                specs.append(("shared", where[0], [(where[1] + r * step + i * item, (j - i) * item)
+                                                   for r in range(len(a))]))
+        return specs, buffers
 
 
 def _read_exact(fd: int, n: int) -> bytes:

@@ -78,14 +78,20 @@ def region_of(a: np.ndarray) -> Region | None:
 
 
 def locate(a: np.ndarray) -> tuple[Region, int] | None:
-    """``(region, byte offset)`` of a C-contiguous array in shared memory, else None."""
+    """``(region, byte offset of a's first element)`` if all of ``a`` (a view with any
+    strides too) lies in shared memory, else None."""
     region = region_of(a)
-    if region is None or not a.flags.c_contiguous:
+    if region is None:
         return None
-    offset = a.__array_interface__["data"][0] - region.address
-    if offset < 0 or offset + a.nbytes > region.size:
+    start = low = high = a.__array_interface__["data"][0]
+    for n, step in zip(a.shape, a.strides, strict=True):  # the extent of a's bytes
+        if step < 0:
+            low += step * (n - 1)
+        else:
+            high += step * (n - 1)
+    if low < region.address or high + a.itemsize > region.address + region.size:
         return None
-    return region, offset
+    return region, start - region.address
 
 
 def _region(size: int) -> Region:

@@ -306,9 +306,12 @@ def test_killed_run_keeps_every_bar_committed_a_second_before(tmp_path):
     per_bar = bars.groupby("bar")["symbol"].apply(sorted)
     assert set(recorded) <= set(per_bar.index)
     assert all(per_bar[b] == ["AAPL", "MSFT"] for b in recorded)
-    # the writer outlives the engine: every bar the engine had reported processed
-    # (and so handed over) ends up committed, not only those a second old
-    reported = max(bar for bar, _ in reports)
+    # the writer outlives the engine: every bar the engine had handed over ends up
+    # committed, not only those a second old; the engine hands over at least every
+    # RECORD_SECONDS, so every bar it reported processed that long before the kill
+    handed_over = killed_at - publisher.RECORD_SECONDS - 0.05
+    reported = max(bar for bar, at in reports if at <= handed_over)
+    assert reported > promised
 
     def committed_bars():
         with Recording(found["run_path"]) as rec:
@@ -687,21 +690,22 @@ def test_the_engine_hands_over_in_batches_of_record_bars(tmp_path, monkeypatch):
     # Arrange: blocks of 250 bars, a hand-over due every 1,000 bars (never by time)
     monkeypatch.setattr(publisher, "RECORD_BARS", 1000)
     monkeypatch.setattr(publisher, "RECORD_SECONDS", 1e9)
-    starts = []
-    add = Recorder.add_bar_block
+    ranges = []
+    add = Recorder.add_bars
 
-    def adding(self, t0, *args):
-        starts.append(t0)
-        add(self, t0, *args)
+    def adding(self, t0, t1):
+        ranges.append((t0, t1))
+        add(self, t0, t1)
 
-    monkeypatch.setattr(Recorder, "add_bar_block", adding)
+    monkeypatch.setattr(Recorder, "add_bars", adding)
     data = load_bundled(["AAPL"])
     comp = Competition(data, ["sma_cross"], CompetitionConfig(run_dir=str(tmp_path),
                                                               block_bars=250))
     # Act
     comp.run()
     # Assert: four batches, the last at the end of the run; every bar recorded once
-    assert starts == [0, 1000, 2000, 3000] and len(data) == 3270
+    assert ranges == [(0, 1000), (1000, 2000), (2000, 3000), (3000, 3270)]
+    assert len(data) == 3270
     with Recording(comp.run_path) as rec:
         assert rec.bar_grid().bars.tolist() == list(range(len(data)))
         assert rec.equity_grid().equity[:, 0].tolist() == comp.equity_frame().iloc[:, 0].tolist()

@@ -29,8 +29,11 @@ def test_arrays_share_one_region_and_are_found_with_their_offsets():
     assert at == 0 and region.size == 128 + 64
     assert shared.locate(equity[1, 2:4]) == (region, 8 * (5 + 2))
     assert shared.locate(equity.view(np.int64)[2]) == (region, 80)
-    assert shared.locate(equity[:, 1:3]) is None  # not contiguous: its rows are
+    assert shared.locate(equity[:, 1:3]) == (region, 8)  # strided: its first element
     assert [shared.locate(r)[1] for r in equity[:, 1:3]] == [8, 48, 88]
+    assert shared.locate(equity[::-1, ::-1]) == (region, 112)  # reversed: still inside
+    beyond = np.lib.stride_tricks.as_strided(equity, shape=(10, 5))  # past the region's end
+    assert shared.region_of(beyond) is region and shared.locate(beyond) is None
     assert shared.locate(np.zeros(3)) is None and shared.locate(equity.copy()) is None
 
 
