@@ -18,7 +18,7 @@ buffer (a numpy scalar) as its raw bytes, so the engine hands over plain Python
 values. Messages:
 
 ``("rows", sql, rows)``
-    ``executemany(sql, rows)``.
+    ``executemany(sql, rows)`` (done :data:`BATCH_ROWS` rows to a statement).
 ``("columns", sql, columns)``
     the same with ``rows = zip(*columns)``.
 ``("trade_block", sql, symbols, sizes)`` + one float64 buffer of rows (bar, agent,
@@ -46,6 +46,8 @@ gone) it commits what it has and exits 0.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import marshal
 import mmap
 import os
@@ -92,6 +94,7 @@ CREATE INDEX IF NOT EXISTS events_bar ON events (bar);
 # agent-major; 2 = times in seconds, equity bar-major; 0 = a row per bar x symbol/agent
 SCHEMA_VERSION = 3
 WAL_PAGES = 16384  # pages of 4 KiB: 64 MiB
+BATCH_ROWS = 100  # rows per INSERT statement (a third less CPU than one row each)
 
 
 class EndOfInput(Exception):
@@ -130,6 +133,13 @@ def trade_rows(symbols: list[str], block: bytes):
                price, fee, "exit" if exit_ > 0 else "entry", None if pnl != pnl else pnl, pos)
 
 
+@functools.lru_cache(maxsize=64)
+def batched(sql: str) -> str:
+    """``INSERT ... VALUES (?, ...)`` for :data:`BATCH_ROWS` rows at once."""
+    head, _, group = sql.rpartition(" VALUES ")
+    return f"{head} VALUES {', '.join([group] * BATCH_ROWS)}"
+
+
 class Writer:
     def __init__(self, db: sqlite3.Connection, fd_in: int, regions: list[mmap.mmap]):
         self.db, self.fd = db, fd_in
@@ -153,14 +163,26 @@ class Writer:
                 out.append(b"".join(region[at:at + size] for at, size in pieces))
         return out
 
+    def insert(self, sql: str, rows) -> None:
+        """``executemany(sql, rows)``, in order, :data:`BATCH_ROWS` rows a statement."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        whole = len(rows) - len(rows) % BATCH_ROWS
+        if whole:
+            values = list(itertools.chain.from_iterable(rows[:whole]))
+            step = len(values) // whole * BATCH_ROWS
+            self.db.executemany(batched(sql), (values[i:i + step]
+                                               for i in range(0, len(values), step)))
+        if whole < len(rows):
+            self.db.executemany(sql, rows[whole:])
+
     def apply(self, msg) -> None:
         kind = msg[0]
         if kind == "rows":
-            self.db.executemany(msg[1], msg[2])
+            self.insert(msg[1], msg[2])
         elif kind == "columns":
-            self.db.executemany(msg[1], zip(*msg[2], strict=True))
+            self.insert(msg[1], list(zip(*msg[2], strict=True)))
         elif kind == "trade_block":
-            self.db.executemany(msg[1], trade_rows(msg[2], self.buffers(msg[3])[0]))
+            self.insert(msg[1], trade_rows(msg[2], self.buffers(msg[3])[0]))
         elif kind == "bar_block":
             self.db.execute("INSERT INTO bar_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (*msg[1:4], *self.blobs(msg[4])))

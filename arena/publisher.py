@@ -164,7 +164,7 @@ class Publisher:
     def record(self, force: bool = False) -> None:
         """Hand the recorder what was published since the last hand-over once
         :data:`RECORD_BARS` bars or :data:`RECORD_SECONDS` have passed, or now with
-        ``force`` (the engine pauses, steps or stops), and then wait for the commit.
+        ``force`` (the engine pauses, steps or stops: then also wait for the commit).
         Batching costs the engine fewer calls than handing over each block; a reader
         following the recording sees bars at most that much later (plus the writer's
         commit interval). Engine thread only."""

@@ -109,6 +109,11 @@ class Recorder:
     as much as copying 100 KB. Until then the arrays handed over are referenced,
     not copied: they must not change before the next :meth:`flush`.
 
+    ``regions`` are shared-memory regions (:mod:`arena.shared`) the writer maps when
+    it starts: arrays handed over that lie in them (the run's histories, see
+    :meth:`use_histories`) are read there, at their offsets, instead of being copied
+    into the pipe.
+
     Rows hold plain Python values (None, int, float, str; not numpy scalars, whose
     raw bytes the pipe's marshal format would store): the engine converts what
     agents return. Errors of the writer (disk full, a file it cannot write) come back as

@@ -76,7 +76,8 @@ class RecorderCalls:
     """Times the engine thread's CPU inside :class:`Recorder`'s methods (patched
     while in use): what handing the rows over costs the engine."""
 
-    METHODS = ("__init__", "set_meta", "add_agents", "add_bar_block", "add_equity_block",
+    METHODS = ("__init__", "set_meta", "add_agents", "use_histories", "add_bars",
+               "add_bar_block", "add_equity_block",
                "add_trade_block", "add_decision_columns", "add_events", "add_event_columns",
                "add_llm_calls", "flush", "close")
 

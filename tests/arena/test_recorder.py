@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from arena import Decision, publisher, shared, synthetic
+from arena._sqlite_writer import BATCH_ROWS
 from arena.agents import Agent
 from arena.data import load_bundled
 from arena.engine import Competition, CompetitionConfig, State
@@ -948,6 +949,36 @@ def test_numpy_values_from_agents_are_recorded_as_text_and_numbers(tmp_path):
     assert (0, 0.25, "bar 0") in rows
     assert [r for r in rows if r[0] == 1] == [(1, 1.0, f"bar {t}") for t in range(6)]
     assert {type(c) for _, c, r in rows} == {float} and {type(r) for *_, r in rows} == {str}
+
+
+def test_rows_in_statements_of_many_keep_their_order_and_values(tmp_path):
+    # Arrange: more rows than one INSERT statement takes (BATCH_ROWS), and a remainder
+    n = 2 * BATCH_ROWS + 37
+    decisions = [list(range(n)), [i % 3 for i in range(n)],
+                 [None if i % 5 else f'{{"X": {i / 7}}}' for i in range(n)],
+                 [i / 3 for i in range(n)], [f"why {i} → é" for i in range(n)], [None] * n]
+    events = [("2026-12-02T09:00:00.000Z", i, "trade", i % 2, f"buy {i}") for i in range(n)]
+    trades = np.array([[i, 0, 0, 1, 1.5, 10 + i, 0, i % 2, np.nan if i % 2 == 0 else -1.0 * i,
+                        1.5] for i in range(n)])
+    rec = Recorder(tmp_path / "r1")
+    rec.set_meta(**META)
+    # Act
+    rec.add_decision_columns(decisions)
+    rec.add_events(events)
+    rec.add_trade_block(trades, ["XYZ"])
+    rec.close()
+    # Assert
+    db = sqlite3.connect(tmp_path / "r1" / DB_NAME)
+    got = db.execute("SELECT id, bar, agent, targets, confidence, reasoning, detail"
+                     " FROM decisions ORDER BY id").fetchall()
+    got_events = db.execute("SELECT wall_time, bar, kind, agent, message FROM events"
+                            " ORDER BY id").fetchall()
+    got_trades = db.execute("SELECT bar, price, action, pnl FROM trades ORDER BY id").fetchall()
+    db.close()
+    assert got == [(i + 1, *row) for i, row in enumerate(zip(*decisions, strict=True))]
+    assert got_events == events
+    assert got_trades == [(i, 10.0 + i, "exit" if i % 2 else "entry",
+                           -1.0 * i if i % 2 else None) for i in range(n)]
 
 
 def test_a_value_marshal_cannot_write_is_a_clear_recording_error(tmp_path):
