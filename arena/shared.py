@@ -8,9 +8,13 @@ bars lies. :class:`arena.data.MarketData` keeps its arrays here and so does a
 recorded competition's equity, cash and drawdown; views and slices of them are
 found too (:func:`locate`).
 
-Where memory files do not exist (not Linux) :func:`empty` returns ordinary
-arrays and :func:`locate` finds nothing: the recorder sends those values
-through its pipe, as it does for any other array.
+Where memory files do not exist (not Linux), or one cannot be made (too many
+open files, a file size limit), :func:`empty` returns ordinary arrays and
+:func:`locate` finds nothing: the recorder sends those values through its pipe,
+as it does for any other array. Each region holds one descriptor open for as
+long as an array uses it. The mapping is shared, not copy-on-write: a process
+forked from this one sees (and would change) the same memory; market data is
+read-only, and a competition's histories are written by its engine thread only.
 """
 
 from __future__ import annotations
