@@ -18,7 +18,9 @@ pair's overhead; then the engine thread's CPU time inside the recorder's calls
 (handing rows to the writer; median of the recorded runs): what recording adds
 to the engine's own work, which load moves less than wall time; the megabytes
 it wrote to the writer's pipe (prices and equity go through shared memory where
-the platform has it); and the writer process's CPU time. The writer runs in parallel with the engine, so the
+the platform has it); the writer process's CPU time; and the engine thread's CPU
+over the whole run, and paired without the recorder's calls: how much slower its
+own work runs beside the writer. The writer runs in parallel with the engine, so the
 wall-time overhead stays small only while a core is free for it. The aim
 (issue 5) is under 10 %. Figures: docs/benchmarks.md section 6.
 """
@@ -40,6 +42,7 @@ import time
 
 from _common import AGENT_MIX, run_arena, sma_spec, tile
 
+from arena import Competition
 from arena.data import BUNDLED_SYMBOLS, load_bundled
 from arena.recorder import DB_NAME, Recorder
 
@@ -108,30 +111,59 @@ class RecorderCalls:
         return timed
 
 
+class EngineThread:
+    """The engine thread's CPU seconds of each run (``Competition._loop`` patched while
+    in use), to tell its own work slowing down from the recorder's calls."""
+
+    def __enter__(self):
+        self.seconds: list[float] = []
+        self._loop = Competition._loop
+
+        def timed(comp):
+            start = time.thread_time()
+            try:
+                self._loop(comp)
+            finally:
+                self.seconds.append(time.thread_time() - start)
+
+        Competition._loop = timed
+        return self
+
+    def __exit__(self, *exc):
+        Competition._loop = self._loop
+
+
 def measure(data, agents, repeat: int, run_dir: str) -> dict:
     """Alternate unrecorded and recorded runs: wall times, CPU seconds of this
     process (all threads), of the engine thread in the recorder and of the writer
     process, and the rows written."""
     r = {k: [] for k in ("off", "on", "cpu_off", "cpu_on", "cpu_recorder", "cpu_writer",
                          "piped")}
-    for _ in range(repeat):
-        children_cpu()  # the last recording's writer is done: it cannot slow this run
-        t, c = time.perf_counter(), time.process_time()
-        run_arena(data, agents)
-        r["off"].append(time.perf_counter() - t)
-        r["cpu_off"].append(time.process_time() - c)
-        w = children_cpu()
-        with RecorderCalls() as calls:
-            t, c = time.perf_counter(), time.process_time()
-            comp = run_arena(data, agents, record=True, run_dir=run_dir)
-            r["on"].append(time.perf_counter() - t)
-            r["cpu_on"].append(time.process_time() - c)
-        r["cpu_recorder"].append(calls.seconds)
-        r["piped"].append(calls.piped)
-        r["cpu_writer"].append(children_cpu() - w)
-        r["rows"], r["sqlite_rows"] = rows_in(comp.run_path)
-        shutil.rmtree(comp.run_path, ignore_errors=True)
+    with EngineThread() as engine:
+        for _ in range(repeat):
+            _pair(data, agents, run_dir, r)
+    r["thread_off"], r["thread_on"] = engine.seconds[0::2], engine.seconds[1::2]
     return r
+
+
+def _pair(data, agents, run_dir: str, r: dict) -> None:
+    """One unrecorded run and its recorded twin, their figures appended to ``r``."""
+    children_cpu()  # the last recording's writer is done: it cannot slow this run
+    t, c = time.perf_counter(), time.process_time()
+    run_arena(data, agents)
+    r["off"].append(time.perf_counter() - t)
+    r["cpu_off"].append(time.process_time() - c)
+    w = children_cpu()
+    with RecorderCalls() as calls:
+        t, c = time.perf_counter(), time.process_time()
+        comp = run_arena(data, agents, record=True, run_dir=run_dir)
+        r["on"].append(time.perf_counter() - t)
+        r["cpu_on"].append(time.process_time() - c)
+    r["cpu_recorder"].append(calls.seconds)
+    r["piped"].append(calls.piped)
+    r["cpu_writer"].append(children_cpu() - w)
+    r["rows"], r["sqlite_rows"] = rows_in(comp.run_path)
+    shutil.rmtree(comp.run_path, ignore_errors=True)
 
 
 def paired(off: list[float], on: list[float]) -> float:
@@ -201,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<18}{r['rows']:>14,}{r['sqlite_rows']:>12,}"
               f"{statistics.median(r['piped']) / 1e6:>9.1f}{c_rec * 1000:>13.1f}"
               f"{c_rec / c_off:>14.1%}{c_w * 1000:>11.1f}{c_w / c_off:>14.1%}")
+    print()
+    print("The engine thread's CPU over the whole run (medians), and its own work without "
+          "the recorder's calls, paired: how much slower it runs beside the writer")
+    for label, r in results:
+        own = [on - rec for on, rec in zip(r["thread_on"], r["cpu_recorder"], strict=True)]
+        m_off, m_on = statistics.median(r["thread_off"]), statistics.median(r["thread_on"])
+        print(f"{label:<18}off {m_off * 1000:.1f} ms, on {m_on * 1000:.1f} ms "
+              f"({m_on / m_off - 1:+.1%}); own work {paired(r['thread_off'], own):+.1%}")
     print()
     for label, r in results:
         print(f"{label}: off {', '.join(f'{x:.3f}' for x in r['off'])}; "
