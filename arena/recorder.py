@@ -190,28 +190,25 @@ class Recorder:
     def add_bars(self, t0: int, t1: int) -> None:
         """Bars ``t0 .. t1-1`` of the histories (:meth:`use_histories`): their prices
         and every agent's equity."""
-        k, a = self._bars.arrays[1].shape[1], self._equity.arrays[0].shape[0]
-        for i, j in _chunks(t1 - t0, k):
-            self._send_range("bar_block", t0 + i, t0 + j, (self._symbols,), self._bars)
-        for i, j in _chunks(t1 - t0, a):
-            self._send_range("equity_block", t0 + i, t0 + j, (a,), self._equity)
+        a = self._equity.arrays[0].shape[0]
+        self._send_blocks("bar_block", self._bars, (self._symbols,), t0, t1)
+        self._send_blocks("equity_block", self._equity, (a,), t0, t1)
 
     def add_bar_block(self, t0: int, times: np.ndarray, symbols: Sequence[str],
                       ohlcv: Sequence[np.ndarray]) -> None:
         """Bars ``t0 .. t0+len(times)-1``: ``times`` datetime64[ns] (UTC, naive) and five
         ``(bars, symbols)`` arrays open, high, low, close, volume."""
         cols = _Columns(self._price_columns(times, symbols, ohlcv), 0, self._regions)
-        names = json.dumps(list(symbols))
-        for i, j in _chunks(len(times), len(symbols)):
-            self._send_range("bar_block", i, j, (names,), cols, int(t0))
+        self._send_blocks("bar_block", cols, (json.dumps(list(symbols)),), 0, len(times),
+                          int(t0))
 
     def add_equity_block(self, t0: int, equity: np.ndarray, cash: np.ndarray,
                          drawdown_pct: np.ndarray, invested: np.ndarray) -> None:
         """Equity of agents ``0 .. n-1`` (the rows) for bars ``t0..`` (the columns):
         ``(agents, bars)`` arrays, e.g. views of the run's histories."""
         cols = _Columns(_equity_columns(equity, cash, drawdown_pct, invested), 1, self._regions)
-        for i, j in _chunks(cols.arrays[0].shape[1], len(cols.arrays[0])):
-            self._send_range("equity_block", i, j, (len(cols.arrays[0]),), cols, int(t0))
+        a, m = cols.arrays[0].shape
+        self._send_blocks("equity_block", cols, (a,), 0, m, int(t0))
 
     @staticmethod
     def _price_columns(times, symbols, ohlcv) -> list[np.ndarray]:
@@ -223,11 +220,13 @@ class Recorder:
                              f"{[c.shape for c in cols]}")
         return [times, *cols]
 
-    def _send_range(self, kind: str, i: int, j: int, head: tuple, cols: _Columns,
-                    t0: int = 0) -> None:
-        """Bars ``i..j-1`` of ``cols`` as a ``kind`` message for bars ``t0+i..``."""
-        specs, buffers = cols.range(i, j)
-        self._send((kind, t0 + i, j - i, *head, specs), buffers)
+    def _send_blocks(self, kind: str, cols: _Columns, head: tuple, start: int, stop: int,
+                     first: int = 0) -> None:
+        """Bars ``start..stop-1`` of ``cols`` as ``kind`` messages of at most
+        :data:`BLOCK_CELLS` values a column, recorded as bars ``first+start..``."""
+        for i, j in _chunks(stop - start, cols.width):
+            specs, buffers = cols.range(start + i, start + j)
+            self._send((kind, first + start + i, j - i, *head, specs), buffers)
 
     def add_trades(self, rows: Iterable[tuple]) -> None:
         """Rows ``(bar, agent, symbol, side, quantity, price, fee, action, pnl, position)``."""
@@ -423,6 +422,8 @@ class _Columns:
 
     def __init__(self, arrays: list[np.ndarray], axis: int, regions: dict[int, int]):
         self.arrays, self.axis = arrays, axis
+        #: values of one bar per column (symbols or agents): what a block's size counts
+        self.width = arrays[-1].shape[1] if axis == 0 else arrays[0].shape[0]
         self.where: list[tuple[int, int] | None] = []
         for a in arrays:
             found = shared.locate(a) if regions and a.size else None
