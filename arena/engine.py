@@ -464,17 +464,29 @@ class Competition:
                               cfg.portfolio.cash,
                               cfg.progress_every, self._cond, self.clock)
         self._run_path: Path | None = None
+        self._recording_error: RecordingError | None = None
         self._prepared = False
         self._pool: cf.ThreadPoolExecutor | None = None
 
-    def _prepare(self) -> None:
-        """Reset agents, precompute signals, open the recording (engine thread)."""
-        cfg = self.config
-        if cfg.record:  # first: the writer process starts while the agents get ready
-            self._run_path = Path(cfg.run_dir) / self.run_id
-            regions = {id(r): r for r in map(shared.region_of, (self.data.close, self._equity))
-                       if r is not None}
+    def _open_recording(self) -> None:
+        """Start the recording's writer process (before the engine thread, by the
+        thread that launches it: a process started from the engine thread can leave
+        the engine sharing a core with the writer's start-up, docs/engine.md)."""
+        if not self.config.record or self._prepared or self._pub.recorder is not None:
+            return
+        self._run_path = Path(self.config.run_dir) / self.run_id
+        regions = {id(r): r for r in map(shared.region_of, (self.data.close, self._equity))
+                   if r is not None}
+        try:
             self._pub.start_recording(Recorder(self._run_path, regions=list(regions.values())))
+        except RecordingError as exc:  # the engine thread reports it (_prepare)
+            self._recording_error = exc
+
+    def _prepare(self) -> None:
+        """Reset agents, precompute signals, record the run's meta (engine thread)."""
+        cfg = self.config
+        if self._recording_error is not None:
+            raise self._recording_error
         for s in self._slots:
             try:
                 s.agent.reset(self.data, s.seed)
@@ -533,6 +545,7 @@ class Competition:
 
     # -- internals: thread and state -------------------------------------------
     def _launch(self) -> None:
+        self._open_recording()
         self._thread = threading.Thread(target=self._loop, name=f"arena-{self.run_id}",
                                         daemon=True)
         self._busy = True

@@ -34,7 +34,9 @@ from arena.portfolio import (
 from arena.recorder import Recorder
 
 #: the publisher hands the recorder what it published at least this often (bars)...
-RECORD_BARS = 4096
+RECORD_BARS = 16384
+#: ...or rows (trades, decisions and events: the writer's work is in them)...
+RECORD_ROWS = 4096
 #: ...or seconds (wall time), whichever comes first, and whenever the engine pauses
 RECORD_SECONDS = 0.2
 
@@ -163,20 +165,27 @@ class Publisher:
 
     def record(self, force: bool = False) -> None:
         """Hand the recorder what was published since the last hand-over once
-        :data:`RECORD_BARS` bars or :data:`RECORD_SECONDS` have passed, or now with
-        ``force`` (the engine pauses, steps or stops: then also wait for the commit).
-        Batching costs the engine fewer calls than handing over each block; a reader
-        following the recording sees bars at most that much later (plus the writer's
-        commit interval). Engine thread only."""
+        :data:`RECORD_BARS` bars, :data:`RECORD_ROWS` rows or :data:`RECORD_SECONDS`
+        have passed, or now with ``force`` (the engine pauses, steps or stops: then
+        also wait for the commit). Batching costs the engine fewer calls than handing
+        over each block; bounding the rows bounds the writer's work on the last batch,
+        which ``close()`` waits for; a reader following the recording sees bars at
+        most that much later (plus the writer's commit interval). Engine thread only."""
         rec = self.recorder
         if rec is None:
             return
         now = time.monotonic()  # real time, whatever clock paces the bars
         if force or self._published - self._recorded >= RECORD_BARS \
-                or now - self._last_record >= RECORD_SECONDS:
+                or now - self._last_record >= RECORD_SECONDS \
+                or self._pending_rows() >= RECORD_ROWS:
             self._last_record = now
             self.hand_over()
             rec.flush(force=force)
+
+    def _pending_rows(self) -> int:
+        """Trades, decisions and events published and not handed over yet."""
+        return (sum(len(b) for b in self._trade_blocks) + len(self._decision_cols[0])
+                + len(self._events[0]))
 
     def hand_over(self) -> None:
         """Give the recorder every bar, trade, decision and event published since the

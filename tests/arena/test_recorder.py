@@ -688,9 +688,11 @@ def test_recording_of_a_run_holds_exactly_the_engines_rows(tmp_path, monkeypatch
 
 
 def test_the_engine_hands_over_in_batches_of_record_bars(tmp_path, monkeypatch):
-    # Arrange: blocks of 250 bars, a hand-over due every 1,000 bars (never by time)
+    # Arrange: blocks of 250 bars, a hand-over due every 1,000 bars (never by time
+    # or rows)
     monkeypatch.setattr(publisher, "RECORD_BARS", 1000)
     monkeypatch.setattr(publisher, "RECORD_SECONDS", 1e9)
+    monkeypatch.setattr(publisher, "RECORD_ROWS", 1 << 30)
     ranges = []
     add = Recorder.add_bars
 
@@ -710,6 +712,37 @@ def test_the_engine_hands_over_in_batches_of_record_bars(tmp_path, monkeypatch):
     with Recording(comp.run_path) as rec:
         assert rec.bar_grid().bars.tolist() == list(range(len(data)))
         assert rec.equity_grid().equity[:, 0].tolist() == comp.equity_frame().iloc[:, 0].tolist()
+
+
+def test_the_engine_hands_over_once_record_rows_wait(tmp_path, monkeypatch):
+    # Arrange: blocks of 100 bars; hand-overs due by rows only (trades, decisions and
+    # events), at 150; note the rows waiting at each check and whether it handed over
+    monkeypatch.setattr(publisher, "RECORD_BARS", 1 << 30)
+    monkeypatch.setattr(publisher, "RECORD_SECONDS", 1e9)
+    monkeypatch.setattr(publisher, "RECORD_ROWS", 150)
+    checks = []
+    record = publisher.Publisher.record
+
+    def recording(self, force=False):
+        waiting, before = self._pending_rows(), self._recorded
+        record(self, force)
+        checks.append((force, waiting, self._recorded > before))
+
+    monkeypatch.setattr(publisher.Publisher, "record", recording)
+    data = load_bundled(["AAPL", "MSFT"])
+    comp = Competition(data, ["sma_cross", "rsi", "momentum"],
+                       CompetitionConfig(run_dir=str(tmp_path), block_bars=100))
+    # Act
+    comp.run()
+    # Assert: between blocks, a hand-over exactly when 150 rows or more wait
+    running = [(waiting, handed) for force, waiting, handed in checks if not force]
+    assert len(running) >= len(data) // 100
+    assert [handed for _, handed in running] == [waiting >= 150 for waiting, _ in running]
+    assert 5 <= sum(handed for _, handed in running) < len(running) - 5
+    with Recording(comp.run_path) as rec:  # and every row and bar was recorded
+        assert rec.bar_grid().bars.tolist() == list(range(len(data)))
+        assert len(rec.trades()) == len(comp.trades_frame())
+        assert len(rec.decisions()) == len(comp.streams.decisions.to_frame())
 
 
 def test_prices_and_equity_reach_the_writer_through_shared_memory(tmp_path, monkeypatch):
@@ -845,6 +878,33 @@ def test_run_whose_folder_cannot_be_created_stops_with_a_recording_error(tmp_pat
     assert comp.state is State.STOPPED
     events = comp.streams.events.to_frame()
     assert events[events["kind"] == "recording_error"]["message"].tolist() == [str(err.value)]
+
+
+def test_the_writer_is_started_by_the_thread_that_starts_the_run(tmp_path, monkeypatch):
+    # Arrange: note which thread starts each writer process (docs/engine.md: started
+    # from the engine thread, the engine could share a core with the writer's start-up)
+    started_by = []
+    popen = subprocess.Popen
+
+    def spy(*args, **kwargs):
+        started_by.append(threading.current_thread())
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr("arena.recorder.subprocess.Popen", spy)
+    stepped = Competition(load_bundled("AAPL"), ["buy_and_hold"],
+                          CompetitionConfig(run_dir=str(tmp_path)))
+    run = Competition(load_bundled("AAPL"), ["buy_and_hold"],
+                      CompetitionConfig(run_dir=str(tmp_path)))
+    # Act: the first step launches one engine thread, run() the other
+    stepped.step(3)
+    stepped.stop()
+    run.run()
+    # Assert: this thread started both writers, before either engine thread existed
+    assert started_by == [threading.current_thread()] * 2
+    for comp in (stepped, run):
+        with Recording(comp.run_path) as rec:
+            assert rec.meta["status"] in ("stopped", "finished")
+            assert len(rec.equity_grid().bars) == (3 if comp is stepped else len(comp.data))
 
 
 def test_trade_block_is_stored_as_the_trade_rows_it_stands_for(tmp_path):
