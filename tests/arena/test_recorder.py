@@ -899,7 +899,7 @@ def test_the_writer_is_started_by_the_thread_that_starts_the_run(tmp_path, monke
     stepped.step(3)
     stepped.stop()
     run.run()
-    # Assert: this thread started both writers, before either engine thread existed
+    # Assert: this thread started both writers, not their engine threads
     assert started_by == [threading.current_thread()] * 2
     for comp in (stepped, run):
         with Recording(comp.run_path) as rec:
