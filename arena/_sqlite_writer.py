@@ -98,7 +98,7 @@ BATCH_ROWS = 100  # rows per INSERT statement (a third less CPU than one row eac
 
 
 class EndOfInput(Exception):
-    """stdin closed (possibly in the middle of a frame)."""
+    """The pipe closed (possibly in the middle of a frame)."""
 
 
 def read_exact(fd: int, n: int) -> bytes:

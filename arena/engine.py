@@ -68,10 +68,6 @@ from streams.decimate import envelope_indices
 _NO_DECISIONS = np.zeros((1, 1, 1))
 
 
-def _zeros(specs) -> list[np.ndarray]:
-    return [np.zeros(shape, dtype=dtype) for shape, dtype in specs]
-
-
 class State(StrEnum):
     IDLE = "idle"
     RUNNING = "running"
@@ -454,7 +450,7 @@ class Competition:
         self.accounts = Accounts(a, self.data.symbols, cfg.portfolio)
         # (agents, bars) histories; shared memory when recorded: the writer reads them
         self._equity, self._invested, self._cash, self._drawdown = (
-            shared.empty if cfg.record else _zeros)(
+            shared.empty if cfg.record else shared.zeros)(
             [((a, n), np.float64), ((a, n), np.bool_), ((a, n), np.float64), ((a, n), np.float64)])
         self._fills = np.zeros((max(4096, a * k * 2 * 64), FILL_COLUMNS))
         self._periods = infer_periods_per_year(
@@ -471,8 +467,9 @@ class Competition:
     def _open_recording(self) -> None:
         """Start the recording's writer process (before the engine thread, by the
         thread that launches it: a process started from the engine thread can leave
-        the engine sharing a core with the writer's start-up, docs/engine.md)."""
-        if not self.config.record or self._prepared or self._pub.recorder is not None:
+        the engine sharing a core with the writer's start-up, docs/engine.md). Once per
+        run: a run is launched once, from idle."""
+        if not self.config.record:
             return
         self._run_path = Path(self.config.run_dir) / self.run_id
         regions = {id(r): r for r in map(shared.region_of, (self.data.close, self._equity))

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from arena import shared
-from arena._sqlite_writer import HEADER, SCHEMA_VERSION
+from arena._sqlite_writer import HEADER, SCHEMA_VERSION, EndOfInput, read_frame
 
 DB_NAME = "arena.sqlite"
 
@@ -378,10 +378,10 @@ class Recorder:
             self._failed(answer)
 
     def _answer(self):
+        """The writer's next frame (the same format both ways), or None at its end."""
         try:
-            (size,) = HEADER.unpack(_read_exact(self._out, HEADER.size))
-            return marshal.loads(_read_exact(self._out, size))
-        except EOFError:
+            return read_frame(self._out)
+        except EndOfInput:
             return None
 
     def _failed(self, answer=None):
@@ -448,17 +448,6 @@ class _Columns:
                 specs.append(("shared", where[0], [(where[1] + r * step + i * item, (j - i) * item)
                                                    for r in range(len(a))]))
         return specs, buffers
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 class Recording:

@@ -59,9 +59,15 @@ def empty(specs: Sequence[tuple[tuple[int, ...], np.dtype | str]]) -> list[np.nd
     except OSError:
         region = None
     if region is None:
-        return [np.zeros(shape, dtype=dt) for (shape, _), dt in zip(specs, dtypes, strict=True)]
+        return zeros(specs)
     return [np.ndarray(shape, dtype=dt, buffer=region, offset=off)
             for (shape, _), dt, off in zip(specs, dtypes, offsets, strict=True)]
+
+
+def zeros(specs: Sequence[tuple[tuple[int, ...], np.dtype | str]]) -> list[np.ndarray]:
+    """Ordinary zero-filled arrays of the given ``(shape, dtype)`` (what :func:`empty`
+    falls back to)."""
+    return [np.zeros(shape, dtype=dtype) for shape, dtype in specs]
 
 
 def copy(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
