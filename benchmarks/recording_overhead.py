@@ -38,6 +38,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 from _common import AGENT_MIX, run_arena, sma_spec, tile
@@ -77,7 +78,9 @@ def children_cpu() -> float:
 
 class RecorderCalls:
     """Times the engine thread's CPU inside :class:`Recorder`'s methods (patched
-    while in use): what handing the rows over costs the engine."""
+    while in use): what handing the rows over costs the engine. Calls in other
+    threads are not counted: the writer process is started (``__init__``) by the
+    thread that starts the run, and its cost is in the process's CPU and wall time."""
 
     METHODS = ("__init__", "set_meta", "add_agents", "use_histories", "add_bars",
                "add_bar_block", "add_equity_block",
@@ -101,6 +104,8 @@ class RecorderCalls:
     def _timed(self, method):
         @functools.wraps(method)
         def timed(*args, **kwargs):
+            if threading.current_thread() is threading.main_thread():
+                return method(*args, **kwargs)
             start = time.thread_time()
             if method.__name__ == "close" and args[0].pid is not None:
                 self.piped += args[0].sent_bytes
