@@ -66,6 +66,10 @@ class Hub(param.Parameterized):
         spec = spec or spec_from_env()
         super().__init__(spec=spec, competition=competition or build_competition(spec),
                          **params)
+        self._open_registry()
+
+    def _open_registry(self) -> None:
+        """The lock and the registry of open sessions' feeds (every hub needs them)."""
         self._lock = threading.Lock()
         self._feeds: weakref.WeakSet = weakref.WeakSet()  # open sessions' feeds
 

@@ -9,7 +9,6 @@ session switches to it, as they do when an operator applies new settings live).
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import panel as pn
@@ -33,7 +32,7 @@ class ReplayHub(Hub):
     def __init__(self, run: str | Path, run_dir: str | Path = "runs", **params):
         replay = Replay(run, run_dir=run_dir)  # a bad run fails here, before serving
         param.Parameterized.__init__(self, competition=replay, run_dir=str(run_dir), **params)
-        self._lock = threading.Lock()
+        self._open_registry()
 
     def open(self, run: str | Path) -> Replay:
         """Show the recording ``run`` instead (the old replay is closed)."""

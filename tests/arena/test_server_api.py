@@ -25,6 +25,7 @@ from arena.agents import Agent, Decision
 from arena.data import synthetic
 from arena.engine import Competition, CompetitionConfig
 from arena.ui.api import escape_label, metrics_text
+from tests.serverlogs import watch
 
 CONFIG_TOML = """
 [data]
@@ -153,20 +154,25 @@ class Client:
         return self.json("POST", path, body=kw.pop("body", b""), **kw)
 
 
-def start_server(tmp, *flags: str) -> tuple[subprocess.Popen, str]:
+def start_server(tmp, *flags: str, command: tuple[str, ...] | None = None
+                 ) -> tuple[subprocess.Popen, str]:
+    """``arena serve`` on CONFIG_TOML at 5 bars/s (or ``command``, e.g. ``arena
+    replay``), ready; its log is watched for errors (tests/serverlogs.py)."""
     port = free_port()
-    config = tmp / "run.toml"
-    config.write_text(CONFIG_TOML)
+    if command is None:
+        config = tmp / "run.toml"
+        config.write_text(CONFIG_TOML)
+        command = ("-m", "arena.server", "--config", str(config), "--speed", "5")
     env = {**os.environ, "ARENA_RUN_DIR": str(tmp / "runs")}
     for key in ("ARENA_CONFIG", "ARENA_OPERATORS", "ARENA_SPEED", "PANEL_BASIC_AUTH",
                 "PANEL_OAUTH_PROVIDER", "PANEL_COOKIE_SECRET", "BOKEH_COOKIE_SECRET"):
         env.pop(key, None)
     log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed by the finaliser
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arena.server", "--port", str(port), "--no-show",
-         "--config", str(config), "--speed", "5", *flags],
+        [sys.executable, *command, "--port", str(port), "--no-show", *flags],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp, start_new_session=True)
     proc.log = log
+    proc.watched = watch(tmp / "server.log", f"{command[1]} on port {port}")
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -194,6 +200,7 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
         proc.wait(5)
     proc.log.close()
+    proc.watched.close()
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +218,24 @@ def auth_server(tmp_path_factory):
     proc, base = start_server(tmp, "--basic-auth", str(creds), "--operators", "alice",
                               "--cookie-secret", "test-cookie-secret-0123456789")
     yield base
+    stop_server(proc)
+
+
+REPLAY_BARS = 300
+
+
+@pytest.fixture(scope="module")
+def replay_server(tmp_path_factory):
+    """`arena replay` on a finished recording of the same two agents (the README's
+    replay command)."""
+    tmp = tmp_path_factory.mktemp("replay")
+    comp = Competition(synthetic(("AAA", "BBB"), bars=REPLAY_BARS, seed=3),
+                       ["sma_cross:fast=5,slow=20", "momentum"],
+                       CompetitionConfig(run_dir=str(tmp / "runs"), seed=3))
+    comp.run()
+    proc, base = start_server(tmp, command=("-m", "arena.cli", "replay", comp.run_id,
+                                                "--run-dir", str(tmp / "runs")))
+    yield Client(base)
     stop_server(proc)
 
 
@@ -264,6 +289,7 @@ def test_commands_drive_the_competition(server):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("served", ["server", "replay_server"])
 @pytest.mark.parametrize(("method", "path", "code"), [
     ("GET", "/api/nope", 404), ("POST", "/api/launch", 404), ("GET", "/api", 404),
     ("GET", "/api/start", 405), ("POST", "/api/status", 405), ("DELETE", "/api/status", 405),
@@ -271,7 +297,8 @@ def test_commands_drive_the_competition(server):
     ("POST", "/api/step?bars=abc", 400), ("POST", "/api/step?bars=0", 400),
     ("POST", "/api/speed?value=fast", 400), ("POST", "/api/speed", 400),
 ])
-def test_bad_requests_get_json_errors(server, method, path, code):
+def test_bad_requests_get_json_errors(request, served, method, path, code):
+    server = request.getfixturevalue(served)
     status, body = server.json(method, path, body=b"" if method in ("POST", "PUT") else None)
     assert status == code
     assert set(body) == {"error"} and body["error"]
@@ -311,6 +338,51 @@ def test_metrics_are_prometheus_text(server):
     assert states["paused"] == 1 and sum(states.values()) == 1
     assert fams["arena_sessions"]["samples"] == [({}, 0.0)]
     assert "arena_bars_per_second" in fams
+
+
+# -- arena replay: the same API on a recording ---------------------------------------------
+@pytest.mark.slow
+def test_replay_status_has_the_documented_shape(replay_server):
+    status, body = replay_server.get("/api/status")
+    assert status == 200
+    assert set(body) >= STATUS_KEYS
+    assert body["mode"] == "replay" and body["recording"] == "finished"
+    assert body["bar"] == 0 and body["bars"] == REPLAY_BARS and body["time"] is None
+    assert body["agents"] == ["sma_cross(fast=5)", "momentum"]
+
+
+@pytest.mark.slow
+def test_replay_commands_answer_2xx_or_4xx_and_take_effect(replay_server):
+    server = replay_server
+    status, body = server.post("/api/step?bars=3")
+    assert status == 200 and body["status"]["bar"] == 3
+    assert server.get("/api/status")[1]["bar"] == 3
+
+    status, body = server.post("/api/speed?value=0")
+    assert status == 200 and body["status"]["speed"] == 0.0
+    status, body = server.post("/api/start")
+    assert status == 200 and body["status"]["mode"] == "replay"
+    assert server.post("/api/step")[0] in (200, 409)  # playing (409) or already at the end
+    end = time.monotonic() + 30
+    while server.get("/api/status")[1]["state"] != "finished" and time.monotonic() < end:
+        time.sleep(0.1)
+    after = server.get("/api/status")[1]
+    assert after["state"] == "finished" and after["bar"] == REPLAY_BARS
+    assert server.post("/api/pause")[0] == 409  # nothing plays
+
+    status, body = server.post("/api/reset")
+    assert status == 200 and body["status"]["bar"] == 0
+    status, body = server.post("/api/step?bars=2")
+    assert status == 200 and body["status"]["bar"] == 2
+    assert server.request("GET", "/metrics")[0] == 200
+
+    status, body = server.post("/api/stop")
+    assert status == 200 and body["status"]["state"] == "stopped"
+    for action in ("start", "resume", "step", "reset"):
+        status, body = server.post(f"/api/{action}")
+        assert status == 409, (action, status, body)
+        assert body["error"].startswith("cannot "), body
+    assert server.get("/api/status")[0] == 200
 
 
 # -- with basic auth and operators ---------------------------------------------------------

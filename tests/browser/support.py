@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.serverlogs import watch
+
 ROOT = Path(__file__).resolve().parents[2]
 ARENA = Path(sys.executable).with_name("arena")  # the console script of this environment
 DEFAULT_SPEED = 20.0  # bars per second of the default config (arena.ui.hub.default_spec)
@@ -62,6 +64,7 @@ class Server:
         self.ready_seconds: float | None = None
         self.auth: tuple[str, str] | None = None  # HTTP Basic credentials for api()
         self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.watched = watch(log, f"server {' '.join(map(str, args[1:3]))} on port {port}")
         self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
@@ -85,6 +88,7 @@ class Server:
         raise TimeoutError(f"server not ready after {timeout}s: {self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
+        """Stop the server; fails if it logged an error (while stopping too)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -94,6 +98,7 @@ class Server:
                 self.proc.wait(5)
         if not self._log.closed:
             self._log.close()
+            self.watched.close()
 
     # -- the HTTP API (arena serve only) ----------------------------------------------
     def api(self, method: str, route: str, auth: tuple[str, str] | None = None) -> tuple[int, dict]:

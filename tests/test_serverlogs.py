@@ -1,0 +1,89 @@
+"""The rule "a green test is a quiet server", tested on real server processes: a test
+whose server logged a traceback fails, one whose server stayed quiet passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.serverlogs import problems
+
+ROOT = Path(__file__).resolve().parents[1]
+
+INNER_TESTS = '''
+import subprocess, sys, urllib.error, urllib.request
+
+from tests.serverlogs import watch
+
+SERVER = """
+import http.server, logging
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/boom":
+            try:
+                1 / 0
+            except ZeroDivisionError:
+                logging.exception("GET %s failed", self.path)
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+def serve_and_get(tmp_path, path):
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE,
+                                stderr=out, text=True)
+    watch(log, "the test server")
+    try:
+        port = int(proc.stdout.readline())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_server_that_logged_a_traceback(tmp_path):
+    serve_and_get(tmp_path, "/boom")
+
+
+def test_a_quiet_server(tmp_path):
+    serve_and_get(tmp_path, "/fine")
+'''
+
+
+def test_a_test_whose_server_logged_a_traceback_fails(pytester, monkeypatch):
+    # Arrange: two tests, each with a real HTTP server process; one of them logs an error
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makepyfile(test_inner=INNER_TESTS)
+
+    # Act
+    result = pytester.runpytest_subprocess("-p", "tests.serverlogs", "-p", "no:cacheprovider")
+
+    # Assert: both bodies pass, the noisy server's test errors with its traceback shown
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_a_server_that_logged_a_traceback*",
+                                 "*the test server logged 1 error(s)*",
+                                 "*ZeroDivisionError*"])
+
+
+def test_problems_finds_tracebacks_and_error_lines_but_not_warnings():
+    log = ("2026-12-07 18:00:00,001 INFO: started\n"
+           "WARNING:bokeh.server.util: Host wildcard '*' will allow connections\n"
+           "2026-12-07 18:00:01,002 ERROR: arena API: POST /api/step failed\n"
+           "Traceback (most recent call last):\n"
+           '  File "x.py", line 1, in <module>\n'
+           "ValueError: bad\n"
+           "\n"
+           "ERROR:tornado.application:Uncaught exception GET /app\n"
+           "\n"
+           "Task exception was never retrieved\n")
+    found = problems(log, context=1)
+    assert found == ["2026-12-07 18:00:01,002 ERROR: arena API: POST /api/step failed",
+                     "ERROR:tornado.application:Uncaught exception GET /app",
+                     "Task exception was never retrieved"]
