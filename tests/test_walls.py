@@ -33,3 +33,17 @@ def test_engine_never_imports_panel_bokeh_or_holoviews():
 
 def test_streams_knows_nothing_of_trading_or_views():
     assert imported("streams", ("arena", "panel", "bokeh", "holoviews")) == ""
+
+
+def test_components_show_outside_text_through_one_rule():
+    """arena/ui/safe.py: the one widget whose browser side renders option labels as
+    HTML (MultiChoice, Choices.js) is used only through safe.MultiChoice, which
+    escapes them; every module that builds HTML escapes with safe.text."""
+    offenders = []
+    for f in sorted((ROOT / "arena" / "ui").glob("*.py")):
+        source = f.read_text()
+        if f.name != "safe.py" and "widgets.MultiChoice" in source:
+            offenders.append(f"{f.name}: pn.widgets.MultiChoice (use arena.ui.safe.MultiChoice)")
+        if f.name != "safe.py" and "html.escape" in source:
+            offenders.append(f"{f.name}: html.escape (use arena.ui.safe.text)")
+    assert offenders == []

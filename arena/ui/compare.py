@@ -13,7 +13,8 @@ from bokeh.plotting import figure
 from arena.compare import Comparison
 from arena.recorder import RecordingError
 from arena.ui.runs import run_options
-from arena.ui.theme import PALETTE, text
+from arena.ui.safe import MultiChoice, text
+from arena.ui.theme import PALETTE
 
 BOARD_COLUMNS = ["run_id", "rank", "agent", "equity", "return_pct", "sharpe",
                  "max_drawdown_pct", "win_rate_pct", "trades", "fees"]
@@ -28,8 +29,8 @@ class CompareView(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.runs = pn.widgets.MultiChoice(label="Runs (two or more)", sizing_mode="stretch_width")
-        self.agents = pn.widgets.MultiChoice(label="Agents (empty: all)",
+        self.runs = MultiChoice(label="Runs (two or more)", sizing_mode="stretch_width")
+        self.agents = MultiChoice(label="Agents (empty: all)",
                                              sizing_mode="stretch_width")
         self.mode = pn.widgets.RadioButtonGroup.from_param(
             self.param.relative, options={"Return %": True, "Equity": False}, name="")

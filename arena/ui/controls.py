@@ -24,7 +24,7 @@ from arena.engine import StateError
 from arena.ui.feed import SessionFeed
 from arena.ui.hub import Hub
 from arena.ui.roles import current_user, is_operator, read_only_note
-from arena.ui.theme import text
+from arena.ui.safe import MultiChoice, text
 
 SPEEDS = {"1 bar/s": 1.0, "5 bars/s": 5.0, "20 bars/s": 20.0, "100 bars/s": 100.0,
           "1000 bars/s": 1000.0, "max": 0.0}
@@ -112,13 +112,13 @@ class ControlPanel(pn.viewable.Viewer):
         w = {"sizing_mode": "stretch_width"}
         self.source = pn.widgets.RadioButtonGroup(
             label="Data", options={"Bundled": "bundled", "File": "file"}, value="bundled", **w)
-        self.symbols = pn.widgets.MultiChoice(
+        self.symbols = MultiChoice(
             label="Bundled symbols", options=list(bundled_symbols()["symbol"]), **w)
         self.file = pn.widgets.TextInput(label="CSV/Parquet file (on the server)",
                                          placeholder="data/prices.csv", **w)
         self.start = pn.widgets.TextInput(label="Start", placeholder="YYYY-MM-DD", width=120)
         self.end = pn.widgets.TextInput(label="End", placeholder="YYYY-MM-DD", width=120)
-        self.agent_names = pn.widgets.MultiChoice(label="Agents", options=list(available()), **w)
+        self.agent_names = MultiChoice(label="Agents", options=list(available()), **w)
         self.agent_rows = pn.Column(sizing_mode="stretch_width", margin=0)
         self._agent_inputs: list[pn.widgets.TextInput] = []
         self.new_agent = pn.widgets.TextInput(

@@ -15,6 +15,7 @@ import param
 
 from arena.ui.feed import SessionFeed
 from arena.ui.logview import LogView
+from arena.ui.safe import MultiChoice
 from arena.ui.trades import fmt_number, is_intraday, time_labels
 
 
@@ -43,7 +44,7 @@ class DecisionsFeed(pn.viewable.Viewer):
         super().__init__(**params)
         comp = self.feed.competition
         self._intraday = is_intraday(comp.data.times)
-        self.agent_filter = pn.widgets.MultiChoice(
+        self.agent_filter = MultiChoice(
             label="", options=list(comp.agent_names), placeholder="all agents", width=260,
             margin=(2, 5))
         self.table = LogView(

@@ -17,7 +17,7 @@ import param
 
 from arena.export import EXTENSIONS, FORMATS, export_bytes
 from arena.ui.feed import SessionFeed
-from arena.ui.theme import text
+from arena.ui.safe import text
 
 DEFAULT_ITEMS = (("equity", "csv"), ("equity", "parquet"), ("trades", "csv"),
                  ("trades", "parquet"), ("decisions", "csv"), ("decisions", "parquet"),

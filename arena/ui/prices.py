@@ -33,6 +33,7 @@ from bokeh.transform import factor_cmap, factor_mark
 
 from arena.ui.chartdata import append_bounded, decimate, plain_line, small_as_lists
 from arena.ui.feed import SessionFeed
+from arena.ui.safe import MultiChoice
 from arena.ui.theme import DOWN, PALETTE, UP, epoch_ms
 
 FILL_COLUMNS = ("time", "price", "agent", "side", "quantity", "symbol")
@@ -81,7 +82,7 @@ class PriceChart(pn.viewable.Viewer):
             self.param.symbol, label="", color="default", variant="outline",
             margin=(2, 5))
         # (180 px: the header, with the symbol buttons, fits the chart's column at 1366 px)
-        self._agent_picker = pn.widgets.MultiChoice.from_param(
+        self._agent_picker = MultiChoice.from_param(
             self.param.agents, label="", placeholder="fills of: all agents", width=180,
             margin=(2, 5), max_items=None)
         self._rebuild()

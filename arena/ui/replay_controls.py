@@ -16,7 +16,7 @@ from arena.engine import StateError
 from arena.ui.controls import STATE_COLOURS
 from arena.ui.feed import SessionFeed
 from arena.ui.roles import current_user, is_operator, read_only_note
-from arena.ui.theme import text
+from arena.ui.safe import text
 
 #: label → multiple of the recording's pace (0 = as fast as possible)
 RATES = {"0.5x": 0.5, "1x": 1.0, "2x": 2.0, "5x": 5.0, "10x": 10.0, "25x": 25.0,

@@ -19,7 +19,7 @@ from arena.recorder import RecordingError, list_runs
 from arena.replay import Replay
 from arena.ui.hub import Hub
 from arena.ui.roles import current_user, is_operator, read_only_note
-from arena.ui.theme import text
+from arena.ui.safe import text
 
 
 class ReplayHub(Hub):
@@ -49,13 +49,17 @@ class ReplayHub(Hub):
 
 
 def run_options(run_dir: str | Path) -> dict[str, str]:
-    """Label → run path for every readable recording under ``run_dir``, newest first."""
+    """Label → run path for every readable recording under ``run_dir``, newest first;
+    a label says the status, e.g. ``interrupted at bar 1,234 (2005-03-01)`` for a run
+    whose writer died without finishing."""
+    from arena.recorder import status_text  # noqa: PLC0415
+
     runs = list_runs(run_dir)
     if runs.empty:
         return {}
     runs = runs[runs["status"] != "unreadable"].sort_values("created", ascending=False)
-    return {f"{r.run_id} · {r.status} · {r.agents}"[:120]: r.path
-            for r in runs.itertuples(index=False)}
+    return {f"{r.run_id} · {status_text(r.status, r.last_bar, r.last_bar_time)} · "
+            f"{r.agents}"[:120]: r.path for r in runs.itertuples(index=False)}
 
 
 class RunPicker(pn.viewable.Viewer):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 
@@ -25,11 +23,6 @@ def event_group(kind: str) -> str:
     if kind in ("data_error", "engine_error", "recording_error"):
         return "error"
     return kind if kind in EVENT_COLOURS else "progress"
-
-
-def text(value) -> str:
-    """Agent- or model-supplied text made safe to put inside HTML."""
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def epoch_ms(times) -> np.ndarray:

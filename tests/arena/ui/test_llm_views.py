@@ -23,7 +23,7 @@ from arena.ui.hub import Hub
 from arena.ui.leaderboard import Leaderboard
 from arena.ui.logview import LogView
 from arena.ui.runs import ReplayHub
-from arena.ui.theme import text
+from arena.ui.safe import text
 from tests.arena.agents.chat_server import HTML_REASONING, ChatServer
 
 SPEC = RunSpec(symbols=("AAPL",), agents=("sma_cross",), config=CompetitionConfig(record=False))
