@@ -87,3 +87,27 @@ def test_problems_finds_tracebacks_and_error_lines_but_not_warnings():
     assert found == ["2026-12-07 18:00:01,002 ERROR: arena API: POST /api/step failed",
                      "ERROR:tornado.application:Uncaught exception GET /app",
                      "Task exception was never retrieved"]
+
+
+CLOSED_PAGE = """Task exception was never retrieved
+future: <Task finished name='Task-1360' coro=<WebSocketProtocol13.write_message.<locals>.wrapper() done, defined at /x/tornado/websocket.py:1138> exception=WebSocketClosedError()>
+Traceback (most recent call last):
+  File "/x/tornado/websocket.py", line 1140, in wrapper
+    await fut
+tornado.iostream.StreamClosedError: Stream is closed
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/x/tornado/websocket.py", line 1142, in wrapper
+    raise WebSocketClosedError()
+tornado.websocket.WebSocketClosedError
+"""
+
+
+def test_a_page_closed_mid_write_is_not_an_error_but_anything_else_still_is():
+    assert problems(CLOSED_PAGE) == []
+    assert problems(CLOSED_PAGE + CLOSED_PAGE) == []
+    other = CLOSED_PAGE.replace("tornado.websocket.WebSocketClosedError", "KeyError: 'a0'")
+    assert len(problems(other)) == 1
+    assert len(problems(CLOSED_PAGE + "Traceback (most recent call last):\nValueError: x\n")) == 1
