@@ -9,9 +9,10 @@ handed over.
 
 Tables: ``meta`` (key → JSON value: run id, config, data source, status…),
 ``agents`` (id, name, spec, params), ``bar_blocks`` and ``equity_blocks`` (prices
-and equity as column blocks, below), ``trades``, ``decisions``, ``events`` and
+and equity as column blocks, below), ``trades``, ``decisions``, ``events``,
 ``llm_calls`` (every prompt and answer of the LLM agents, with tokens, latency,
-cost and error; never an API key). Rows reference bars by index.
+cost and error; never an API key) and ``writer`` (who writes: **Status**, below).
+Rows reference bars by index.
 
 Prices and equity are stored one row per block of at most :data:`BLOCK_CELLS`
 values per column (``bars × symbols`` or ``bars × agents``), each column a BLOB
@@ -29,11 +30,36 @@ of little-endian numpy values:
 whole seconds and equity blocks bar-major (the agents of each bar); version 0 (before
 column blocks) one row per bar and symbol in ``bars`` (ISO time) and per bar and
 agent in ``equity``. :class:`Recording` reads them all and returns the same frames.
+
+**Status.** The engine writes meta ``status`` ``running`` at the start and
+``finished``, ``stopped`` or ``failed`` at the end. A run whose end never came reads
+as ``interrupted`` (:meth:`Recording.status`, :attr:`Recording.meta`,
+:func:`list_runs`), with ``last_bar`` (the highest bar index whose prices and equity
+are recorded) and ``last_bar_time`` (its bar time, ISO 8601 UTC):
+
+1. The writer process outlives the engine's: when its input ends without a close
+   (the engine was killed, or dropped the recorder) or it is sent SIGTERM, it commits
+   what it has and stores ``interrupted`` itself (:mod:`arena._sqlite_writer`).
+2. When the writer died too (both killed, the machine restarted), the meta still says
+   ``running``; a reader then checks the identity the writer stored at its start (the
+   one row of table ``writer``, :meth:`Recording.writer`): on the same host (hostname), a different boot id means
+   the machine restarted; else, in the same pid namespace, the run is live only if
+   process ``pid`` exists with the same start time (field 22 of ``/proc/PID/stat``; a
+   reused pid has another). No checks cost the engine anything: the writer does them.
+3. A recording written on another machine (a shared folder), or where ``/proc`` tells
+   nothing, is live while the writer's ``heartbeat`` (renewed every
+   :data:`~arena._sqlite_writer.HEARTBEAT_SECONDS`, 5 s, even while paused) is at
+   most :data:`HEARTBEAT_STALE` (60 s) old by the reader's clock (clocks in sync).
+4. Recordings made before writers stored their identity (no table ``writer``: schema
+   versions 0-3 written by an older Trading Arena) that say ``running`` are live only
+   if their database or its log was written in the last :data:`HEARTBEAT_STALE`
+   seconds; else interrupted (an older writer still running a paused run reads so too).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import marshal
@@ -42,6 +68,7 @@ import select
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,13 +77,25 @@ import numpy as np
 import pandas as pd
 
 from arena import shared
-from arena._sqlite_writer import HEADER, SCHEMA_VERSION, EndOfInput, read_frame
+from arena._sqlite_writer import (
+    HEADER,
+    SCHEMA_VERSION,
+    WRITER_COLUMNS,
+    EndOfInput,
+    boot_id,
+    last_bar,
+    pid_namespace,
+    read_frame,
+    start_time,
+)
 
 DB_NAME = "arena.sqlite"
 
 BLOCK_CELLS = 1 << 16  # most values per column in one block row (a cap on its size)
 MAX_BACKLOG = 64 << 20  # bytes the engine may be ahead of the pipe before it waits
 PENDING_MAX = 1 << 20  # bytes handed over before they go to the pipe without a flush
+#: seconds without a heartbeat after which a writer on another machine counts as gone
+HEARTBEAT_STALE = 60.0
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 EQUITY_FIELDS = ("equity", "cash", "drawdown_pct")
 #: columns of :meth:`Recorder.add_trade_block`, in order
@@ -492,7 +531,44 @@ class Recording:
 
     @property
     def meta(self) -> dict:
-        return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+        """The run's meta (key → value), its ``status`` as :meth:`status` says: a run
+        whose writer is gone without finishing reads ``interrupted``, with
+        ``interrupted_reason``, ``last_bar`` and ``last_bar_time``."""
+        meta = {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+        if meta.get("status", "running") == "running":
+            why = writer_gone(self.writer(), self.path)
+            if why is not None:
+                meta.update(status="interrupted", interrupted_reason=why)
+        if meta.get("status") == "interrupted" and "last_bar" not in meta:
+            meta["last_bar"], meta["last_bar_time"] = self.last_bar()
+        return meta
+
+    def status(self) -> str:
+        """``running``, ``finished``, ``stopped``, ``failed`` or ``interrupted`` (its
+        writer is gone without finishing: see the module's docstring); ``running``
+        also before the engine's first meta. Cheap: two small rows and, for a run that
+        says ``running``, a look at ``/proc``."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
+        status = json.loads(row[0]) if row else "running"
+        if status == "running" and writer_gone(self.writer(), self.path) is not None:
+            return "interrupted"
+        return str(status)
+
+    def writer(self) -> dict | None:
+        """Who writes (or wrote) the recording: its writer process's pid, start time
+        (clock ticks after boot), the machine's boot id, host and pid namespace, the
+        engine's pid, when it started and its last heartbeat (UTC); None for a
+        recording made before writers said so."""
+        try:
+            row = self.db.execute(f"SELECT {', '.join(WRITER_COLUMNS)} FROM writer").fetchone()
+        except sqlite3.OperationalError:  # no such table: an older recording
+            return None
+        return None if row is None else dict(zip(WRITER_COLUMNS, row, strict=True))
+
+    def last_bar(self) -> tuple[int | None, str | None]:
+        """The highest bar index recorded (prices and every agent's equity) and its bar
+        time as ISO 8601 UTC; ``(None, None)`` before the first bar."""
+        return last_bar(self.db)
 
     def agents(self) -> pd.DataFrame:
         return self._frame("SELECT id, name, spec, params FROM agents ORDER BY id")
@@ -777,7 +853,11 @@ class _ReadSnapshot:
 
 
 def list_runs(root: str | Path = "runs") -> pd.DataFrame:
-    """One row per recording under ``root``: id, date, agents, data, status, leader."""
+    """One row per recording under ``root``: id, date, agents, data, status, leader,
+    path, and ``last_bar`` (the highest bar index recorded) and ``last_bar_time`` (its
+    bar time, ISO 8601 UTC). ``status`` is ``interrupted`` for a run whose writer is
+    gone without finishing (:meth:`Recording.status`); :func:`status_text` words it
+    with its last bar."""
     rows = []
     root = Path(root)
     for db in sorted(root.glob(f"*/{DB_NAME}")) if root.is_dir() else []:
@@ -785,6 +865,8 @@ def list_runs(root: str | Path = "runs") -> pd.DataFrame:
             with Recording(db) as rec:
                 meta = rec.meta
                 agents = rec.agents()["name"].tolist()
+                bar, when = ((meta["last_bar"], meta.get("last_bar_time")) if "last_bar" in meta
+                             else rec.last_bar())
         except (RecordingError, sqlite3.Error):
             rows.append({"run_id": db.parent.name, "status": "unreadable", "path": str(db.parent)})
             continue
@@ -796,6 +878,87 @@ def list_runs(root: str | Path = "runs") -> pd.DataFrame:
             "status": meta.get("status", "running?"),
             "leader": meta.get("leader", ""),
             "path": str(db.parent),
+            "last_bar": bar,
+            "last_bar_time": when,
         })
-    cols = ["run_id", "created", "agents", "data", "status", "leader", "path"]
-    return pd.DataFrame(rows, columns=cols)
+    cols = ["run_id", "created", "agents", "data", "status", "leader", "path", "last_bar",
+            "last_bar_time"]
+    df = pd.DataFrame(rows, columns=cols)
+    df["last_bar"] = df["last_bar"].astype("Int64")
+    return df
+
+
+def status_text(status: str, last_bar: int | None = None, last_bar_time: str | None = None) -> str:
+    """A run's status in words: ``interrupted at bar 1,234 (2005-03-01)`` (the time with
+    hours and minutes, UTC, if the bar is not at midnight), else the status itself."""
+    if status != "interrupted":
+        return str(status)
+    try:
+        bar = int(last_bar)
+    except (TypeError, ValueError):  # None, NaN, pd.NA
+        return "interrupted before its first bar"
+    when = ""
+    if isinstance(last_bar_time, str) and last_bar_time:
+        t = pd.Timestamp(last_bar_time)
+        t = t.tz_convert("UTC") if t.tzinfo else t
+        fmt = "%Y-%m-%d" if t == t.normalize() else "%Y-%m-%d %H:%M:%S UTC" if t.second else (
+            "%Y-%m-%d %H:%M UTC")
+        when = f" ({t.strftime(fmt)})"
+    return f"interrupted at bar {bar:,}{when}"
+
+
+_HOST = os.uname().nodename if hasattr(os, "uname") else None
+
+
+def writer_gone(w: dict | None, path: str | Path, now: float | None = None) -> str | None:
+    """Why the writer of a recording whose meta says ``running`` is gone (a sentence),
+    or None if it may still be writing: ``w`` is its row of table ``writer``
+    (:meth:`Recording.writer`; the rules: the module's docstring), ``path`` the
+    database (for a recording without one), ``now`` the reader's Unix time."""
+    now = time.time() if now is None else now
+    if not isinstance(w, dict):  # an older Trading Arena's recording: when was it written?
+        path, stamps = Path(path), []
+        for f in (path, path.with_name(path.name + "-wal")):
+            with contextlib.suppress(OSError):  # no log (or it just went)
+                st = f.stat()
+                if st.st_size:  # a reader's opening makes an empty log
+                    stamps.append(st.st_mtime)
+        age = now - max(stamps, default=float("-inf"))
+        if age <= HEARTBEAT_STALE:
+            return None
+        return (f"its writer left no identity (an older recording) and nothing was written for "
+                f"{HEARTBEAT_STALE:.0f} s")
+    mine = boot_id()
+    if w.get("host") == _HOST and mine is not None and w.get("boot_id"):
+        if w["boot_id"] != mine:
+            return f"the machine ({_HOST}) restarted after its writer started (another boot id)"
+        pid, started = w.get("pid"), w.get("start_time")
+        if (isinstance(pid, int) and pid > 0 and isinstance(started, int)
+                and w.get("pid_ns") == pid_namespace()):
+            now_started = start_time(pid)
+            if now_started == started:
+                return None
+            if now_started is not None:
+                return f"its writer process {pid} has ended (the pid is now another process's)"
+            if not _process_exists(pid) or os.path.exists(f"/proc/{pid}/stat"):
+                return f"its writer process {pid} has ended"  # (or is a zombie)
+            # it exists, but /proc does not show it (hidepid): the heartbeat decides
+    beat = w.get("heartbeat")
+    try:
+        age = now - dt.datetime.fromisoformat(str(beat)).timestamp()
+    except ValueError:
+        return "its writer left no heartbeat"
+    if age > HEARTBEAT_STALE:
+        return (f"its writer on {w.get('host') or 'an unknown host'} has not renewed its "
+                f"heartbeat since {beat} ({age:.0f} s)")
+    return None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True

@@ -32,7 +32,7 @@ from arena.engine import CompetitionConfig, State, StateError
 from arena.metrics import RunningStats, buy_and_hold_equity, compute_stats
 from arena.portfolio import PortfolioConfig
 from arena.publisher import fill_text
-from arena.recorder import DB_NAME, Recording, RecordingError
+from arena.recorder import DB_NAME, Recording, RecordingError, status_text
 from arena.tape import Tape
 from streams.decimate import envelope_indices
 
@@ -148,8 +148,20 @@ class Replay:
 
     @property
     def recording_status(self) -> str:
-        """The writer's status: running, finished, stopped or failed."""
+        """The recording's status: running, finished, stopped, failed, or interrupted
+        (its writer is gone without finishing: killed, or the machine restarted; see
+        :meth:`arena.recorder.Recording.status`). In words, with the last bar:
+        :attr:`recording_summary`."""
         return self._tape.status
+
+    @property
+    def recording_summary(self) -> str:
+        """The status in words, e.g. ``interrupted at bar 1,234 (2005-03-01)``: the
+        highest bar recorded (``n_bars - 1``) and its time."""
+        n = self._tape.n_bars
+        when = (str(np.datetime_as_string(self._tape.times[n - 1], unit="s")) + "Z" if n
+                else None)
+        return status_text(self._tape.status, n - 1 if n else None, when)
 
     @property
     def live(self) -> bool:

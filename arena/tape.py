@@ -15,7 +15,6 @@ advances them over at most that many bars.
 from __future__ import annotations
 
 import copy
-import json
 
 import numpy as np
 import pandas as pd
@@ -232,8 +231,10 @@ class Tape:
     def read(self) -> bool:
         """Read what was committed since the last read; True if bars were added."""
         rec = self.rec
+        # the status first: a writer gone by now has committed all it ever will, so the
+        # snapshot below holds the whole recording of a run that reads interrupted
+        status = rec.status()
         with rec.snapshot():
-            status = rec.db.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()
             bars = rec.bar_grid(self.n_bars)
             eq = rec.equity_grid(self.n_bars)
             trades = self._new_trades()
@@ -245,7 +246,7 @@ class Tape:
                 "SELECT id, bar, agent, tokens_in + tokens_out, latency_ms, cost_usd,"
                 " response IS NOT NULL FROM llm_calls WHERE id > ? ORDER BY id",
                 (self._last_call,)).fetchall() if self._has_calls else []
-        self.status = json.loads(status[0]) if status else "running"
+        self.status = status
         a = len(self.names)
         if not a or eq.equity.shape[1] != a:
             return False

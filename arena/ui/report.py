@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from arena.export import USAGE_KEYS, leaderboard, models_answered, table
 from arena.metrics import STAT_KEYS
-from arena.recorder import Recording
+from arena.recorder import Recording, status_text
 from arena.ui.export import BACKGROUND, OFFLINE, benchmark
 from arena.ui.figures import agent_colours, dark_theme, drawdown_figure, equity_figure
 
@@ -218,7 +218,8 @@ def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
                      for d in decisions.head(max_rows).itertuples()]
     resources, script, eq_div, dd_div = _charts(rec, names, cash)
     summary = " · ".join(str(x) for x in (
-        meta.get("status", "running?"), f"created {meta.get('created', '?')}",
+        status_text(meta.get("status", "running?"), meta.get("last_bar"),
+                    meta.get("last_bar_time")), f"created {meta.get('created', '?')}",
         f"finished {meta['finished']}" if meta.get("finished") else "not finished",
         f"leader {meta['leader']}" if meta.get("leader") else "") if x)
     data_rows = [("Source", _plain(meta.get("data_source"))),

@@ -52,7 +52,8 @@ EVENTS = [("2024-01-05T10:00:00.000Z", None, "competition_started", None, "start
           ("2024-01-05T10:00:00.100Z", 1, "trade", 0, "buy 94 XYZ @ 10.50 (entry)")]
 
 PRICES = ["open", "high", "low", "close", "volume"]
-RUNS_COLUMNS = ["run_id", "created", "agents", "data", "status", "leader", "path"]
+RUNS_COLUMNS = ["run_id", "created", "agents", "data", "status", "leader", "path", "last_bar",
+                "last_bar_time"]
 
 # A competition in a child process that reports, every 0.1 s, how many bars the
 # engine has processed and when (time.monotonic is system-wide on Linux).
@@ -296,7 +297,8 @@ def test_killed_run_keeps_every_bar_committed_a_second_before(tmp_path):
     promised = max(bar for bar, at in reports if at <= killed_at - 1.0)
     assert 100 < promised < 3270, promised
     with Recording(found["run_path"]) as rec:
-        assert rec.meta["status"] == "running"  # never finalised
+        # never finalised: the writer says so once it has committed what it was sent
+        wait_for(lambda: rec.meta["status"] == "interrupted", 10, "the run marked interrupted")
         equity, bars = rec.equity(), rec.bars()
     recorded = sorted(equity["bar"].unique())
     assert recorded == list(range(len(recorded)))  # contiguous from bar 0
@@ -337,12 +339,18 @@ def test_list_runs_on_a_missing_or_empty_folder_is_empty(tmp_path):
 def test_list_runs_shows_each_run_and_marks_unreadable_ones(tmp_path):
     # Arrange
     write_recording(tmp_path / "a_done")
-    write_recording(tmp_path / "b_live", run_id="r2", status="running", leader="")
+    live = Recorder(tmp_path / "b_live")  # still open: its writer is alive
+    live.set_meta(**{**META, "run_id": "r2", "status": "running", "leader": ""})
+    live.add_agents(AGENTS)
+    live.flush(force=True)
     (tmp_path / "c_corrupt").mkdir()
     (tmp_path / "c_corrupt" / DB_NAME).write_bytes(b"this is not an SQLite database" * 10)
     (tmp_path / "d_no_db").mkdir()
     # Act
-    runs = list_runs(tmp_path)
+    try:
+        runs = list_runs(tmp_path)
+    finally:
+        live.close()
     # Assert
     assert runs["run_id"].tolist() == ["r1", "r2", "c_corrupt"]
     assert runs["status"].tolist() == ["finished", "running", "unreadable"]
@@ -353,15 +361,21 @@ def test_list_runs_shows_each_run_and_marks_unreadable_ones(tmp_path):
                                                                  "c_corrupt")]
 
 
-def test_list_runs_reads_a_recording_without_status_as_running(tmp_path):
-    # Arrange: a run that crashed before any status was written
+def test_list_runs_reads_a_recording_without_status_as_running_until_its_writer_is_gone(
+        tmp_path):
+    # Arrange: a run that has written no status yet, then crashes (its pipe to the
+    # writer closes without a close request)
     rec = Recorder(tmp_path / "crashed")
     rec.set_meta(run_id="crashed", created="2024-01-05T10:00:00.000Z")
-    rec.close()
+    rec.flush(force=True)
     # Act
-    (row,) = list_runs(tmp_path).to_dict("records")
+    (before,) = list_runs(tmp_path).to_dict("records")
+    rec._proc.stdin.close()
+    rec._proc.wait(10)
+    (after,) = list_runs(tmp_path).to_dict("records")
     # Assert
-    assert row["status"] == "running?"
+    assert before["status"] == "running?"
+    assert after["status"] == "interrupted" and after["last_bar"] is None
 
 
 # ----------------------------------------------------------------------------- errors
