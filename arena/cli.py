@@ -58,8 +58,11 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="market data")
     dsub = d.add_subparsers(dest="data_command", required=True)
-    dl = dsub.add_parser("list", help="bundled symbols with their date ranges")
+    dl = dsub.add_parser("list", help="bundled symbols and cached exchange data with their date ranges")
     dl.add_argument("--format", choices=("table", "json"), default="table")
+    dl.add_argument("--cache-dir", default="data", metavar="DIR",
+                    help="where fetched exchange data is cached (default ./data)")
+    _add_fetch_parser(dsub)
 
     ag = sub.add_parser("agents", help="list the built-in agents and their parameters")
     ag.add_argument("--format", choices=("table", "json"), default="table")
@@ -67,6 +70,41 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
     add_replay_parser(sub)
     return p
+
+
+def _add_fetch_parser(dsub) -> None:
+    f = dsub.add_parser(
+        "fetch", help="download exchange candles (ccxt) into the local cache",
+        description="Download closed OHLCV candles from an exchange through ccxt into a "
+                    "Parquet cache, by default DIR/EXCHANGE/SYMBOL-TF.parquet (BTC/USDT → "
+                    "BTC-USDT). Fetching again adds only the candles new since the last "
+                    "fetch; an interrupted fetch resumes. See docs/live.md.")
+    f.add_argument("exchange", metavar="EXCHANGE", help="a ccxt exchange id, e.g. binance")
+    f.add_argument("symbols", nargs="+", metavar="SYMBOL", help="markets, e.g. BTC/USDT ETH/USDT")
+    f.add_argument("--timeframe", "-t", required=True, metavar="TF",
+                   help="candle length as the exchange names it, e.g. 1m, 1h, 1d")
+    f.add_argument("--since", metavar="DATE",
+                   help="first candle (UTC), needed for symbols not cached yet; a cached "
+                        "symbol continues after its last candle")
+    f.add_argument("--until", metavar="DATE",
+                   help="stop before this time (UTC, exclusive; default: the last closed candle)")
+    f.add_argument("-o", "--output", metavar="FILE",
+                   help="one Parquet file for all the symbols (what `arena run --data` "
+                        "needs for several symbols)")
+    f.add_argument("--cache-dir", default="data", metavar="DIR",
+                   help="the cache's folder (default ./data)")
+    f.add_argument("--exchange-config", metavar="JSON",
+                   help="ccxt constructor arguments as a JSON object or a JSON file (urls, "
+                        "options, timeout, proxies...); keys ending in _env name "
+                        "environment variables, e.g. {\"apiKey_env\": \"BINANCE_KEY\"}")
+    f.add_argument("--limit", type=int, metavar="N",
+                   help="candles per request (default: the exchange's page size)")
+    f.add_argument("--retries", type=int, default=5, metavar="N",
+                   help="retries of a failing request (default 5)")
+    f.add_argument("--backoff", type=float, default=1.0, metavar="SECONDS",
+                   help="first wait before a retry, doubled each time up to 30 s (default 1); "
+                        "a Retry-After from the exchange takes precedence")
+    f.add_argument("--format", choices=("table", "json"), default="table")
 
 
 def _add_export_parser(sub) -> None:
@@ -184,8 +222,9 @@ def cmd_run(args) -> int:
             show["tokens"] = [f"{int(n):,}" for n in board["tokens"]]
             show["latency_ms"] = board["latency_ms"]
             show["cost_usd"] = [f"{c:.4f}" for c in board["cost_usd"]]
-        print(f"{data.source}: {len(data)} bars, {data.timestamp(0):%Y-%m-%d} to "
-              f"{data.timestamp(len(data) - 1):%Y-%m-%d}")
+        first, last = data.timestamp(0), data.timestamp(len(data) - 1)
+        fmt = "%Y-%m-%d" if first == first.normalize() and last == last.normalize() else "%Y-%m-%d %H:%M"
+        print(f"{data.source}: {len(data)} bars, {first:{fmt}} to {last:{fmt}}")
         print(show.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
         print(f"run {run_id}" + (f" recorded in {path}" if path else " (not recorded)"))
         _note_errors(comp, board)
@@ -214,7 +253,7 @@ def _printable(text: str) -> str:
 
 
 def cmd_runs(args) -> int:
-    from arena.recorder import list_runs
+    from arena.recorder import list_runs, status_text
 
     runs = list_runs(args.run_dir)
     if args.format == "json":
@@ -222,21 +261,71 @@ def cmd_runs(args) -> int:
         print(json.dumps(records, indent=2))
     elif runs.empty:
         print(f"no recorded runs in {args.run_dir}/")
-    else:
-        print(runs.drop(columns=["path"]).to_string(index=False))
+    else:  # an interrupted run's status says its last bar: "interrupted at bar 1,234 (...)"
+        text = [status_text(*r) for r in runs[["status", "last_bar", "last_bar_time"]]
+                .itertuples(index=False)]
+        table = runs.assign(status=text).drop(columns=["path", "last_bar", "last_bar_time"])
+        print(table.to_string(index=False))
     return 0
 
 
 def cmd_data(args) -> int:
     from arena.data import bundled_symbols
+    from arena.feeds import list_caches
 
+    if args.data_command == "fetch":
+        return cmd_fetch(args)
     df = bundled_symbols()
     for col in ("start", "end"):
         df[col] = df[col].dt.strftime("%Y-%m-%d")
+    cached = list_caches(args.cache_dir)
     if args.format == "json":
-        print(df.astype(str).to_json(orient="records", indent=2))
+        records = df.astype(str).to_dict("records") + [{
+            "symbol": r["symbol"], "start": r["first"].isoformat(), "end": r["last"].isoformat(),
+            "bars": int(r["candles"]), "source": f"{r['exchange']} {r['timeframe']} (cached)",
+            "exchange": r["exchange"], "timeframe": r["timeframe"], "path": r["path"],
+        } for r in cached.to_dict("records")]
+        print(json.dumps(records, indent=2))
     else:
         print(df.to_string(index=False))
+        if not cached.empty:
+            for col in ("first", "last"):
+                cached[col] = cached[col].dt.strftime("%Y-%m-%d %H:%M")
+            print(f"\ncached in {args.cache_dir}/ (times UTC):")
+            print(cached.to_string(index=False))
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from tqdm import tqdm
+
+    from arena.feeds import RetryPolicy, fetch_history
+
+    if args.retries < 0 or args.backoff < 0:
+        raise UsageError("--retries and --backoff must not be negative")
+
+    def note(message: str) -> None:
+        tqdm.write(_printable(f"arena: {message}"), file=sys.stderr)
+
+    results = fetch_history(
+        args.exchange, args.symbols, args.timeframe, args.since, args.until,
+        output=args.output, cache_dir=args.cache_dir, exchange_config=args.exchange_config,
+        limit=args.limit, progress=True, on_retry=note,
+        retry=RetryPolicy(attempts=args.retries + 1, backoff=args.backoff,
+                          max_backoff=max(30.0, args.backoff)))
+    if args.format == "json":
+        print(json.dumps([{
+            "exchange": r.exchange, "symbol": r.symbol, "timeframe": r.timeframe,
+            "added": r.added, "candles": r.candles, "requests": r.requests,
+            "first": r.first.isoformat() if r.first is not None else None,
+            "last": r.last.isoformat() if r.last is not None else None, "path": str(r.path),
+        } for r in results], indent=2))
+        return 0
+    for r in results:
+        span = (f"{r.first:%Y-%m-%d %H:%M} to {r.last:%Y-%m-%d %H:%M} UTC"
+                if r.first is not None else "none yet")
+        print(f"{r.exchange} {r.symbol} {r.timeframe}: +{r.added} candles, {r.candles} cached "
+              f"({span}) in {r.path}")
     return 0
 
 
@@ -276,10 +365,14 @@ def main(argv: list[str] | None = None) -> int:
         from arena.agents import AgentSpecError
         from arena.data import DataError
         from arena.export import ExportError
+        from arena.feeds.errors import FeedError, FetchError
         from arena.recorder import RecordingError
 
+        if isinstance(exc, FetchError):  # the exchange kept failing: say so, no traceback
+            print(_printable(f"arena: failed: {exc}"), file=sys.stderr)
+            return 1
         user_errors = (UsageError, ConfigError, DataError, AgentSpecError, RecordingError,
-                       ExportError)
+                       ExportError, FeedError)
         kind = "error" if isinstance(exc, user_errors) else f"failed ({type(exc).__name__})"
         print(f"arena: {kind}: {exc}", file=sys.stderr)
         if not isinstance(exc, user_errors):
