@@ -41,7 +41,8 @@ INJECTED_JS = """() => {
         if (a.value.includes('__pwned') && (a.name.startsWith('on') || a.name === 'href'
             || a.name === 'src')) found.push(el.outerHTML.slice(0, 200));
       }
-      if (el.tagName === 'SCRIPT' && el.textContent.includes('__pwned'))
+      // a script made of the corpus (not Bokeh's embedded JSON data, which holds it as text)
+      if (el.tagName === 'SCRIPT' && el.textContent.trim().startsWith('(window.__pwned'))
         found.push(el.outerHTML.slice(0, 200));
       if (el.tagName === 'IMG' && el.getAttribute('src') === 'x') found.push(el.outerHTML);
       if (el.shadowRoot) walk(el.shadowRoot);

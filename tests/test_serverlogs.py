@@ -105,8 +105,21 @@ tornado.websocket.WebSocketClosedError
 """
 
 
+CLOSED_PAGE_DISPATCH = """Task exception was never retrieved
+future: <Task finished name='Task-8469' coro=<_dispatch_msgs() done, defined at /x/panel/io/document.py:232> exception=WebSocketClosedError()>
+Traceback (most recent call last):
+  File "/x/panel/io/document.py", line 250, in _dispatch_msgs
+    futures += dispatch_tornado(conn, msg=msg)
+               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/x/tornado/websocket.py", line 364, in write_message
+    raise WebSocketClosedError()
+tornado.websocket.WebSocketClosedError
+"""
+
+
 def test_a_page_closed_mid_write_is_not_an_error_but_anything_else_still_is():
     assert problems(CLOSED_PAGE) == []
+    assert problems(CLOSED_PAGE_DISPATCH + "WARNING:bokeh: closed\n" + CLOSED_PAGE) == []
     assert problems(CLOSED_PAGE + CLOSED_PAGE) == []
     other = CLOSED_PAGE.replace("tornado.websocket.WebSocketClosedError", "KeyError: 'a0'")
     assert len(problems(other)) == 1
