@@ -43,18 +43,41 @@ CLOSED_SOCKET = re.compile(
     + r"(?:\nDuring handling of the above exception, another exception occurred:\n\n" + _TB
     + r")*")
 
+#: The other one: a page whose socket was closing when Bokeh's keep-alive pinged it.
+#: The failed ping makes Bokeh drop the connection's session
+#: (``BokehTornado._keep_alive`` → ``client_lost``); the messages still queued from
+#: that page (a table's "sync" as it rendered, a visibility change) and then the
+#: socket's own ``on_close`` reach ``connection.session`` and fail its
+#: ``assert self._session is not None``, which Bokeh logs with a traceback. Only
+#: reports whose traceback ends in that assertion are passed over.
+DETACHED_SESSION = re.compile(
+    r"(?:ERROR:bokeh\.server\.protocol_handler:error handling message\n"
+    r" message: Message '[A-Z-]+' content: [^\n]*\n error: AssertionError\(\)\n"
+    r"|(?:ERROR:tornado\.application:)?Uncaught exception GET \S+/ws \([^\n]*\)\n"
+    r"HTTPServerRequest\([^\n]*\)\n)"
+    r"Traceback \(most recent call last\):\n(?:[ \t][^\n]*\n)+?"
+    r"  File \"[^\"\n]*bokeh/server/connection\.py\", line \d+, in session\n"
+    r"    assert self\._session is not None\n(?:[ \t]+\^+\n)?"
+    r"AssertionError\n")
+
+#: what a page closing mid-conversation makes the libraries log (not errors of ours)
+CLOSED_PAGE = (CLOSED_SOCKET, DETACHED_SESSION)
+
 _WATCHED: list[ServerLog] = []
 
 
 def problems(text: str, context: int = 12) -> list[str]:
     """Each error in ``text`` with the lines after it (the traceback's body); an
-    error line directly followed by its traceback counts once. A closed page's
-    orphaned websocket write (:data:`CLOSED_SOCKET`) is not an error."""
-    lines = CLOSED_SOCKET.sub("", text.replace("\r\n", "\n")).splitlines()
+    error line followed (within three lines) by its traceback counts once. A closed page's
+    orphaned websocket write or late message (:data:`CLOSED_PAGE`) is not an error."""
+    text = text.replace("\r\n", "\n")
+    for pattern in CLOSED_PAGE:
+        text = pattern.sub("", text)
+    lines = text.splitlines()
     out, last = [], -2
     for i, line in enumerate(lines):
         if PROBLEM.search(line):
-            if i != last + 1:
+            if i > last + 3:  # an error line's traceback follows within a few lines
                 out.append("\n".join(lines[i:i + context]))
             last = i
     return out

@@ -117,6 +117,29 @@ tornado.websocket.WebSocketClosedError
 """
 
 
+LATE_MESSAGE = """ERROR:bokeh.server.protocol_handler:error handling message
+ message: Message 'PATCH-DOC' content: {'events': [{'kind': 'ModelChanged', 'model': {'id': 'p15692'}, 'attr': 'visible', 'new': False}]}
+ error: AssertionError()
+Traceback (most recent call last):
+  File "/x/bokeh/server/protocol_handler.py", line 94, in handle
+    work = await handler(message, connection)
+                 ^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/x/bokeh/server/session.py", line 295, in patch
+    return connection.session._handle_patch(message, connection)
+           ^^^^^^^^^^^^^^^^^^
+  File "/x/bokeh/server/connection.py", line 65, in session
+    assert self._session is not None
+           ^^^^^^^^^^^^^^^^^^^^^^^^^
+AssertionError
+"""
+
+
+def test_a_message_from_a_page_that_closed_is_not_an_error_but_other_assertions_are():
+    assert problems(LATE_MESSAGE + LATE_MESSAGE) == []
+    elsewhere = LATE_MESSAGE.replace("bokeh/server/connection.py", "arena/ui/feed.py")
+    assert len(problems(elsewhere)) == 1
+
+
 def test_a_page_closed_mid_write_is_not_an_error_but_anything_else_still_is():
     assert problems(CLOSED_PAGE) == []
     assert problems(CLOSED_PAGE_DISPATCH + "WARNING:bokeh: closed\n" + CLOSED_PAGE) == []
