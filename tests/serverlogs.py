@@ -74,7 +74,7 @@ def problems(text: str, context: int = 12) -> list[str]:
     for pattern in CLOSED_PAGE:
         text = pattern.sub("", text)
     lines = text.splitlines()
-    out, last = [], -2
+    out, last = [], -10
     for i, line in enumerate(lines):
         if PROBLEM.search(line):
             if i > last + 3:  # an error line's traceback follows within a few lines
