@@ -77,7 +77,7 @@ def problems(text: str, context: int = 12) -> list[str]:
     out, last = [], -10
     for i, line in enumerate(lines):
         if PROBLEM.search(line):
-            if i > last + 3:  # an error line's traceback follows within a few lines
+            if not (line.startswith("Traceback") and i <= last + 3):  # not its traceback
                 out.append("\n".join(lines[i:i + context]))
             last = i
     return out
