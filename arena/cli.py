@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="where fetched exchange data is cached (default ./data)")
     _add_fetch_parser(dsub)
 
+    _add_live_parser(sub)
+
     ag = sub.add_parser("agents", help="list the built-in agents and their parameters")
     ag.add_argument("--format", choices=("table", "json"), default="table")
     _add_export_parser(sub)
@@ -105,6 +107,47 @@ def _add_fetch_parser(dsub) -> None:
                    help="first wait before a retry, doubled each time up to 30 s (default 1); "
                         "a Retry-After from the exchange takes precedence")
     f.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _add_live_parser(sub) -> None:
+    lv = sub.add_parser(
+        "live", help="a competition on live exchange candles (ccxt)",
+        description="Agents start on the last --warmup closed candles, then each newly closed "
+                    "candle is one bar (fills at the next candle's open, paper accounts). "
+                    "Ctrl-C (or SIGTERM) stops the run and prints the leaderboard. "
+                    "See docs/live.md.")
+    lv.add_argument("config", nargs="?", help="a TOML configuration with a [live] table")
+    lv.add_argument("--exchange", "-e", metavar="ID", help="a ccxt exchange id, e.g. binance")
+    lv.add_argument("--symbol", "-s", action="append", default=[], metavar="SYM",
+                    help="a market, e.g. BTC/USDT (repeatable)")
+    lv.add_argument("--timeframe", "-t", metavar="TF", help="candle length, e.g. 1m (default 1m)")
+    lv.add_argument("--agent", "-a", action="append", default=[], metavar="NAME[:p=v,...]",
+                    help="an agent (repeatable); `arena agents` lists them")
+    lv.add_argument("--warmup", type=int, metavar="N",
+                    help="closed candles fetched first, on which the agents start (default 500)")
+    lv.add_argument("--duration", metavar="D",
+                    help="how long to run after the warm-up, e.g. 90m, 6h, 2d (default: "
+                         "until stopped)")
+    lv.add_argument("--grace", type=float, metavar="SECONDS",
+                    help="how long a slot waits for a silent symbol before filling it "
+                         "forward (default 10 %% of the timeframe, at least 5 s)")
+    lv.add_argument("--poll", type=float, metavar="SECONDS",
+                    help="most seconds between polls (default a twelfth of the timeframe, "
+                         "0.5 to 5 s)")
+    lv.add_argument("--exchange-config", metavar="JSON",
+                    help="ccxt constructor arguments as a JSON object or file, as for "
+                         "`arena data fetch`")
+    lv.add_argument("--decide-deadline", type=float, metavar="SECONDS",
+                    help="seconds a bar waits for LLM agents (default half a candle)")
+    lv.add_argument("--cash", type=float, help="starting cash per agent (default 100000)")
+    lv.add_argument("--fee-bps", type=float, help="fee per fill in basis points")
+    lv.add_argument("--slippage-bps", type=float, help="slippage per fill in basis points")
+    lv.add_argument("--leverage", type=float, help="leverage cap (default 1)")
+    lv.add_argument("--fractional", action="store_true", help="trade fractional units")
+    lv.add_argument("--seed", type=int, help="random seed (default 0)")
+    lv.add_argument("--run-dir", help="where recordings go (default ./runs)")
+    lv.add_argument("--no-record", action="store_true", help="do not write a recording")
+    lv.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
 
 def _add_export_parser(sub) -> None:
@@ -195,7 +238,6 @@ def _json_value(v):
 
 def cmd_run(args) -> int:
     from arena.engine import Competition
-    from arena.export import models_answered
 
     spec = _spec_from_args(args)
     data = spec.load_data()
@@ -205,14 +247,25 @@ def cmd_run(args) -> int:
         board = comp.run(progress=update)
     finally:
         bar.close()
+    first, last = data.timestamp(0), data.timestamp(len(data) - 1)
+    fmt = "%Y-%m-%d" if first == first.normalize() and last == last.normalize() else "%Y-%m-%d %H:%M"
+    _print_board(comp, board, args.format,
+                 f"{data.source}: {len(data)} bars, {first:{fmt}} to {last:{fmt}}")
+    return 0
+
+
+def _print_board(comp, board, fmt: str, header: str) -> None:
+    """The final leaderboard as a table (after ``header``), JSON or CSV."""
+    from arena.export import models_answered
+
     board = board.copy()
     board["win_rate"] = board["win_rate_pct"] / 100
     run_id, path = comp.run_id, str(comp.run_path) if comp.run_path else None
-    if args.format == "json":
+    if fmt == "json":
         out = [{**{k: _json_value(row[k]) for k in JSON_FIELDS}, "run_id": run_id,
                 "run_path": path} for row in board.to_dict("records")]
         print(json.dumps(out, indent=2))
-    elif args.format == "csv":
+    elif fmt == "csv":
         board["run_id"], board["run_path"] = run_id, path
         print(board[list(JSON_FIELDS) + ["run_id", "run_path"]].to_csv(index=False), end="")
     else:
@@ -222,13 +275,125 @@ def cmd_run(args) -> int:
             show["tokens"] = [f"{int(n):,}" for n in board["tokens"]]
             show["latency_ms"] = board["latency_ms"]
             show["cost_usd"] = [f"{c:.4f}" for c in board["cost_usd"]]
-        first, last = data.timestamp(0), data.timestamp(len(data) - 1)
-        fmt = "%Y-%m-%d" if first == first.normalize() and last == last.normalize() else "%Y-%m-%d %H:%M"
-        print(f"{data.source}: {len(data)} bars, {first:{fmt}} to {last:{fmt}}")
+        print(header)
         print(show.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
         print(f"run {run_id}" + (f" recorded in {path}" if path else " (not recorded)"))
         _note_errors(comp, board)
+
+
+def _live_from_args(args):
+    """(LiveConfig, agents, CompetitionConfig) from a CONFIG.toml and/or flags."""
+    from arena.feeds.exchange import ExchangeConfig
+    from arena.feeds.live import LiveConfig
+
+    if args.config:
+        spec = load_config(args.config)
+        if spec.live is None:
+            raise UsageError(f"{args.config} has no [live] table (exchange, symbols, "
+                             "timeframe...); see docs/live.md")
+        live = dict(spec.live)
+    else:
+        spec, live = RunSpec(), {}
+    for key, value in (("exchange", args.exchange), ("timeframe", args.timeframe),
+                       ("warmup", args.warmup), ("duration", args.duration),
+                       ("grace", args.grace), ("poll", args.poll)):
+        if value is not None:
+            live[key] = value
+    if args.symbol:
+        live["symbols"] = list(args.symbol)
+    if args.exchange_config is not None:
+        live["exchange_config"] = ExchangeConfig.parse(live.get("exchange", ""),
+                                                       args.exchange_config).params
+    if not live.get("exchange") or not live.get("symbols"):
+        raise UsageError("give the market: --exchange ID and --symbol SYM (repeatable), or a "
+                         "CONFIG.toml with a [live] table")
+    agents = tuple(args.agent) or spec.agents
+    if not agents:
+        raise UsageError("no agents given: add --agent NAME (repeatable) or a CONFIG.toml; "
+                         "`arena agents` lists the agents")
+    live_cfg = LiveConfig(live["exchange"], tuple(live["symbols"]),
+                          live.get("timeframe", "1m"), live.get("warmup", 500),
+                          live.get("duration"), live.get("grace"), live.get("poll"),
+                          live.get("exchange_config", {}),
+                          decide_deadline=args.decide_deadline)
+    pf = spec.config.portfolio
+    pf_over = {k: v for k, v in {
+        "cash": args.cash, "fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
+        "max_leverage": args.leverage, "whole_units": False if args.fractional else None,
+    }.items() if v is not None}
+    cfg_over = {k: v for k, v in {"seed": args.seed, "run_dir": args.run_dir,
+                                  "decide_deadline": args.decide_deadline}.items()
+                if v is not None}
+    if args.no_record:
+        cfg_over["record"] = False
+    try:
+        config = replace(spec.config, portfolio=replace(pf, **pf_over), **cfg_over)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return live_cfg, agents, config
+
+
+def cmd_live(args) -> int:
+    import signal
+
+    from arena.engine import Competition
+    from arena.feeds.live import LiveFeed
+
+    live, agents, config = _live_from_args(args)
+    feed = LiveFeed(live)
+    data = feed.open()
+    source = f"{live.exchange} {','.join(live.symbols)} {live.timeframe} (live)"
+    comp = Competition(feed, list(agents), config, data_source=source)
+
+    def note(message: str) -> None:
+        print(_printable(f"arena: {message}"), file=sys.stderr, flush=True)
+
+    n0 = feed.available()
+    note(f"live on {source}: warm-up of {n0} candles, {data.timestamp(0):%Y-%m-%d %H:%M} to "
+         f"{data.timestamp(n0 - 1):%Y-%m-%d %H:%M} UTC; "
+         + (f"for {live.duration:g} s" if live.duration else "until stopped (Ctrl-C)"))
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    cursor, stopped = 0, False
+    try:
+        comp.start()
+        note(f"run {comp.run_id}" + (f" recording in {comp.run_path}" if comp.run_path else ""))
+        while not comp.wait(0.25):
+            cursor = _live_notes(comp, cursor, note)
+    except KeyboardInterrupt:
+        stopped = True
+        comp.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        feed.stop()
+    _live_notes(comp, cursor, note)
+    status = comp.status()
+    if status["error"]:
+        note(f"failed: {status['error']}")
+        return 1
+    t = comp.bar
+    header = (f"{source}: {t} bars ({t - min(t, n0)} live), {data.timestamp(0):%Y-%m-%d %H:%M} "
+              f"to {data.timestamp(max(0, t - 1)):%Y-%m-%d %H:%M} UTC"
+              + (", stopped" if stopped else ""))
+    _print_board(comp, comp.leaderboard(), args.format, header)
     return 0
+
+
+#: events worth a line on stderr while a live run goes
+_LIVE_NOTES = ("feed_error", "feed_recovered", "feed_gap_filled", "feed_candle_revised",
+               "feed_late_candle", "feed_bad_candle", "feed_finished", "engine_error",
+               "recording_error")
+
+
+def _live_notes(comp, cursor: int, note) -> int:
+    events, cursor = comp.streams.events.since(cursor)
+    for kind, message in zip(events["kind"], events["message"], strict=True):
+        if kind in _LIVE_NOTES:
+            note(f"{kind}: {message}")
+    return cursor
 
 
 def _note_errors(comp, board) -> None:
@@ -352,7 +517,7 @@ def cmd_export(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": cmd_run, "runs": cmd_runs, "data": cmd_data, "agents": cmd_agents,
+    handler = {"run": cmd_run, "live": cmd_live, "runs": cmd_runs, "data": cmd_data, "agents": cmd_agents,
                "serve": cmd_serve, "export": cmd_export, "replay": cmd_replay}
     try:
         return handler[args.command](args)

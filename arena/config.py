@@ -33,7 +33,24 @@ params = { model = "gpt-4o-mini", base_url = "https://api.openai.com/v1",
 ```
 
 ``[run] decide_deadline`` (seconds) bounds how long a paced bar waits for LLM
-answers (default: one bar period).
+answers (default: one bar period; in a live run half a candle).
+
+A live competition (``arena live CONFIG.toml``, docs/live.md) has a ``[live]``
+table instead of ``[data]``:
+
+```toml
+[live]
+exchange = "binance"
+symbols = ["BTC/USDT", "ETH/USDT"]
+timeframe = "1m"
+warmup = 500                    # closed candles fetched first
+duration = "6h"                 # optional: until stopped
+grace = 6                       # optional, seconds: default 10 % of the timeframe, >= 5
+poll = 5                        # optional, seconds between polls
+[live.exchange_config]          # ccxt constructor arguments, as --exchange-config
+timeout = 30000
+apiKey_env = "BINANCE_KEY"      # keys only from environment variables
+```
 """
 
 from __future__ import annotations
@@ -61,6 +78,7 @@ class RunSpec:
     end: str | None = None
     agents: tuple[str, ...] = ()
     config: CompetitionConfig = field(default_factory=CompetitionConfig)
+    live: dict | None = None  # the [live] table of a live run
 
     @property
     def data_source(self) -> str:
@@ -91,13 +109,16 @@ class RunSpec:
         return data
 
 
-_SECTIONS = {"data", "portfolio", "run", "agents", "llm_prices"}
+_SECTIONS = {"data", "portfolio", "run", "agents", "llm_prices", "live"}
 _DATA_KEYS = {"symbols", "file", "start", "end"}
 _RUN_KEYS = {"seed", "run_dir", "speed", "record", "run_id", "stream_maxlen", "block_bars",
              "decide_deadline"}
 
 
 _NUMBER = (int, float)
+_LIVE_TYPES = {"exchange": (str,), "symbols": (list, str), "timeframe": (str,),
+               "warmup": (int,), "duration": (str, int, float), "grace": _NUMBER,
+               "poll": _NUMBER, "exchange_config": (dict,)}
 _PORTFOLIO_TYPES = {"cash": _NUMBER, "fee_bps": _NUMBER, "slippage_bps": _NUMBER,
                     "max_leverage": _NUMBER, "whole_units": (bool,)}
 _DATA_TYPES = {"symbols": (list, str), "file": (str,), "start": (str,), "end": (str,)}
@@ -182,6 +203,9 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
     for section in ("data", "portfolio", "run"):
         if not isinstance(raw.get(section, {}), dict):
             raise ConfigError(f"{source}: [{section}] must be a table, got {raw[section]!r}")
+    live = raw.get("live")
+    if live is not None:
+        live = _live_table(raw, live, source)
     data = raw.get("data", {})
     _check_keys(data, _DATA_KEYS, "[data]", source)
     _check_types(data, _DATA_TYPES, "[data]", source)
@@ -190,7 +214,7 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
         symbols = [s.strip() for s in symbols.split(",") if s.strip()]
     if not all(isinstance(sym, str) for sym in symbols):
         raise ConfigError(f"{source}: [data] symbols must be a list of names, got {symbols!r}")
-    if bool(symbols) == bool(data.get("file")):
+    if live is None and bool(symbols) == bool(data.get("file")):
         raise ConfigError(f"{source}: [data] needs exactly one of 'symbols' or 'file'")
     agents = raw.get("agents", [])
     if not isinstance(agents, list) or not agents:
@@ -221,4 +245,26 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return RunSpec(symbols=tuple(symbols), file=data.get("file"), start=data.get("start"),
-                   end=data.get("end"), agents=tuple(specs), config=config)
+                   end=data.get("end"), agents=tuple(specs), config=config, live=live)
+
+
+def _live_table(raw: dict, live, source: str) -> dict:
+    """``[live]``: checked keys and types; symbols as a list (see the module docstring)."""
+    if not isinstance(live, dict):
+        raise ConfigError(f"{source}: [live] must be a table, got {live!r}")
+    if raw.get("data"):
+        raise ConfigError(f"{source}: a live run takes its market from [live] (exchange, "
+                          "symbols, timeframe); remove [data]")
+    _check_keys(live, set(_LIVE_TYPES), "[live]", source)
+    _check_types(live, _LIVE_TYPES, "[live]", source)
+    live = dict(live)
+    symbols = live.get("symbols", [])
+    if isinstance(symbols, str):
+        symbols = [s.strip() for s in symbols.split(",") if s.strip()]
+    if not symbols or not all(isinstance(s, str) for s in symbols):
+        raise ConfigError(f"{source}: [live] symbols must be a list of markets, e.g. "
+                          "[\"BTC/USDT\"]")
+    live["symbols"] = list(symbols)
+    if "exchange" not in live:
+        raise ConfigError(f"{source}: [live] needs an exchange (a ccxt id, e.g. \"binance\")")
+    return live

@@ -17,6 +17,13 @@ engine thread; results are applied in agent (slot) order. As fast as possible
 ``decide_deadline`` seconds, and an agent that has not answered holds (an
 ``agent_error``); its late answer is discarded, and it is not asked again until
 that call has returned. See docs/llm.md.
+
+Live (docs/live.md): given a :class:`arena.feeds.live.Feed` instead of a
+:class:`MarketData`, the competition runs on the bars the feed has made available
+so far, all agents on the per-bar path (``signals`` would need the future), and
+waits at the last available bar until the feed offers the next one or finishes.
+The feed's data is allocated for the whole run and filled row by row; the
+backtest path is untouched.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -65,6 +73,9 @@ from arena.publisher import Publisher, format_targets, wall_time
 from arena.recorder import Recorder, RecordingError
 from streams.decimate import envelope_indices
 
+if TYPE_CHECKING:
+    from arena.feeds.live import Feed
+
 _NO_DECISIONS = np.zeros((1, 1, 1))
 
 
@@ -89,7 +100,8 @@ class CompetitionConfig:
     block_bars: most bars per compiled block on the fast path.
     stream_maxlen: rows each append-only stream keeps (the recording keeps all).
     decide_deadline: seconds a paced bar (speed > 0) waits for concurrent agents'
-        answers; None waits one bar period (1 / speed). Backtests wait for all.
+        answers; None waits one bar period (1 / speed), or in a live run the
+        feed's default (half a candle). Backtests wait for all.
     """
 
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
@@ -147,13 +159,17 @@ class Competition:
     >>> comp.run()  # to the end, in this thread; returns the leaderboard  # doctest: +SKIP
     """
 
-    def __init__(self, data: MarketData, agents: Sequence[Agent | str],
+    def __init__(self, data: MarketData | Feed, agents: Sequence[Agent | str],
                  config: CompetitionConfig | None = None, clock=None,
                  data_source: str | None = None):
         from arena.agents import create_agent  # registry imports the built-ins
 
-        if len(data) < 2:
-            raise ValueError(f"need at least 2 bars to compete, the data has {len(data)}")
+        self._feed: Feed | None = None
+        if not isinstance(data, MarketData):  # a feed: bars arrive over time
+            self._feed, data = data, data.data
+        have = self._feed.available() if self._feed else len(data)
+        if have < 2:
+            raise ValueError(f"need at least 2 bars to compete, the data has {have}")
         if not agents:
             raise ValueError("a competition needs at least one agent")
         self.data = data
@@ -181,7 +197,13 @@ class Competition:
 
     @property
     def n_bars(self) -> int:
-        return len(self.data)
+        """Bars to run: all of the data, or in a live run those available so far."""
+        return len(self.data) if self._feed is None else self._feed.available()
+
+    @property
+    def feed(self) -> Feed | None:
+        """The live feed (None for a competition on a fixed history)."""
+        return self._feed
 
     @property
     def current_time(self) -> pd.Timestamp | None:
@@ -214,7 +236,7 @@ class Competition:
         """State, progress and throughput, as plain values (for UIs and APIs)."""
         with self._cond:
             t = self._t
-            return {
+            out = {
                 "run_id": self.run_id, "state": self._state.value, "bar": t,
                 "bars": self.n_bars,
                 "time": None if not t else self.data.timestamp(t - 1).isoformat(),
@@ -222,6 +244,9 @@ class Competition:
                 "bars_per_second": self._rate() if self._state is State.RUNNING else 0.0,
                 "error": self._error,
             }
+        if self._feed is not None:  # live since, last candle and its age, feed state...
+            out["live"] = self._feed.status()
+        return out
 
     # -- commands --------------------------------------------------------------
     def start(self) -> None:
@@ -264,7 +289,7 @@ class Competition:
             if self._state not in (State.IDLE, State.PAUSED):
                 raise StateError(f"cannot step: the competition is {self._state.value}"
                                  + (" (pause first)" if self._state is State.RUNNING else ""))
-            target = min(self._t + bars, self.n_bars)
+            target = self._t + bars if self._feed else min(self._t + bars, self.n_bars)
             self._step_budget += bars
             if self._state is State.IDLE:
                 self._set_state(State.PAUSED, "competition_started",
@@ -293,6 +318,9 @@ class Competition:
 
     def reset(self) -> None:
         """Stop if needed and start afresh: new run id, empty streams, idle."""
+        if self._feed is not None:
+            raise StateError("a live competition cannot be reset: its feed has moved on; "
+                             "start a new live run")
         if self._state not in (State.IDLE, State.STOPPED, State.FINISHED):
             self.stop()
         self.join()
@@ -454,11 +482,13 @@ class Competition:
             [((a, n), np.float64), ((a, n), np.bool_), ((a, n), np.float64), ((a, n), np.float64)])
         self._fills = np.zeros((max(4096, a * k * 2 * 64), FILL_COLUMNS))
         self._periods = infer_periods_per_year(
-            pd.DatetimeIndex(self.data.times[: min(n, 500)]).tz_localize("UTC"))
+            pd.DatetimeIndex(self.data.times[: min(self.n_bars, 500)]).tz_localize("UTC"))
+        bounded = self._feed is None or self._feed.bounded
         self._pub = Publisher(self.data, self._slots, self.accounts, self._equity,
                               self._invested, self._cash, self._drawdown, self.streams,
-                              cfg.portfolio.cash,
-                              cfg.progress_every, self._cond, self.clock)
+                              cfg.portfolio.cash,  # live until stopped: no progress events
+                              cfg.progress_every if bounded else math.inf, self._cond,
+                              self.clock)
         self._run_path: Path | None = None
         self._recording_error: RecordingError | None = None
         self._prepared = False
@@ -489,7 +519,8 @@ class Competition:
                 s.agent.reset(self.data, s.seed)
             except Exception as exc:  # noqa: BLE001 - any agent failure is reported
                 self._agent_error(s, None, f"reset failed: {type(exc).__name__}: {exc}")
-            s.signals = self._checked_signals(s)
+            # live: signals() would need bars that have not closed yet
+            s.signals = self._checked_signals(s) if self._feed is None else None
             if s.signals is not None:
                 s.changes = _target_changes(s.signals)
             s.stats = RunningStats(cfg.portfolio.cash, self.data.timestamp(0), self._periods)
@@ -504,12 +535,14 @@ class Competition:
             self._decisions = np.stack([s.signals for s in self._slots])
         if cfg.record:
             rec = self._pub.recorder
+            n = self.n_bars
             rec.set_meta(
                 run_id=self.run_id, created=wall_time(), status="running",
                 data_source=self.data_source, symbols=list(self.data.symbols),
-                start=str(self.data.timestamp(0)), end=str(self.data.timestamp(len(self.data) - 1)),
-                n_bars=len(self.data), seed=cfg.seed, config=_config_dict(cfg),
+                start=str(self.data.timestamp(0)), end=str(self.data.timestamp(n - 1)),
+                n_bars=n, seed=cfg.seed, config=_config_dict(cfg),
                 agents=[s.name for s in self._slots], periods_per_year=self._periods,
+                **({} if self._feed is None else {"live": self._feed.describe()}),
             )
             rec.add_agents((s.index, s.name, s.spec, _params(s.agent)) for s in self._slots)
             self._pub.flush_events()
@@ -547,6 +580,16 @@ class Competition:
                                         daemon=True)
         self._busy = True
         self._thread.start()
+        if self._feed is not None:
+            self._feed.start(self._feed_update, self._feed_event)
+
+    def _feed_update(self) -> None:
+        """The feed has more bars, or has finished (any thread)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def _feed_event(self, kind: str, message: str) -> None:
+        self._emit(kind, message=message)
 
     def _set_state(self, state: State, kind: str, message: str = "") -> None:
         self._state = state
@@ -573,7 +616,7 @@ class Competition:
                             self._step_budget = max(0, self._step_budget - (self._t - t_before))
                         self._cond.notify_all()
                 self._note_rate()
-                if self._t >= self.n_bars:
+                if self._t >= self.n_bars and (self._feed is None or self._feed.finished()):
                     with self._cond:
                         self._step_budget = 0
                         self._set_state(State.FINISHED, "competition_finished",
@@ -619,8 +662,19 @@ class Competition:
                     self._set_state(State.STOPPED, "competition_stopped")
                     self._finalise("stopped")
                     return 0, False
+                if self._feed is not None and self._state in (State.RUNNING, State.PAUSED) \
+                        and (self._state is State.RUNNING or self._step_budget > 0) \
+                        and self._t >= self._feed.available():
+                    if self._feed.finished():  # nothing more will come
+                        self._step_budget = 0
+                        self._set_state(State.FINISHED, "competition_finished",
+                                        message=f"finished after {self._t} bars")
+                        self._finalise("finished")
+                        return 0, False
+                    self._cond.wait(0.5)  # the feed notifies when a bar closes
+                    continue
                 if self._state is State.RUNNING:
-                    if self._speed <= 0:
+                    if self._speed <= 0 or self._feed is not None:  # live: as bars come
                         self._advancing = True
                         return self.n_bars, False
                     now = self.clock.monotonic()
@@ -653,6 +707,8 @@ class Competition:
         self._finalise("failed")
 
     def _finalise(self, status: str) -> None:
+        if self._feed is not None:
+            self._feed.stop()
         if self._pool is not None:  # calls in flight finish in the background, unrecorded
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -669,8 +725,10 @@ class Competition:
             leader = board["agent"].iloc[0] if not board.empty else ""
             try:
                 self._pub.hand_over()
+                live = {} if self._feed is None or not self._t else {
+                    "n_bars": self._t, "end": str(self.data.timestamp(self._t - 1))}
                 rec.set_meta(status=status, finished=wall_time(), bars_processed=self._t,
-                             leader=leader, leaderboard=board.to_dict("records"))
+                             leader=leader, leaderboard=board.to_dict("records"), **live)
                 rec.close()
             except RecordingError as exc:
                 rec.close_quietly()
@@ -795,6 +853,8 @@ class Competition:
 
     def _deadline(self) -> float | None:
         """Seconds a bar waits for concurrent agents: None (all) when as fast as possible."""
+        if self._feed is not None:  # live: the config's, else the feed's (half a candle)
+            return self.config.decide_deadline or self._feed.decide_deadline
         if self._speed <= 0:
             return None
         return self.config.decide_deadline or 1.0 / self._speed

@@ -27,6 +27,11 @@ fault                  the response
 =====================  ========================================================
 
 ``delay`` slows every ``/klines`` answer (for tests that kill a fetch mid-way).
+
+For live feeds: :meth:`run_clock` makes the clock run by itself, ``rate`` times
+real time (60: one minute a second); :meth:`down` takes the server away for a
+while at once; ``silent`` holds minutes without a candle for one symbol only
+(``{"ETHUSDT": {605}}``); :meth:`revise` changes a closed candle from now on.
 """
 
 from __future__ import annotations
@@ -80,8 +85,11 @@ class BinanceServer:
 
     def __init__(self, now_ms: int = START_MS + 600 * MINUTE + 30_000, gaps=(), delay: float = 0.0,
                  port: int = 0):
-        self.now_ms = now_ms
+        self._rate, self._t0 = 0.0, time.monotonic()
+        self._base_ms = now_ms
         self.gaps = set(gaps)
+        self.silent: dict[str, set[int]] = {}
+        self.revisions: dict[tuple[str, int], float] = {}
         self.delay = delay
         self.requests: list[tuple[str, dict]] = []
         self.unexpected: list[str] = []
@@ -120,6 +128,40 @@ class BinanceServer:
     def advance(self, minutes: float) -> None:
         self.now_ms += int(minutes * MINUTE)
 
+    @property
+    def now_ms(self) -> int:
+        """The server's clock (ms since 1970): moved by tests, or running (:meth:`run_clock`)."""
+        return self._base_ms + int((time.monotonic() - self._t0) * 1000 * self._rate)
+
+    @now_ms.setter
+    def now_ms(self, value: int) -> None:
+        self._base_ms, self._t0 = int(value), time.monotonic()
+
+    def run_clock(self, rate: float) -> None:
+        """Let the clock run ``rate`` times as fast as real time (0 stops it)."""
+        self.now_ms, self._rate = self.now_ms, float(rate)
+
+    def down(self, seconds: float) -> None:
+        """Stop answering now (connections refused) and come back after ``seconds``."""
+        threading.Thread(target=self._bounce, args=(float(seconds),), daemon=True).start()
+
+    def revise(self, symbol: str, minute: int, factor: float) -> None:
+        """From now on serve minute ``minute``'s candle of ``symbol`` with its close
+        (and high, if needed) times ``factor`` and one more unit of volume."""
+        with self._lock:
+            self.revisions[(symbol, minute)] = factor
+
+    def _gap(self, symbol: str, m: int) -> bool:
+        return m in self.gaps or m in self.silent.get(symbol, ())
+
+    def _minute(self, symbol: str, m: int):
+        o, h, lo, c, v = minute_candle(symbol, m)
+        f = self.revisions.get((symbol, m))
+        if f is not None:
+            c *= f
+            h, lo, v = max(h, c), min(lo, c), v + 1
+        return o, h, lo, c, v
+
     def klines_requests(self) -> list[dict]:
         with self._lock:
             return [q for p, q in self.requests if p == "/api/v3/klines"]
@@ -155,7 +197,7 @@ class BinanceServer:
         j = -(-(first - START_MS) // step)
         last = self.now_ms if end is None else min(self.now_ms, end)
         while START_MS + j * step <= last:
-            if any(j * k + m not in self.gaps for m in range(k)):
+            if any(not self._gap(symbol, j * k + m) for m in range(k)):
                 yield START_MS + j * step
             j += 1
 
@@ -163,14 +205,15 @@ class BinanceServer:
         """Binance's kline row; a candle still forming has its close and volume so far."""
         k = INTERVALS[interval]
         first = (open_ms - START_MS) // MINUTE
+        now = self.now_ms
         minutes = [m for m in range(first, first + k)
-                   if m not in self.gaps and START_MS + (m + 1) * MINUTE <= self.now_ms]
-        forming = open_ms + k * MINUTE > self.now_ms
+                   if not self._gap(symbol, m) and START_MS + (m + 1) * MINUTE <= now]
+        forming = open_ms + k * MINUTE > now
         if not minutes:  # the first minute is still forming
             o = minute_candle(symbol, first)[0]
             parts = [(o, o, o, o, 0.0)]
         else:
-            parts = [minute_candle(symbol, m) for m in minutes]
+            parts = [self._minute(symbol, m) for m in minutes]
         o, c = parts[0][0], parts[-1][3]
         h = max(p[1] for p in parts)
         lo = min(p[2] for p in parts)
