@@ -72,12 +72,16 @@ def wait_for_recording(tmp_path, proc, timeout=30):
 
 def wait_for_bars(tmp_path, n, timeout=30):
     """Until the recording being written holds ``n`` bars."""
-    from arena.recorder import Recording
+    from arena.recorder import Recording, RecordingError
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         (db,) = (tmp_path / "runs").glob("*/arena.sqlite")
-        rec = Recording(db.parent)
+        try:  # the writer may not have made the schema yet
+            rec = Recording(db.parent)
+        except RecordingError:
+            time.sleep(0.1)
+            continue
         try:
             if rec.bars()["time"].nunique() >= n:
                 return
