@@ -39,7 +39,8 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check arena streams tests benchmarks notebooks app.py
 
-# Every benchmark, one after the other (docs/benchmarks.md; about 5 minutes on 2 cores).
+# Every benchmark, one after the other (docs/benchmarks.md; about 15 minutes on 2 cores,
+# 10 of them viewers.py).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sma_cross_vs_backtesting.py
 	$(BIN)/python benchmarks/engine_speed.py
@@ -49,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/llm_overhead.py
 	$(BIN)/python benchmarks/recording_overhead.py
 	$(BIN)/python benchmarks/ml_agent.py
+	$(BIN)/python benchmarks/viewers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

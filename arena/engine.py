@@ -78,6 +78,14 @@ if TYPE_CHECKING:
 
 _NO_DECISIONS = np.zeros((1, 1, 1))
 
+#: A paced run that has fallen behind its schedule catches up (the bars it owes run
+#: as one block, up to a second's worth at a time) while it is at most this many
+#: seconds behind, so a pause of the engine thread costs no bars: the garbage
+#: collector holds the GIL for a second or more in a server with many sessions, a
+#: busy machine deschedules the thread. Further behind (a suspended machine, agents
+#: slower than the set speed) it drops the debt rather than burst through it.
+CATCH_UP_SECONDS = 5.0
+
 
 class State(StrEnum):
     IDLE = "idle"
@@ -682,7 +690,7 @@ class Competition:
                         self._pace_origin = (now, self._t)
                     t0, b0 = self._pace_origin
                     due = int((now - t0) * self._speed) + 1 - (self._t - b0)
-                    if due > max(2.0, self._speed):  # over a second behind (a stall):
+                    if due > max(2.0, self._speed * CATCH_UP_SECONDS):  # far behind:
                         self._pace_origin = (now, self._t)  # drop the debt, no burst
                         due = 1
                     if due > 0:

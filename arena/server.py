@@ -204,17 +204,26 @@ def dashboard() -> None:
     ArenaApp().serve_doc()
 
 
-def _freeze_startup_objects() -> None:
-    """Leave what start-up made (modules, the shared competition: some 200,000
-    objects) out of every later garbage collection. A full collection holds
-    the GIL for as long as it takes to walk every object, so this shortens each of
-    them, which the engine thread would otherwise wait through (Panel runs one a few
-    seconds after a session closes). Objects freed by their reference count still
-    are; only cycles among these are never collected."""
+#: Garbage collector thresholds of a server process (Python's default: 700, 10, 10).
+#: A collection holds the GIL, so the engine thread waits through it; a full one
+#: walks every object, which with 50 sessions is two million and over a second.
+#: With young collections every 700 allocations, the short-lived objects of every
+#: update (frames, events, messages) outlive a few of them and are promoted, and
+#: the promotions set off a full collection every few seconds; every 50,000, they
+#: are gone before that. Measured in docs/benchmarks.md, section 7.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _tune_gc() -> None:
+    """Set :data:`GC_THRESHOLDS`, and leave what start-up made (modules, the shared
+    competition: some 200,000 objects) out of every later collection. Objects freed
+    by their reference count still are; only cycles among these are never collected.
+    Panel still runs a full collection a few seconds after a session closes."""
     import gc
 
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def cmd_serve(args) -> int:
@@ -235,7 +244,7 @@ def cmd_serve(args) -> int:
     print(f"arena: {hub.competition.data_source}, {len(hub.competition.agent_names)} agents; "
           f"dashboard http://{args.address}:{args.port}/app, API /api/status, metrics /metrics",
           file=sys.stderr)
-    _freeze_startup_objects()
+    _tune_gc()
     pn.serve({"app": dashboard}, title={"app": "Trading Arena"}, start=True, verbose=False,
              extra_patterns=routes(), **opts)
     return 0
@@ -272,7 +281,7 @@ def cmd_replay(args) -> int:
     def dashboard() -> None:
         ArenaApp(hub=hub).serve_doc("Trading Arena replay")
 
-    _freeze_startup_objects()
+    _tune_gc()
     pn.serve({"app": dashboard}, title={"app": "Trading Arena replay"}, start=True,
              verbose=False, extra_patterns=routes(hub), **opts)
     return 0

@@ -455,13 +455,31 @@ class ControlPanel(pn.viewable.Viewer):
                    sizing_mode="stretch_width", margin=0),
             pn.Row(self.stop_button, self.reset_button, sizing_mode="stretch_width", margin=0),
             self.speed, self.run_note, sizing_mode="stretch_width")
-        settings = pn.Card(
+        form = [
             self.source, self.symbols, self.file, pn.Row(self.start, self.end), self.data_note,
             self.agent_names, self.agent_rows,
             pn.Row(self.new_agent, self.add_agent, sizing_mode="stretch_width"), self.agents_note,
             self.cash, pn.Row(self.fee_bps, self.slippage_bps),
             pn.Row(self.leverage, self.seed), self.costs_note,
             pn.pane.Markdown("Load a run config (.toml):", margin=(0, 10)), self.upload,
-            self.toml_note, self.apply_button, self.apply_note,
-            title="Settings", collapsed=True, sizing_mode="stretch_width")
+            self.toml_note, self.apply_button, self.apply_note]
+        settings = pn.Card(title="Settings", collapsed=True, sizing_mode="stretch_width",
+                           css_classes=["arena-settings"])
+        _fill_when_opened(settings, form)
         return pn.Column(run, settings, sizing_mode="stretch_width")
+
+
+def _fill_when_opened(card: pn.Card, objects: list) -> None:
+    """Put ``objects`` into the collapsed ``card`` the first time it is opened. The
+    form's widgets exist (and follow the competition) from the start, but only a page
+    that opens the card gets their models: most viewers never do, and the form is a
+    fifth of the cost of building a session's page."""
+    if not card.collapsed:
+        card.objects = objects
+        return
+
+    def fill(event) -> None:
+        if not event.new and not card.objects:
+            card.objects = objects
+
+    card.param.watch(fill, "collapsed")

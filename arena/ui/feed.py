@@ -8,7 +8,11 @@ pulls only the rows that are new since its last pull and hands them to the
 components that subscribed. A single step therefore reaches the page within
 about ``period`` ms (at once after a command through the API, which nudges every
 session), while a fast run is delivered in batches a person can follow, at a
-server cost per session that does not grow with the engine's speed.
+server cost per session that does not grow with the engine's speed. The pulls of
+all sessions share a budget (``viewer_share`` of a core, from what pulls have
+cost so far): with many sessions each pulls less often, so viewers never take
+more of the server than that. A session with nothing new only sends its
+heartbeat.
 A session that opens late first gets the history so far (decimated for the
 charts, the newest rows for the tables), then the live rows. Closing the
 session stops its callback.
@@ -23,6 +27,7 @@ from collections.abc import Callable
 import pandas as pd
 import panel as pn
 import param
+from panel.io.callbacks import PeriodicCallback
 
 from arena.engine import State
 from arena.ui.hub import Hub
@@ -32,6 +37,21 @@ TABLE_STREAMS = ("trades", "decisions", "events")  # the newest rows only
 KEYED = ("leaderboard", "positions")
 
 Rows = Callable[[pd.DataFrame], None]
+
+
+class PullCost:
+    """CPU seconds a pull that brought news took, averaged over the recent pulls of
+    every session of the process (exponentially weighted): the viewers' budget is
+    the process's CPU, so all sessions share it."""
+
+    def __init__(self, seconds: float = 0.01, weight: float = 0.05):
+        self.seconds, self.weight = seconds, weight
+
+    def add(self, seconds: float) -> None:
+        self.seconds += self.weight * (seconds - self.seconds)
+
+
+PULL_COST = PullCost()
 
 
 class SessionFeed(param.Parameterized):
@@ -54,6 +74,12 @@ class SessionFeed(param.Parameterized):
                                  doc="ms between refreshes of the keyed tables (leaderboard, "
                                      "positions): they change every bar, a person reads them "
                                      "about once a second")
+    viewer_share = param.Number(default=0.5, bounds=(0.01, None),
+                                doc="share of a core that the pulls of all sessions of the "
+                                    "process may take while the engine runs: with many "
+                                    "sessions each pulls less often than min_interval (its "
+                                    "updates carry more rows), so that viewers never take "
+                                    "more of the server than that however many there are")
     updates = param.Integer(default=0, doc="pulls that brought something new")
     status = param.Dict(default={}, doc="the engine's status after the last pull")
     last_pull = param.Number(default=0.0, doc="wall time of the last pull")
@@ -71,6 +97,8 @@ class SessionFeed(param.Parameterized):
         self._pulled_at = 0.0  # monotonic time of the last pull
         self._news_at = 0.0  # ... and of the last one that brought something new
         self._held = False  # a keyed table waits for its table_period
+        self._status_at = 0.0  # monotonic time ``status`` was last set
+        self._reloads = 0  # streams reloaded (new run, reset, first pull)
 
     @property
     def competition(self):
@@ -91,7 +119,12 @@ class SessionFeed(param.Parameterized):
         self.pull()
         if pn.state.curdoc is not None and self._callback is None:
             self._doc = pn.state.curdoc
-            self._callback = pn.state.add_periodic_callback(self.tick, period=self.period)
+            # a background callback: Panel's busy state (one for the whole process,
+            # shown by every session's template) is not toggled ten times a second by
+            # every session, which would update every session's busy indicator
+            self._callback = PeriodicCallback(callback=self.tick, period=self.period,
+                                              background=True)
+            self._callback.start()
             self.hub.session_opened(self)
             pn.state.on_session_destroyed(self._destroyed)
         return self
@@ -136,23 +169,41 @@ class SessionFeed(param.Parameterized):
         indicator's heartbeat). True if it pulled."""
         now = time.monotonic()
         sig = self._now_signature()
-        since = (now - self._pulled_at) * 1000
         if sig == self._signature:
             due = self._held and (now - self._keyed_at) * 1000 >= self.table_period
-            if not due and since < self.heartbeat:
+            if due:
+                self.pull()
+                return True
+            if (now - self._pulled_at) * 1000 < self.heartbeat:
                 return False
-        elif self._signature is not None and sig[:2] == self._signature[:2] \
+            self._beat(now)  # nothing new: only the heartbeat, not a pull
+            return True
+        if self._signature is not None and sig[:2] == self._signature[:2] \
                 and (now - self._news_at) * 1000 < (
-                    self.min_interval if sig[1] is State.RUNNING else self.period):
+                    self.interval() if sig[1] is State.RUNNING else self.period):
             return False  # the next tick delivers it
         self.pull()
         return True
+
+    def interval(self) -> float:
+        """Least ms between two pulls of this session while the engine runs:
+        ``min_interval``, or longer when every session pulling that often would take
+        more than ``viewer_share`` of a core (at what a pull has cost lately)."""
+        return max(self.min_interval,
+                   1000.0 * self.hub.sessions * PULL_COST.seconds / self.viewer_share)
+
+    def _beat(self, now: float) -> None:
+        """A heartbeat without news: what a pull would tell the session's views when
+        nothing changed (its time), without asking the streams."""
+        self._pulled_at = now
+        self.last_pull = time.time()
 
     def pull(self) -> bool:
         """Hand new rows to the subscribers; True if anything was new."""
         comp = self.hub.competition
         st = comp.streams
         news = False
+        cpu, reloads = time.thread_time(), self._reloads
         self._signature = self._now_signature()
         self._pulled_at = time.monotonic()
         self._held = False
@@ -203,9 +254,27 @@ class SessionFeed(param.Parameterized):
             if news:
                 self.updates += 1
                 self._news_at = self._pulled_at
-            self.status = comp.status()
+            status = comp.status()
+            if self._status_due(status):
+                self.status = status
             self.last_pull = time.time()
+        if news and self._reloads == reloads:  # (a reload is a page's first pull)
+            PULL_COST.add(time.thread_time() - cpu)
         return news
+
+    def _status_due(self, status: dict) -> bool:
+        """Whether to show a new ``status``: always when the run or its state changed
+        or the engine is not running; while it runs (the bar and bars/s change at every
+        pull) once per ``table_period``, with the tables: a person reads them about
+        once a second, and each status shown costs every view that follows it."""
+        now = time.monotonic()
+        old, keys = self.status or {}, ("state", "run_id")
+        if status.get("state") != State.RUNNING.value \
+                or any(old.get(k) != status.get(k) for k in keys) \
+                or (now - self._status_at) * 1000 >= self.table_period:
+            self._status_at = now
+            return True
+        return False
 
     def _deliver(self, name: str, rows: pd.DataFrame) -> None:
         for on_rows, _ in self._subs[name]:
@@ -218,6 +287,7 @@ class SessionFeed(param.Parameterized):
             self._epoch.pop(name, None)
 
     def _reload(self, name: str) -> None:
+        self._reloads += 1
         comp = self.hub.competition
         stream = getattr(comp.streams, name)
         self._epoch[name] = stream.epoch

@@ -12,7 +12,7 @@ from arena import Competition, CompetitionConfig, Decision, PortfolioConfig, Sta
 from arena.agents import Agent, create_agent
 from arena.clock import TestClock
 from arena.data import MarketData
-from arena.engine import StateError
+from arena.engine import CATCH_UP_SECONDS, StateError
 from arena.recorder import Recording
 
 # ----------------------------------------------------------------------------- hand-worked
@@ -317,6 +317,51 @@ def test_speed_paces_bars_on_the_injected_clock():
     comp.run()
     assert comp.bar == 50
     assert clock.now == pytest.approx(4.9, abs=0.11)  # 50 bars at 10 bars per second
+
+
+class PausingClock(TestClock):
+    """A TestClock whose ``pause_at``-th wait returns ``pause`` seconds late, as when
+    the engine thread does not get to run (the garbage collector holds the GIL)."""
+
+    __test__ = False
+
+    def __init__(self, pause_at: int, pause: float):
+        super().__init__()
+        self.pause_at, self.pause, self.waits = pause_at, pause, 0
+
+    def wait(self, cond, seconds):
+        self.waits += 1
+        if self.waits == self.pause_at:
+            self.now += self.pause
+        super().wait(cond, seconds)
+
+
+@pytest.mark.parametrize("pause", [0.5, 3.0])
+def test_a_paced_run_catches_up_after_a_pause(pause):
+    # Arrange: 100 bars at 8 bars/s (times exact in binary); the engine thread is held
+    # up for `pause` s at bar 20
+    clock = PausingClock(pause_at=20, pause=pause)
+    comp = Competition(synthetic(("AAA",), bars=100), ["momentum"],
+                       CompetitionConfig(speed=8, record=False), clock=clock)
+    # Act
+    comp.run()
+    # Assert: the bars it owed ran at once, so the run ends on schedule (no time lost)
+    assert pause < CATCH_UP_SECONDS
+    assert comp.bar == 100
+    assert clock.now == pytest.approx(99 / 8, abs=0.13)
+
+
+def test_a_paced_run_far_behind_drops_the_debt():
+    # Arrange: a pause longer than CATCH_UP_SECONDS (a suspended machine)
+    pause = CATCH_UP_SECONDS + 5
+    clock = PausingClock(pause_at=20, pause=pause)
+    comp = Competition(synthetic(("AAA",), bars=100), ["momentum"],
+                       CompetitionConfig(speed=8, record=False), clock=clock)
+    # Act
+    comp.run()
+    # Assert: it goes on at its pace from where it is, without a burst: the pause is added
+    assert comp.bar == 100
+    assert clock.now == pytest.approx(99 / 8 + pause, abs=0.26)
 
 
 def test_commands_are_safe_from_many_threads():

@@ -452,6 +452,25 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(key, raising=False)
 
 
+def test_a_server_process_collects_garbage_seldom_and_skips_what_start_up_made():
+    # Arrange
+    import gc
+
+    from arena.server import GC_THRESHOLDS, _tune_gc
+
+    before = gc.get_threshold()
+    try:
+        # Act: what arena serve and arena replay do before serving
+        _tune_gc()
+
+        # Assert: young collections every 50,000 allocations, start-up's objects frozen
+        assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] >= 10_000
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
 def test_serve_defaults_bind_locally_without_auth(clean_env):
     from arena.server import _server_options
 

@@ -143,6 +143,7 @@ def test_an_uploaded_file_name_is_shown_as_text(live_server, page, tmp_path):
     upload = tmp_path / f"{CORPUS['img']}.toml"
     upload.write_text("this is [not toml")
     Dashboard(page, live_server).open()
+    page.get_by_role("button", name="Settings").click()  # the form comes with the card
 
     # Act
     page.locator("input[type=file]").set_input_files(str(upload))

@@ -75,6 +75,30 @@ def test_form_starts_from_the_spec_on_show(panel):
     assert panel.cash.value == 100_000.0
 
 
+def test_the_settings_form_reaches_the_page_when_its_card_is_first_opened(panel, hub):
+    # Arrange: the panel as a page shows it; the Settings card starts collapsed
+    import panel as pn
+    from bokeh.document import Document
+
+    layout = pn.panel(panel)
+    doc = Document()
+    layout.get_root(doc)
+    card = next(o for o in layout.select(pn.Card) if o.title == "Settings")
+    assert card.collapsed and card.objects == []
+    assert panel.apply_button not in layout.select(pn.widgets.Button)
+
+    # Act: the visitor opens it (the browser sets collapsed), and operates the form
+    card.collapsed = False
+
+    # Assert: the form is in the page, filled from the competition on show
+    assert panel.apply_button in layout.select(pn.widgets.Button)
+    assert panel.symbols in card.objects and panel.symbols.value == ["IBM"]
+    form = list(card.objects)
+    card.collapsed = True
+    card.collapsed = False
+    assert list(card.objects) == form  # built once
+
+
 def test_apply_builds_a_new_competition_through_the_hub(panel, hub):
     # Arrange
     old = hub.competition

@@ -1048,6 +1048,113 @@ def test_tick_pulls_only_when_there_is_news_or_a_heartbeat_is_due(hub):
     assert len(pulls) == 2
 
 
+def test_a_heartbeat_without_news_asks_the_streams_nothing(hub, monkeypatch):
+    # Arrange: a session that has seen everything; its subscribers and the engine's
+    # status are watched
+    feed = SessionFeed(hub=hub, heartbeat=100, min_interval=0, table_period=0)
+    rows = []
+    feed.subscribe("equity", rows.append)
+    feed.pull()
+    rows.clear()
+    asked = []
+    status = hub.competition.status
+    monkeypatch.setattr(hub.competition, "status", lambda: asked.append(1) or status())
+    beat = feed.last_pull
+
+    # Act: the heartbeat is due, nothing is new
+    time.sleep(0.12)
+    pulled = feed.tick()
+
+    # Assert: the connection indicator's heartbeat, without a pull
+    assert pulled is True and feed.last_pull > beat
+    assert rows == [] and asked == []
+
+
+def test_a_running_engines_status_is_shown_once_per_table_period_a_new_state_at_once(hub):
+    # Arrange: a running engine; the first status of the run is shown
+    feed = SessionFeed(hub=hub, heartbeat=60_000, min_interval=0, table_period=60_000)
+    shown = []
+    feed.param.watch(lambda e: shown.append(e.new), "status")
+    comp = hub.competition
+    comp.speed = 50
+    comp.start()
+    feed.pull()
+    first = feed.status["bar"]
+
+    # Act / Assert: more bars within table_period: pulled, the status stays
+    deadline = time.monotonic() + 10
+    while comp.bar <= first + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    feed.pull()
+    assert comp.bar > first
+    assert len(shown) == 1 and feed.status["bar"] == first
+
+    # a change of state is shown at once, and the status of a stopped engine each time
+    comp.stop()
+    feed.pull()
+    assert feed.status["state"] == "stopped" and feed.status["bar"] == comp.bar
+    assert len(shown) == 2
+
+
+def test_sessions_pull_less_often_when_together_they_would_take_more_than_their_share(
+        hub, monkeypatch):
+    # Arrange: pulls have cost 20 ms of CPU lately
+    from arena.ui import feed as feed_module
+
+    monkeypatch.setattr(feed_module.PULL_COST, "seconds", 0.020)
+    feed = SessionFeed(hub=hub, min_interval=250, viewer_share=0.5)
+
+    # Act / Assert: 5 sessions at 4 pulls a second take 40 % of a core: min_interval;
+    # 50 would take 400 %: each pulls every 2 s (50 x 20 ms / 2 s = 50 %)
+    hub.sessions = 5
+    assert feed.interval() == 250
+    hub.sessions = 50
+    assert feed.interval() == pytest.approx(2000)
+
+
+def test_pull_cost_is_a_moving_average_of_pulls_with_news(hub, monkeypatch):
+    # Arrange
+    from arena.ui.feed import PULL_COST, PullCost
+
+    cost = PullCost(seconds=0.01, weight=0.5)
+    cost.add(0.03)
+    assert cost.seconds == pytest.approx(0.02)
+    monkeypatch.setattr(PULL_COST, "seconds", 1.0)
+    feed = SessionFeed(hub=hub, table_period=0)
+    feed.subscribe("equity", lambda rows: None)
+    feed.pull()  # a page's first pull (a reload) is not counted
+    assert PULL_COST.seconds == 1.0
+
+    # Act: a pull with news
+    hub.competition.step(2)
+    feed.pull()
+
+    # Assert: it took far less than a second, and counted
+    assert PULL_COST.seconds < 1.0
+
+
+def test_the_periodic_check_is_a_background_callback_that_leaves_panels_busy_state(hub):
+    # Arrange: a session's feed in its document; Panel's busy state (one per process,
+    # shown by every session's template) is watched
+    import asyncio
+
+    doc = Document()
+    with pn.io.server.set_curdoc(doc):
+        feed = SessionFeed(hub=hub).start()
+    changes = []
+    watcher = pn.state.param.watch(lambda e: changes.append(e.new), ["busy", "_busy_counter"])
+    try:
+        # Act: ten ticks, as the server runs them
+        for _ in range(10):
+            asyncio.run(feed._callback._periodic_callback())
+    finally:
+        pn.state.param.unwatch(watcher)
+        feed.stop()
+
+    # Assert
+    assert changes == []
+
+
 def test_tick_batches_a_fast_run_but_shows_a_new_state_at_once(hub):
     # Arrange
     feed = SessionFeed(hub=hub, heartbeat=60_000, min_interval=60_000, table_period=0)
