@@ -35,26 +35,18 @@ SYMBOLS = ("img", "formula")  # the data file's symbols
 RUN_IDS = ("svg", "js_url")  # recordings dropped into the replay's run folder
 FAIL_EVERY = 4  # the "script" agent raises an error of the whole corpus this often
 
-CHOICES_JS = """() => {
-  // every option label of every MultiChoice (Choices.js) on the page, as its text
+TEXTS_JS = """(selector) => {
+  // the text of every element matching selector, in the document and every shadow root
   const out = [];
   const walk = (root) => {
-    for (const el of root.querySelectorAll('.choices__item')) out.push(el.textContent);
+    for (const el of root.querySelectorAll(selector)) out.push(el.textContent);
     for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
   };
   walk(document);
   return out;
 }"""
-
-SELECT_JS = """() => {
-  const out = [];
-  const walk = (root) => {
-    for (const el of root.querySelectorAll('select option')) out.push(el.textContent);
-    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
-  };
-  walk(document);
-  return out;
-}"""
+CHOICES = ".choices__item"  # every MultiChoice option label (Choices.js)
+OPTIONS = "select option"  # every Select option
 
 
 def hostile_agents() -> list[HostileAgent]:
@@ -124,7 +116,7 @@ def test_live_page_shows_hostile_labels_symbols_reasoning_and_errors_as_text(liv
     expect(page.locator(".arena-decisions .row").first).to_be_visible(timeout=15_000)
 
     # Assert: every label is a literal option of the fill filter and the decision filter
-    options = page.evaluate(CHOICES_JS)
+    options = page.evaluate(TEXTS_JS, CHOICES)
     for key in LABELS:
         assert options.count(CORPUS[key]) >= 2, key
     shown = page.evaluate(TEXT_JS)
@@ -178,10 +170,10 @@ def test_replay_run_picker_and_compare_show_hostile_runs_as_text(recordings, pag
         dash.button("Compare").click()
 
         # Assert: the run picker and the compare card show the run ids as typed
-        picker = page.evaluate(SELECT_JS)
+        picker = page.evaluate(TEXTS_JS, OPTIONS)
         for key in RUN_IDS:
             assert any(o.startswith(CORPUS[key]) for o in picker), key
-        options = page.evaluate(CHOICES_JS)
+        options = page.evaluate(TEXTS_JS, CHOICES)
         for key in RUN_IDS:
             assert any(o.startswith(CORPUS[key]) for o in options), key
         for key in LABELS:
