@@ -31,7 +31,7 @@ engine runs at 20 bars/s; the run is reset and restarted before each count):
   was over half a core: the sessions' own work is then held up while one opens);
 * bytes each session received per second in the window (median over sessions).
 
-Before those, on a server that has had no session yet: ``--warm-up`` and then
+Before those, on a server that has had no session yet: ``--warm-up`` (100) and then
 ``--cycles`` open/close cycles with the engine paused at bar 300 (one session at a
 time, each until its first data, then closed): server RSS fresh, after the warm-up
 (the start: closed sessions stay until Bokeh destroys them 15 to 32 s later, so
@@ -413,7 +413,7 @@ def main(argv=None) -> int:
     p.add_argument("--idle-window", type=float, default=4.0,
                    help="s of the window with the engine paused")
     p.add_argument("--cycles", type=int, default=200, help="open/close cycles (0: none)")
-    p.add_argument("--warm-up", type=int, default=50,
+    p.add_argument("--warm-up", type=int, default=100,
                    help="open/close cycles before the RSS at the start is read")
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra argument for arena serve (repeatable)")

@@ -163,10 +163,10 @@ class SessionFeed(param.Parameterized):
 
     def tick(self) -> bool:
         """The periodic callback: pull when there is news and the last pull that
-        brought any is ``min_interval`` old while the engine runs (``period`` old when it
-        does not: a step shows at once) or the engine's state changed; when a held-back
-        keyed table is due; or after ``heartbeat`` ms of quiet (the connection
-        indicator's heartbeat). True if it pulled."""
+        brought any is :meth:`interval` old while the engine runs (``period`` old when
+        it does not: a step shows at once) or the engine's state changed; when a
+        held-back keyed table is due. After ``heartbeat`` ms of quiet, only the
+        connection indicator's heartbeat. True if it pulled or sent the heartbeat."""
         now = time.monotonic()
         sig = self._now_signature()
         if sig == self._signature:
