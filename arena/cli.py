@@ -15,6 +15,7 @@ from dataclasses import replace
 import pandas as pd
 
 from arena.config import ConfigError, RunSpec, load_config
+from arena.data.calendars import CALENDARS
 from arena.server import add_replay_parser, add_serve_parser, cmd_replay, cmd_serve
 
 JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", metavar="FILE", help="a CSV or Parquet file of OHLCV bars")
     r.add_argument("--start", help="first date (inclusive), e.g. 2005-01-01")
     r.add_argument("--end", help="last date (inclusive)")
+    r.add_argument("--calendar", choices=CALENDARS,
+                   help="the market's calendar, for annualised statistics (default: trading "
+                        "days for bundled symbols, inferred for files; docs/metrics.md)")
     r.add_argument("--cash", type=float, help="starting cash per agent (default 100000)")
     r.add_argument("--fee-bps", type=float, help="fee per fill in basis points")
     r.add_argument("--slippage-bps", type=float, help="slippage per fill in basis points")
@@ -117,6 +121,10 @@ def _add_live_parser(sub) -> None:
                     "Ctrl-C (or SIGTERM) stops the run and prints the leaderboard. "
                     "See docs/live.md.")
     lv.add_argument("config", nargs="?", help="a TOML configuration with a [live] table")
+    lv.add_argument("--resume", metavar="RUN",
+                    help="continue a stopped or interrupted live run (a run id under "
+                         "--run-dir, or a run folder) into the same recording; its market, "
+                         "agents and config come from the recording")
     lv.add_argument("--exchange", "-e", metavar="ID", help="a ccxt exchange id, e.g. binance")
     lv.add_argument("--symbol", "-s", action="append", default=[], metavar="SYM",
                     help="a market, e.g. BTC/USDT (repeatable)")
@@ -127,7 +135,8 @@ def _add_live_parser(sub) -> None:
                     help="closed candles fetched first, on which the agents start (default 500)")
     lv.add_argument("--duration", metavar="D",
                     help="how long to run after the warm-up, e.g. 90m, 6h, 2d (default: "
-                         "until stopped)")
+                         "until stopped); with --resume, after the last recorded bar "
+                         "(default: the run's own end)")
     lv.add_argument("--grace", type=float, metavar="SECONDS",
                     help="how long a slot waits for a silent symbol before filling it "
                          "forward (default 10 %% of the timeframe, at least 5 s)")
@@ -195,7 +204,7 @@ def _spec_from_args(args) -> RunSpec:
         over.update(symbols=tuple(s.upper() for s in args.symbol), file=None)
     if args.data and args.config:
         over.update(file=args.data, symbols=())
-    for key in ("start", "end"):
+    for key in ("start", "end", "calendar"):
         if getattr(args, key):
             over[key] = getattr(args, key)
     pf = spec.config.portfolio
@@ -283,8 +292,7 @@ def _print_board(comp, board, fmt: str, header: str) -> None:
 
 def _live_from_args(args):
     """(LiveConfig, agents, CompetitionConfig) from a CONFIG.toml and/or flags."""
-    from arena.feeds.exchange import ExchangeConfig
-    from arena.feeds.live import LiveConfig
+    from arena.feeds.liverun import exchange_params, live_config
 
     if args.config:
         spec = load_config(args.config)
@@ -301,9 +309,7 @@ def _live_from_args(args):
             live[key] = value
     if args.symbol:
         live["symbols"] = list(args.symbol)
-    if args.exchange_config is not None:
-        live["exchange_config"] = ExchangeConfig.parse(live.get("exchange", ""),
-                                                       args.exchange_config).params
+    params = exchange_params(args.exchange_config)  # bad JSON first, as always
     if not live.get("exchange") or not live.get("symbols"):
         raise UsageError("give the market: --exchange ID and --symbol SYM (repeatable), or a "
                          "CONFIG.toml with a [live] table")
@@ -311,11 +317,7 @@ def _live_from_args(args):
     if not agents:
         raise UsageError("no agents given: add --agent NAME (repeatable) or a CONFIG.toml; "
                          "`arena agents` lists the agents")
-    live_cfg = LiveConfig(live["exchange"], tuple(live["symbols"]),
-                          live.get("timeframe", "1m"), live.get("warmup", 500),
-                          live.get("duration"), live.get("grace"), live.get("poll"),
-                          live.get("exchange_config", {}),
-                          decide_deadline=args.decide_deadline)
+    live_cfg = live_config(live, params, decide_deadline=args.decide_deadline)
     pf = spec.config.portfolio
     pf_over = {k: v for k, v in {
         "cash": args.cash, "fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
@@ -333,25 +335,53 @@ def _live_from_args(args):
     return live_cfg, agents, config
 
 
+#: `arena live` options that --resume takes from the recording instead
+_RESUME_FIXED = ("config", "exchange", "symbol", "timeframe", "agent", "warmup", "grace", "poll",
+                 "decide_deadline", "cash", "fee_bps", "slippage_bps", "leverage", "fractional",
+                 "seed", "no_record")
+
+
+def _resume_from_args(args):
+    """(feed, competition, source) of ``arena live --resume RUN``."""
+    from arena.feeds.liverun import resume_run
+
+    given = [f"--{k.replace('_', '-')}" if k != "config" else "a CONFIG"
+             for k in _RESUME_FIXED if getattr(args, k) not in (None, False, [])]
+    if given:
+        raise UsageError(f"--resume takes the market, agents and config from the recording; "
+                         f"drop {', '.join(given)} (allowed: --run-dir, --exchange-config, "
+                         "--duration, --format)")
+    comp = resume_run(args.resume, args.run_dir or "runs", args.exchange_config, args.duration)
+    feed = comp.feed
+    return feed, comp, comp.data_source
+
+
 def cmd_live(args) -> int:
     import signal
 
-    from arena.engine import Competition
-    from arena.feeds.live import LiveFeed
-
-    live, agents, config = _live_from_args(args)
-    feed = LiveFeed(live)
-    data = feed.open()
-    source = f"{live.exchange} {','.join(live.symbols)} {live.timeframe} (live)"
-    comp = Competition(feed, list(agents), config, data_source=source)
+    from arena.feeds.liverun import open_live
 
     def note(message: str) -> None:
         print(_printable(f"arena: {message}"), file=sys.stderr, flush=True)
 
-    n0 = feed.available()
-    note(f"live on {source}: warm-up of {n0} candles, {data.timestamp(0):%Y-%m-%d %H:%M} to "
-         f"{data.timestamp(n0 - 1):%Y-%m-%d %H:%M} UTC; "
-         + (f"for {live.duration:g} s" if live.duration else "until stopped (Ctrl-C)"))
+    if args.resume:
+        feed, comp, source = _resume_from_args(args)
+        live, data, n0 = feed.config, feed.data, feed.warmup
+        t0 = comp.bar
+        missed = int(feed.status()["last_candle_age"] * 1000 // feed.timeframe.ms)
+        note(f"resuming run {comp.run_id} on {source} at bar {t0:,} "
+             f"({data.timestamp(t0 - 1):%Y-%m-%d %H:%M} UTC); {missed} missed candle(s) "
+             "first, then live "
+             + ("until stopped (Ctrl-C)" if not live.duration else
+                f"until bar {len(data):,}"))
+    else:
+        live, agents, config = _live_from_args(args)
+        comp = open_live(live, agents, config)  # what `arena serve` does too
+        feed, data, source = comp.feed, comp.data, comp.data_source
+        n0 = feed.available()
+        note(f"live on {source}: warm-up of {n0} candles, {data.timestamp(0):%Y-%m-%d %H:%M} "
+             f"to {data.timestamp(n0 - 1):%Y-%m-%d %H:%M} UTC; "
+             + (f"for {live.duration:g} s" if live.duration else "until stopped (Ctrl-C)"))
 
     def terminate(signum, frame):
         raise KeyboardInterrupt

@@ -5,6 +5,7 @@
 symbols = ["AAPL", "MSFT"]      # bundled symbols, or:  file = "prices.csv"
 start = "2005-01-01"            # optional
 end = "2012-12-31"              # optional
+calendar = "trading-days"       # optional: or "24/7"; default inferred (docs/metrics.md)
 
 [portfolio]                     # all optional
 cash = 100000
@@ -60,6 +61,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from arena.data.calendars import check_calendar
 from arena.engine import CompetitionConfig
 from arena.portfolio import PortfolioConfig
 
@@ -79,6 +81,7 @@ class RunSpec:
     agents: tuple[str, ...] = ()
     config: CompetitionConfig = field(default_factory=CompetitionConfig)
     live: dict | None = None  # the [live] table of a live run
+    calendar: str | None = None  # "24/7" or "trading-days"; None: bundled or inferred
 
     @property
     def data_source(self) -> str:
@@ -87,6 +90,8 @@ class RunSpec:
     def load_data(self):
         """Load the market data this spec names (raises arena.data.DataError or
         ConfigError), at least two bars of it."""
+        from dataclasses import replace
+
         import pandas as pd
 
         from arena.data import DataError, load, load_bundled
@@ -99,9 +104,11 @@ class RunSpec:
                     raise ConfigError(f"{name} date {value!r} is not a date "
                                       "(use YYYY-MM-DD)") from None
         if self.file:
-            data = load(self.file, start=self.start, end=self.end)
+            data = load(self.file, start=self.start, end=self.end, calendar=self.calendar)
         else:
             data = load_bundled(list(self.symbols), start=self.start, end=self.end)
+            if self.calendar is not None:
+                data = replace(data, calendar=self.calendar)
         if len(data) < 2:
             window = f" between {self.start or 'the start'} and {self.end or 'the end'}"
             raise DataError(self.data_source, f"{len(data)} bar(s){window}; a competition "
@@ -110,7 +117,7 @@ class RunSpec:
 
 
 _SECTIONS = {"data", "portfolio", "run", "agents", "llm_prices", "live"}
-_DATA_KEYS = {"symbols", "file", "start", "end"}
+_DATA_KEYS = {"symbols", "file", "start", "end", "calendar"}
 _RUN_KEYS = {"seed", "run_dir", "speed", "record", "run_id", "stream_maxlen", "block_bars",
              "decide_deadline"}
 
@@ -121,7 +128,8 @@ _LIVE_TYPES = {"exchange": (str,), "symbols": (list, str), "timeframe": (str,),
                "poll": _NUMBER, "exchange_config": (dict,)}
 _PORTFOLIO_TYPES = {"cash": _NUMBER, "fee_bps": _NUMBER, "slippage_bps": _NUMBER,
                     "max_leverage": _NUMBER, "whole_units": (bool,)}
-_DATA_TYPES = {"symbols": (list, str), "file": (str,), "start": (str,), "end": (str,)}
+_DATA_TYPES = {"symbols": (list, str), "file": (str,), "start": (str,), "end": (str,),
+               "calendar": (str,)}
 _RUN_TYPES = {"seed": (int,), "run_dir": (str,), "speed": _NUMBER, "record": (bool,),
               "run_id": (str,), "stream_maxlen": (int,), "block_bars": (int,),
               "decide_deadline": _NUMBER}
@@ -216,6 +224,10 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
         raise ConfigError(f"{source}: [data] symbols must be a list of names, got {symbols!r}")
     if live is None and bool(symbols) == bool(data.get("file")):
         raise ConfigError(f"{source}: [data] needs exactly one of 'symbols' or 'file'")
+    try:
+        check_calendar(data.get("calendar"), "[data] calendar")
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     agents = raw.get("agents", [])
     if not isinstance(agents, list) or not agents:
         raise ConfigError(f"{source}: needs at least one [[agents]] table")
@@ -245,7 +257,8 @@ def spec_from_dict(raw: dict, source: str = "config") -> RunSpec:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return RunSpec(symbols=tuple(symbols), file=data.get("file"), start=data.get("start"),
-                   end=data.get("end"), agents=tuple(specs), config=config, live=live)
+                   end=data.get("end"), agents=tuple(specs), config=config, live=live,
+                   calendar=data.get("calendar"))
 
 
 def _live_table(raw: dict, live, source: str) -> dict:

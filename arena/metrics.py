@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from arena.data.calendars import bars_per_year, check_calendar, infer_calendar
+
 __all__ = [
     "STAT_KEYS",
     "RunningStats",
@@ -37,15 +39,19 @@ STAT_KEYS = (
 # A per-bar standard deviation (or downside deviation) below this is rounding
 # noise, e.g. a curve that compounds at a constant rate: it counts as zero.
 _NOISE = 1e-12
-_TRADING_HOURS_PER_DAY = 6.5
 
 
-def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year from the median spacing ``d`` of ``index``.
+def infer_periods_per_year(index: pd.DatetimeIndex, calendar: str | None = None) -> float:
+    """Bars per year from the median spacing ``d`` of ``index`` and the market's
+    ``calendar`` (``"24/7"`` or ``"trading-days"``; ``None``: inferred from
+    ``index`` by :func:`arena.data.calendars.infer_calendar`).
 
-    ``d < 20 h`` (intraday): 252 × 6.5 h / d; ``20 h ≤ d < 5 days``: 252;
-    ``5 ≤ d < 20 days``: 52; ``20 ≤ d < 45 days``: 12; longer: 365.25 days / d.
+    Intraday (``d < 20 h``): market year / ``d``, the market year being
+    365 × 24 h (24/7) or 252 × 6.5 h (trading days); daily: 365 (24/7) or 252;
+    weekly: 52; monthly: 12; longer: 365.25 days / ``d``
+    (:func:`arena.data.calendars.bars_per_year`).
     """
+    calendar = check_calendar(calendar)
     index = pd.DatetimeIndex(index)
     if len(index) < 2:
         raise ValueError(
@@ -55,15 +61,7 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     if spacing <= pd.Timedelta(0):
         raise ValueError(f"cannot infer periods per year: median bar spacing is {spacing}; "
                          "timestamps must increase")
-    if spacing < pd.Timedelta(hours=20):
-        return 252.0 * (pd.Timedelta(hours=_TRADING_HOURS_PER_DAY) / spacing)
-    if spacing < pd.Timedelta(days=5):
-        return 252.0
-    if spacing < pd.Timedelta(days=20):
-        return 52.0
-    if spacing < pd.Timedelta(days=45):
-        return 12.0
-    return pd.Timedelta(days=365.25) / spacing
+    return bars_per_year(spacing, calendar or infer_calendar(index))
 
 
 def buy_and_hold_equity(close: np.ndarray, bars, cash: float) -> np.ndarray:
@@ -102,6 +100,7 @@ def compute_stats(
     benchmark: float | None = None,
     periods_per_year: float | None = None,
     risk_free: float = 0.0,
+    calendar: str | None = None,
 ) -> pd.Series:
     """Statistics of one equity curve and its fills (keys: ``STAT_KEYS``).
 
@@ -110,11 +109,14 @@ def compute_stats(
     an ``action == "exit"`` fill and its ``pnl``; ``fee`` is summed over all
     fills); ``invested`` flags bars with an open position; ``benchmark`` is the
     buy & hold return as a fraction; ``risk_free`` is an annual rate.
+    ``periods_per_year`` ``None``: from the index and ``calendar``
+    (:func:`infer_periods_per_year`).
     """
     values, index = _check_equity(equity)
+    calendar = check_calendar(calendar)
     n_bars = len(values)
     if periods_per_year is None and n_bars >= 2:
-        periods_per_year = infer_periods_per_year(index)
+        periods_per_year = infer_periods_per_year(index, calendar)
     periods = _check_periods(periods_per_year)
     risk_free = _check_risk_free(risk_free)
 

@@ -209,6 +209,11 @@ class Recorder:
         self._send(("rows", "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                     [(k, json.dumps(v, default=str)) for k, v in items.items()]))
 
+    def delete_meta(self, *keys: str) -> None:
+        """Remove meta ``keys`` (a resumed run drops those of its interruption)."""
+        if keys:
+            self._send(("rows", "DELETE FROM meta WHERE key = ?", [(k,) for k in keys]))
+
     def add_agents(self, rows: Iterable[tuple[int, str, str, dict]]) -> None:
         self._send(("rows", "INSERT INTO agents VALUES (?, ?, ?, ?)",
                     [(i, name, spec, json.dumps(params, default=str))

@@ -28,6 +28,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="where recordings go (sets ARENA_RUN_DIR; default ./runs)")
     p.add_argument("--speed", type=float,
                    help="starting speed in bars per second, 0 = as fast as possible")
+    p.add_argument("--exchange-config", metavar="JSON",
+                   help="ccxt constructor arguments (a JSON object or file, as for `arena "
+                        "live`) for live runs: a config's [live] table and the dashboard's "
+                        "\"Live exchange\" source use them (sets ARENA_EXCHANGE_CONFIG)")
     return _add_serving_arguments(p)
 
 
@@ -184,6 +188,11 @@ def _configure_oauth(args) -> None:
 
 def _set_environment(args) -> None:
     """The flags that the shared hub and the roles read from the environment."""
+    if args.exchange_config is not None:
+        from arena.feeds.exchange import ExchangeConfig
+
+        ExchangeConfig.parse("", args.exchange_config)  # bad JSON, a key in it: fail now
+        os.environ["ARENA_EXCHANGE_CONFIG"] = args.exchange_config
     if args.config:
         load_config(args.config)  # fail now, with the file and key named
         os.environ["ARENA_CONFIG"] = str(Path(args.config).resolve())
@@ -299,8 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for what a user can fix
         from arena.agents import AgentSpecError
         from arena.data import DataError
+        from arena.feeds.errors import FeedError, FetchError
 
-        if isinstance(exc, ConfigError | DataError | AgentSpecError):
+        if isinstance(exc, FetchError):  # a live run's exchange kept failing
+            print(f"arena: failed: {exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, ConfigError | DataError | AgentSpecError | FeedError):
             print(f"arena: error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -245,6 +245,16 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> Timing:
     return Timing(min(runs), tuple(runs), result)
 
 
+def quantiles(values: Sequence[float]) -> dict:
+    """``n``, ``p50``, ``p95`` and ``max`` of ``values`` (numpy's linear percentiles;
+    NaN when there are none)."""
+    if not len(values):
+        return {"n": 0, "p50": float("nan"), "p95": float("nan"), "max": float("nan")}
+    a = np.asarray(values, dtype=float)
+    return {"n": len(a), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
+            "max": float(a.max())}
+
+
 def versions() -> str:
     import numba
 

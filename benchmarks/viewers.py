@@ -13,7 +13,9 @@ document (``PULL-DOC-REQ``), sends BokehJS's ``document_ready`` event (Panel the
 runs the session's onload: its feed starts, with a periodic callback), and then
 reads every message the server sends until it is closed. The server's
 ``/api/status`` counts the sessions whose feed started; the figures show the
-bytes each client received.
+bytes each client received. Like a reader who never scrolls, a viewer never gets
+the rows that load when scrolled to (``arena.ui.deferred``: prices and trades,
+decisions and events).
 
 Figures, for each session count N (sessions opened one after the other while the
 engine runs at 20 bars/s; the run is reset and restarted before each count):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from arena.data.bundled import BUNDLED_SYMBOLS, PROVENANCE, bundled_symbols, load_bundled
+from arena.data.calendars import check_calendar
 from arena.data.files import data_extension, from_frame, load_file
 from arena.data.market import Bar, MarketData
 from arena.data.synthetic import synthetic
@@ -34,7 +36,8 @@ __all__ = [
 
 
 def load(source: pd.DataFrame | str | os.PathLike | Sequence[str],
-         symbols: str | Sequence[str] | None = None, start=None, end=None) -> MarketData:
+         symbols: str | Sequence[str] | None = None, start=None, end=None,
+         calendar: str | None = None) -> MarketData:
     """Load bars from wherever ``source`` points.
 
     * a DataFrame → :func:`from_frame`;
@@ -44,16 +47,20 @@ def load(source: pd.DataFrame | str | os.PathLike | Sequence[str],
     * otherwise bundled symbols: ``"AAPL"``, ``"AAPL,MSFT"`` or ``["AAPL", "MSFT"]``
       → :func:`load_bundled` (then ``symbols`` must be ``None``).
 
-    ``start``/``end`` trim the aligned bars (inclusive, UTC).
+    ``start``/``end`` trim the aligned bars (inclusive, UTC). ``calendar`` is the
+    market's, ``"24/7"`` or ``"trading-days"`` (:mod:`arena.data.calendars`); ``None``:
+    bundled symbols are US stocks (trading days), other data is inferred from its
+    times.
     """
+    check_calendar(calendar, "load: calendar")
     if isinstance(source, pd.DataFrame):
-        return from_frame(source, symbols=symbols, start=start, end=end)
+        return from_frame(source, symbols=symbols, start=start, end=end, calendar=calendar)
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and (Path(source).exists() or data_extension(source) is not None)
     ):
         if not Path(source).exists():
             raise DataError(str(source), f"file not found: {source}")
-        return load_file(source, symbols=symbols, start=start, end=end)
+        return load_file(source, symbols=symbols, start=start, end=end, calendar=calendar)
     if isinstance(source, str | Sequence):
         if symbols is not None:
             raise TypeError("load: bundled symbols are given as `source`; do not pass `symbols` too")
@@ -62,5 +69,6 @@ def load(source: pd.DataFrame | str | os.PathLike | Sequence[str],
         if isinstance(source, str) and unknown:
             raise DataError(source, f"no file named {unknown[0]!r} and no bundled symbol of that "
                                     f"name (bundled: {', '.join(BUNDLED_SYMBOLS)})")
-        return load_bundled(names, start=start, end=end)
+        data = load_bundled(names, start=start, end=end)
+        return data if calendar is None else replace(data, calendar=calendar)
     raise TypeError(f"load: cannot load from {type(source).__name__}")

@@ -28,15 +28,16 @@ def symbol_list(symbols: str | Sequence[str] | None, source: str) -> list[str] |
 
 
 def align(series: Series, source: str, symbols: Sequence[str] | None = None,
-          start=None, end=None) -> MarketData:
+          start=None, end=None, calendar: str | None = None) -> MarketData:
     """Put the wanted symbols side by side on the times they all share.
 
     Several symbols are aligned by an inner join on time: a bar time is kept only
     if every wanted symbol has a bar then (so GOOG, listed 2004-08, cuts AAPL's
     earlier history). ``symbols`` picks and orders the symbols (default: all, in
     input order); ``start``/``end`` then trim the aligned bars (inclusive).
-    Raises :class:`DataError` for an unknown symbol, symbols that share no
-    time, or an empty ``start``..``end`` window.
+    ``calendar`` is the market's (``None``: inferred from all the aligned times,
+    before the trim). Raises :class:`DataError` for an unknown symbol, symbols
+    that share no time, or an empty ``start``..``end`` window.
     """
     wanted = list(series) if symbols is None else list(symbols)
     for sym in wanted:
@@ -51,7 +52,7 @@ def align(series: Series, source: str, symbols: Sequence[str] | None = None,
     picked = [v[np.searchsorted(t, common)] for t, v in parts]
     stacked = np.stack(picked, axis=1)  # (n_bars, n_symbols, 5)
     data = MarketData(common, tuple(wanted), *(stacked[:, :, j] for j in range(len(FIELDS))),
-                      source=source)
+                      source=source, calendar=calendar)
     if start is None and end is None:
         return data
     window = data.between(start, end)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from arena.data.align import align, symbol_list
+from arena.data.calendars import TRADING_DAYS
 from arena.data.market import MarketData
 from arena.data.validate import DataError, Series, check_bars
 
@@ -88,7 +89,8 @@ def load_bundled(symbols: str | Sequence[str], start=None, end=None) -> MarketDa
             raise DataError(_SOURCE, f"unknown symbol {sym!r}; available: {', '.join(BUNDLED_SYMBOLS)}",
                             field="symbol")
     series: Series = {sym: _adjusted(sym) for sym in names}
-    return align(series, f"{_SOURCE}:{','.join(names)}", names, start, end)
+    return align(series, f"{_SOURCE}:{','.join(names)}", names, start, end,
+                 calendar=TRADING_DAYS)  # US stocks
 
 
 @lru_cache(maxsize=len(BUNDLED_SYMBOLS))

@@ -50,13 +50,14 @@ _FLAT_WIDE = re.compile(r"^(open|high|low|close|volume)_(.+)$", re.IGNORECASE)
 
 
 def load_file(path: str | os.PathLike, symbols: str | Sequence[str] | None = None,
-              start=None, end=None) -> MarketData:
+              start=None, end=None, calendar: str | None = None) -> MarketData:
     """Load bars from a ``.csv``, ``.csv.gz``, ``.parquet`` or ``.pq`` file.
 
     ``symbols`` picks and orders symbols (default: all, in file order);
     ``start``/``end`` trim the aligned bars (inclusive). Several symbols are
-    aligned by an inner join on time. Raises :class:`DataError` naming the file,
-    line and field of the first problem.
+    aligned by an inner join on time. ``calendar``: the market's, ``"24/7"`` or
+    ``"trading-days"`` (``None``: inferred from the times). Raises
+    :class:`DataError` naming the file, line and field of the first problem.
     """
     source = str(path)
     p = Path(path)
@@ -73,11 +74,12 @@ def load_file(path: str | os.PathLike, symbols: str | Sequence[str] | None = Non
     else:
         frame, rows, row_kind = _read_parquet(p, source)
     series = _series(frame, source, rows, row_kind, default_symbol=p.name[: -len(ext)].upper())
-    return align(series, source, wanted, start, end)
+    return align(series, source, wanted, start, end, calendar=calendar)
 
 
 def from_frame(df: pd.DataFrame, source: str = "DataFrame",
-               symbols: str | Sequence[str] | None = None, start=None, end=None) -> MarketData:
+               symbols: str | Sequence[str] | None = None, start=None, end=None,
+               calendar: str | None = None) -> MarketData:
     """Bars from a pandas DataFrame in any layout :func:`load_file` accepts.
 
     Errors name ``source`` and the offending row's index label. A single-symbol
@@ -88,7 +90,7 @@ def from_frame(df: pd.DataFrame, source: str = "DataFrame",
     wanted = symbol_list(symbols, source)
     default = wanted[0] if wanted is not None and len(wanted) == 1 else None
     series = _series(df, source, list(df.index), "row", default_symbol=default)
-    return align(series, source, wanted, start, end)
+    return align(series, source, wanted, start, end, calendar=calendar)
 
 
 def data_extension(path: str | os.PathLike) -> str | None:

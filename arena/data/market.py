@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from arena import shared
+from arena.data.calendars import check_calendar, infer_calendar
 
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -34,6 +35,9 @@ class MarketData:
     that agents handed a slice of history cannot alter it.
     Build one with :func:`arena.data.load` (bundled symbols, files, DataFrames) or
     :func:`arena.data.synthetic`; the constructor assumes validated input.
+    ``calendar`` is the market's, ``"24/7"`` or ``"trading-days"``
+    (:mod:`arena.data.calendars`; statistics are annualised by it); ``None`` infers it
+    from ``times``.
     """
 
     times: np.ndarray
@@ -44,10 +48,13 @@ class MarketData:
     close: np.ndarray
     volume: np.ndarray
     source: str = "memory"
+    calendar: str | None = None
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         times = np.ascontiguousarray(self.times, dtype="datetime64[ns]")
+        object.__setattr__(self, "calendar", check_calendar(self.calendar, "MarketData.calendar")
+                           or infer_calendar(times))
         object.__setattr__(self, "symbols", tuple(self.symbols))
         arrays = [times]
         for name in FIELDS:
@@ -112,7 +119,7 @@ class MarketData:
         return MarketData(
             self.times[s], self.symbols,
             *(getattr(self, name)[s] for name in FIELDS),
-            source=self.source,
+            source=self.source, calendar=self.calendar,
         )
 
     def between(self, start=None, end=None) -> MarketData:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from arena.data.calendars import TRADING_DAYS, TWENTY_FOUR_SEVEN
 from arena.data.market import MarketData
 
 #: Odd-numbered regimes ("stress") run with drift ``-mu`` and this times ``sigma``.
@@ -36,7 +37,8 @@ def synthetic(
 
     Closes follow geometric Brownian motion with annualised drift ``mu`` and
     volatility ``sigma``; ``freq`` sets the bar spacing (default business days,
-    252 a year; other frequencies are annualised by calendar time). The bars are
+    252 a year, calendar ``"trading-days"``; other frequencies are annualised by
+    calendar time, calendar ``"24/7"``). The bars are
     split into ``regimes`` equal, alternating stretches shared by all symbols:
     even ones use ``(mu, sigma)``, odd ones ``(-mu, STRESS_VOL_MULTIPLIER * sigma)``.
     With probability ``jump_prob`` a bar opens with a jump of ``±jump_size``
@@ -70,8 +72,10 @@ def synthetic(
     if not all(np.isfinite(a).all() and (a > 0).all() for a in fields):
         raise ValueError("synthetic: these parameters drive prices out of floating-point range; "
                          "use fewer bars or a smaller sigma/mu")
+    business = isinstance(pd.tseries.frequencies.to_offset(freq), pd.offsets.BusinessDay)
     return MarketData(times, tuple(names), o, h, lo, c, v,
-                      source=f"synthetic(seed={seed}, bars={bars})")
+                      source=f"synthetic(seed={seed}, bars={bars})",
+                      calendar=TRADING_DAYS if business else TWENTY_FOUR_SEVEN)
 
 
 def _path(rng: np.random.Generator, n: int, dt: float, drift: np.ndarray, vol: np.ndarray,

@@ -1,6 +1,6 @@
-"""Bars that arrive over time: the :class:`Feed` protocol, :class:`LiveFeed` (closed
-candles of a ccxt exchange, polled in its own thread) and :class:`HistoryFeed` (a
-finite :class:`MarketData` released bar by bar, for tests and demos).
+"""Bars that arrive over time: :class:`LiveFeed` (closed candles of a ccxt exchange,
+polled in its own thread). The :class:`Feed` protocol and :class:`HistoryFeed` live in
+:mod:`arena.feeds.feed` (re-exported here).
 
 A feed owns a :class:`MarketData` whose arrays are allocated once for the whole run
 (``capacity`` bars, in shared memory where the recording's writer reads them; the
@@ -27,6 +27,10 @@ so the engine, agents (through ``History``) and the recorder read them in place.
   kept as first seen (``feed_candle_revised``); a bad candle (a negative price,
   high below low, ...) is ignored (``feed_bad_candle``) and its slot filled after
   the grace.
+* **Ticker**: after the candles, each poll asks the exchange's ticker
+  (:mod:`arena.feeds.ticker`): :meth:`LiveFeed.ticker` is every symbol's last price
+  between candles, for display only (never a bar). An exchange without a ticker, or
+  one that refuses it, goes on without (``feed_ticker_off``).
 """
 
 from __future__ import annotations
@@ -38,17 +42,19 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from arena import shared
 from arena.data.market import MarketData
 from arena.feeds.errors import FeedError, FetchError
 from arena.feeds.exchange import ExchangeClient, ExchangeConfig
+from arena.feeds.feed import Feed, HistoryFeed, allocate
 from arena.feeds.history import Timeframe, closed_pages
 from arena.feeds.retry import RetryPolicy
+from arena.feeds.ticker import TickerBoard
+
+__all__ = ["Feed", "HistoryFeed", "LiveConfig", "LiveFeed", "parse_duration"]  # Feed, HistoryFeed: arena.feeds.feed
 
 log = logging.getLogger("arena.feeds")
 
@@ -79,93 +85,6 @@ def parse_duration(value, flag: str = "duration") -> float:
     if not seconds > 0 or not math.isfinite(seconds):
         raise FeedError(f"bad {flag} {value!r}: must be more than 0 seconds")
     return seconds
-
-
-class Feed(Protocol):
-    """Where a competition's bars come from when they arrive over time.
-
-    ``data`` holds ``capacity`` rows; rows below :meth:`available` are final.
-    ``bounded``: whether the run ends at ``len(data)`` bars (a duration), so that
-    progress can be told.
-    :meth:`start` is called once when the competition starts: the feed then calls
-    ``on_update()`` (from any thread) whenever more bars are available or it has
-    finished, and ``emit(kind, message)`` for its events.
-    """
-
-    data: MarketData
-    decide_deadline: float | None
-    bounded: bool
-
-    def available(self) -> int: ...
-
-    def finished(self) -> bool: ...
-
-    def start(self, on_update: Callable[[], None], emit: Callable[[str, str], None]) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def status(self) -> dict: ...
-
-    def describe(self) -> dict: ...
-
-
-def _allocate(times: np.ndarray, symbols, fields: list[np.ndarray], capacity: int):
-    """A capacity-row MarketData whose first rows are the given bars, plus writable
-    handles to its arrays (the MarketData's own arrays are read-only views)."""
-    k = len(symbols)
-    arrays = shared.empty([((capacity,), "datetime64[ns]")]
-                          + [((capacity, k), np.float64)] * 5)
-    n = len(times)
-    arrays[0][:n] = times
-    for dst, src in zip(arrays[1:], fields, strict=True):
-        dst[:n] = src
-    views = [a[:] for a in arrays]
-    data = MarketData(views[0], tuple(symbols), *views[1:], source="live")
-    return data, arrays
-
-
-class HistoryFeed:
-    """A finite :class:`MarketData` whose bars become available when told:
-    ``HistoryFeed(data, start=100)`` offers 100 bars, :meth:`release` more;
-    :meth:`end` says no more will come (also when all are released)."""
-
-    decide_deadline = None
-    bounded = True
-
-    def __init__(self, data: MarketData, start: int | None = None):
-        self.data = data
-        self._n = len(data) if start is None else max(1, min(int(start), len(data)))
-        self._ended = False
-        self._on_update: Callable[[], None] | None = None
-
-    def available(self) -> int:
-        return self._n
-
-    def finished(self) -> bool:
-        return self._ended or self._n >= len(self.data)
-
-    def release(self, bars: int = 1) -> None:
-        self._n = min(len(self.data), self._n + bars)
-        if self._on_update is not None:
-            self._on_update()
-
-    def end(self) -> None:
-        self._ended = True
-        if self._on_update is not None:
-            self._on_update()
-
-    def start(self, on_update, emit) -> None:
-        self._on_update = on_update
-
-    def stop(self) -> None:
-        self._ended = True
-
-    def status(self) -> dict:
-        return {"feed_state": "finished" if self.finished() else "connected",
-                "bars_available": self._n}
-
-    def describe(self) -> dict:
-        return {"feed": "history", "bars": len(self.data)}
 
 
 @dataclass(frozen=True)
@@ -247,6 +166,7 @@ class LiveFeed:
         self._server = (0, 0.0)  # (exchange ms, local monotonic) of the last clock reading
         self.errors = 0
         self.data: MarketData | None = None
+        self._tickers = TickerBoard()  # the latest prices, between candles
 
     # -- set-up -------------------------------------------------------------------
     @property
@@ -275,8 +195,12 @@ class LiveFeed:
     def warmup(self) -> int:
         return self.config.warmup
 
-    def open(self) -> MarketData:
-        """Connect, check the symbols and timeframe, fetch the warm-up; returns the data."""
+    def open(self, history=None) -> MarketData:
+        """Connect, check the symbols and timeframe, fetch the warm-up; returns the data.
+
+        ``history``: ``(times, [open, high, low, close, volume])``, the bars a resumed
+        run has recorded (``arena.feeds.resume``): they take the warm-up's place, the
+        feed continues after the last of them, and ``config.capacity`` is the run's."""
         cfg = self.config
         exch = ExchangeConfig.parse(cfg.exchange, dict(cfg.exchange_config))
         self._client = ExchangeClient(exch, cfg.retry, self._retrying, self._environ)
@@ -284,22 +208,27 @@ class LiveFeed:
             self._tf = Timeframe(cfg.timeframe, self._client.timeframe_ms(cfg.timeframe))
             for s in cfg.symbols:
                 self._client.check_symbol(s)
-            if cfg.duration is not None:
+            if history is not None:  # resumed: the recorded bars, the recorded capacity
+                capacity = max(cfg.capacity or 0, len(history[0]))
+                self._live_bars = capacity - cfg.warmup if cfg.duration is not None else None
+                self._note_clock(self._client.now_ms())
+            elif cfg.duration is not None:
                 self._live_bars = max(1, math.ceil(cfg.duration * 1000 / self._tf.ms))
                 capacity = cfg.warmup + self._live_bars
             else:
                 self._live_bars = None
                 capacity = cfg.capacity or cfg.warmup + max(
                     DEFAULT_MIN_BARS, DEFAULT_DAYS * 86_400_000 // self._tf.ms)
-            times, fields = self._fetch_warmup()
+            times, fields = self._fetch_warmup() if history is None else history
         except BaseException:
             self._client.close()
             raise
-        self.data, self._arrays = _allocate(times, cfg.symbols, fields, capacity)
+        self.data, self._arrays = allocate(times, cfg.symbols, fields, capacity)
         self._capacity = capacity
         self._n = len(times)
         self._next_open = int(times[-1].astype(np.int64) // 1_000_000) + self._tf.ms
         self._state, self._state_since = "connected", None
+        self._tickers = TickerBoard(self._client)
         return self.data
 
     def _fetch_warmup(self):
@@ -373,8 +302,11 @@ class LiveFeed:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop polling (returns at once; the thread ends after its current request)."""
+        """Stop polling (returns at once; the thread ends after its current request).
+        A feed never started closes its connection here."""
         self._stop.set()
+        if self._thread is None and self._client is not None:
+            self._client.close()
 
     def join(self, timeout: float | None = None) -> None:
         t = self._thread
@@ -405,8 +337,18 @@ class LiveFeed:
             "last_candle_age": round(max(0.0, (now - next_open) / 1000), 3),
             "next_candle_in": round(max(0.0, (next_open + self._tf.ms - now) / 1000), 3),
             "feed_state": state, "feed_since": None if since is None else _iso(since),
-            "feed_errors": self.errors,
+            "feed_errors": self.errors, "ticker": self.ticker(),
         }
+
+    def ticker(self) -> dict:
+        """Every symbol's last price between candles: ``{symbol: {"price", "time"}}``
+        (time UTC ISO, by the exchange); for display only, never a bar."""
+        return self._tickers.snapshot()
+
+    @property
+    def ticker_version(self) -> int:
+        """Bumps with every new ticker."""
+        return self._tickers.version
 
     def exchange_now(self) -> int:
         ms, at = self._server
@@ -449,6 +391,7 @@ class LiveFeed:
             for page in closed_pages(lambda t, s=s: client.ohlcv(s, tf.name, t, self.config.limit),
                                      last, None, now, tf):
                 self._absorb(s, _rows(page))
+        self._poll_ticker(now)
         recovered = self._outage
         made = self._assemble(now)
         if recovered is not None:
@@ -464,6 +407,15 @@ class LiveFeed:
             due = min(due, self._next_open + tf.ms + int(self.grace_seconds * 1000))
         wait = (due - now) / 1000 + 0.05
         return min(self.poll_seconds, max(0.02, wait))
+
+    def _poll_ticker(self, now: int) -> None:
+        """The latest prices (a failure in an outage raises like any request)."""
+        if not self._stop.is_set():
+            refused = self._tickers.poll(self._client, self.config.symbols, now,
+                                         lambda: self._outage is not None)
+            if refused:
+                self._event("feed_ticker_off", f"{refused}; the dashboard shows closed "
+                                               "candles only")
 
     def _absorb(self, symbol: str, raw: np.ndarray) -> None:
         """Keep a symbol's new candles; a candle for a bar already made is compared."""

@@ -13,6 +13,7 @@ from arena.ui.compare import CompareView
 from arena.ui.connection import ConnectionIndicator, configure_notifications
 from arena.ui.controls import ControlPanel
 from arena.ui.decisions import DecisionsFeed
+from arena.ui.deferred import when_seen
 from arena.ui.downloads import RunDownloads
 from arena.ui.equity import EquityChart
 from arena.ui.events import EventLog
@@ -80,14 +81,19 @@ class ArenaApp(pn.viewable.Viewer):
             return [RunPicker(hub=hub), ReplayControls(feed=self.feed)]
         return [ControlPanel(feed=self.feed)]
 
-    def main(self) -> list:
-        """The main area, top to bottom."""
+    def main(self, lazy: bool = True) -> list:
+        """The main area, top to bottom. ``lazy``: the rows below the first screen
+        (prices and trades, decisions and events) reach the page when it is scrolled
+        near them (:func:`arena.ui.deferred.when_seen`). The replay's comparison is
+        not deferred: its table needs Tabulator's scripts, which the page loads only
+        for the models it has when it is served."""
+        later = when_seen if lazy else (lambda part, height: part)
         return [
             pn.Row(self.summary, sizing_mode="stretch_width"),
             pn.Row(self.market, sizing_mode="stretch_width"),
             _pair([self.equity], [self.leaderboard, self.positions], 660),  # 9 agents
-            _pair([self.prices], [self.trades], 460),
-            _pair([self.decisions], [self.events], 420),
+            later(_pair([self.prices], [self.trades], 460), 460),
+            later(_pair([self.decisions], [self.events], 420), 420),
             *([pn.Row(self.compare, sizing_mode="stretch_width")] if self.compare else []),
         ]
 
@@ -115,5 +121,5 @@ class ArenaApp(pn.viewable.Viewer):
     def __panel__(self):
         """For notebooks: the same components in one column (the feed starts here)."""
         self.feed.start()
-        return pn.Column(self.connection, *self.sidebar, *self.main(), self.downloads,
+        return pn.Column(self.connection, *self.sidebar, *self.main(lazy=False), self.downloads,
                          sizing_mode="stretch_width")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from math import copysign
 
 import numpy as np
-from bokeh.models import ColumnDataSource, GlyphRenderer, Line
+from bokeh.models import CDSView, ColumnDataSource, GlyphRenderer, Line
 
 from streams.decimate import envelope_indices
 
@@ -49,9 +49,11 @@ def append_bounded(source: ColumnDataSource, new: dict, max_points: int) -> None
 
 
 def plain_line(fig, source: ColumnDataSource, x: str, y, name: str | None = None,
-               **line) -> GlyphRenderer:
+               view: CDSView | None = None, **line) -> GlyphRenderer:
     """A line renderer of ``y`` against ``x`` with just its own glyph. ``figure.line``
     also makes a selection, non-selection and muted copy of each glyph, which the
     live charts never use: a third of the models, and of the server's work to build a
-    session's page."""
-    return fig.add_glyph(source, Line(x=x, y=y, **line), name=name)
+    session's page. ``view``: one to share among the lines of one unfiltered source
+    (each line otherwise gets a view and a filter of its own, two more models)."""
+    return fig.add_glyph(source, Line(x=x, y=y, **line), name=name,
+                         **({"view": view} if view is not None else {}))

@@ -4,7 +4,13 @@ Run controls (start, pause/resume, step, stop, reset, speed) act on the
 competition on show; "Apply" builds a new one from the settings through
 :meth:`Hub.replace`, and every session switches to it. Settings that cannot be
 used are refused with a one-line message next to the control at fault; the
-current competition stays. With authentication on, only operators
+current competition stays. The "Live exchange" data source starts a live run on an
+exchange's candles as ``arena live`` does (exchange id, symbols, timeframe,
+warm-up; the exchange config, e.g. its URLs, is the server's ``--exchange-config``
+or its config's, never typed here); its warm-up is fetched in the background
+(:meth:`Hub.build_later`) while the run on show goes on; for a live run the status line shows the feed's
+state, "live since …", the last candle's age and the time to the next one instead
+of the progress bar. With authentication on, only operators
 (:mod:`arena.ui.roles`) may use any of it, checked again in every handler.
 """
 
@@ -21,9 +27,12 @@ from arena.agents import AgentSpecError, available, create_agent
 from arena.config import ConfigError, RunSpec, spec_from_dict
 from arena.data import DataError, bundled_symbols
 from arena.engine import StateError
+from arena.feeds.errors import FeedError, FetchError
 from arena.ui.feed import SessionFeed
-from arena.ui.hub import Hub
+from arena.ui.hub import Busy, Hub, build_competition, in_session
+from arena.ui.livestatus import LiveStatus
 from arena.ui.roles import current_user, is_operator, read_only_note
+from arena.ui.runs import LiveRunPicker
 from arena.ui.safe import MultiChoice, text
 
 SPEEDS = {"1 bar/s": 1.0, "5 bars/s": 5.0, "20 bars/s": 20.0, "100 bars/s": 100.0,
@@ -75,6 +84,7 @@ class ControlPanel(pn.viewable.Viewer):
         self._syncing = False
         self._shown_state: tuple | None = None  # (state, operator) the buttons show
         self._version = -1
+        self.pending = None  # the thread building a live run Apply started, if any
         self._build_run_widgets()
         self._build_settings_widgets()
         self._load_spec(self.hub.spec)
@@ -111,7 +121,15 @@ class ControlPanel(pn.viewable.Viewer):
     def _build_settings_widgets(self) -> None:
         w = {"sizing_mode": "stretch_width"}
         self.source = pn.widgets.RadioButtonGroup(
-            label="Data", options={"Bundled": "bundled", "File": "file"}, value="bundled", **w)
+            label="Data", options={"Bundled": "bundled", "File": "file",
+                                   "Live exchange": "live"}, value="bundled", **w)
+        self.exchange = pn.widgets.TextInput(label="Exchange (ccxt id)", placeholder="binance",
+                                             **w)
+        self.live_symbols = pn.widgets.TextInput(label="Symbols (comma-separated)",
+                                                 placeholder="BTC/USDT, ETH/USDT", **w)
+        self.timeframe = pn.widgets.TextInput(label="Timeframe", value="1m", width=90)
+        self.warmup = pn.widgets.IntInput(label="Warm-up (candles)", value=500, start=2,
+                                          width=120)
         self.symbols = MultiChoice(
             label="Bundled symbols", options=list(bundled_symbols()["symbol"]), **w)
         self.file = pn.widgets.TextInput(label="CSV/Parquet file (on the server)",
@@ -141,7 +159,8 @@ class ControlPanel(pn.viewable.Viewer):
 
     @property
     def _settings_widgets(self):
-        return (self.source, self.symbols, self.file, self.start, self.end, self.agent_names,
+        return (self.source, self.symbols, self.file, self.start, self.end, self.exchange,
+                self.live_symbols, self.timeframe, self.warmup, self.agent_names,
                 self.new_agent, self.add_agent, self.cash, self.fee_bps, self.slippage_bps,
                 self.leverage, self.seed, self.upload, self.apply_button, *self._agent_inputs,
                 *self._remove_buttons())
@@ -217,7 +236,13 @@ class ControlPanel(pn.viewable.Viewer):
         """Fill the form from ``spec`` (what is on show, or an uploaded config)."""
         self._base_config = spec.config
         pf = spec.config.portfolio
-        self.source.value = "file" if spec.file else "bundled"
+        self.source.value = "live" if spec.live else "file" if spec.file else "bundled"
+        live = spec.live or {}
+        if live:
+            self.exchange.value = str(live.get("exchange", ""))
+            self.live_symbols.value = ", ".join(live.get("symbols", []))
+            self.timeframe.value = str(live.get("timeframe", "1m"))
+            self.warmup.value = int(live.get("warmup", 500))
         self.symbols.value = list(spec.symbols)
         self.file.value = spec.file or ""
         self.start.value = "" if spec.start is None else str(spec.start)
@@ -229,12 +254,47 @@ class ControlPanel(pn.viewable.Viewer):
         self._on_source()
 
     def _on_source(self, event=None) -> None:
-        bundled = self.source.value == "bundled"
-        self.symbols.visible, self.file.visible = bundled, not bundled
+        source = self.source.value
+        self.symbols.visible, self.file.visible = source == "bundled", source == "file"
+        for w in (self.start, self.end):
+            w.visible = source != "live"
+        for w in (self.exchange, self.live_symbols, self.timeframe, self.warmup):
+            w.visible = source == "live"
+
+    def _live_table(self) -> dict:
+        """The ``[live]`` table the form describes (the exchange config: the served
+        config's for the same exchange; the server's --exchange-config replaces it)."""
+        exchange = self.exchange.value.strip().lower()
+        if not exchange:
+            raise Refused("data", "enter the exchange's ccxt id, e.g. binance")
+        symbols = [s.strip() for s in self.live_symbols.value.split(",") if s.strip()]
+        if not symbols:
+            raise Refused("data", "enter at least one symbol, e.g. BTC/USDT")
+        timeframe = self.timeframe.value.strip() or "1m"
+        if self.warmup.value is None or self.warmup.value < 2:
+            raise Refused("data", f"the warm-up must be at least 2 candles, got "
+                                  f"{self.warmup.value}")
+        table = {"exchange": exchange, "symbols": symbols, "timeframe": timeframe,
+                 "warmup": int(self.warmup.value)}
+        served = self.hub.spec.live or {}
+        if served.get("exchange") == exchange and served.get("exchange_config"):
+            table["exchange_config"] = dict(served["exchange_config"])
+        for key in ("grace", "poll"):  # the served run's timing, for the same timeframe
+            if key in served and served.get("timeframe") == timeframe:
+                table[key] = served[key]
+        try:  # the same checks as arena live, before any request
+            from arena.feeds.liverun import live_config
+            live_config(table)
+        except FeedError as exc:
+            raise Refused("data", str(exc)) from None
+        return table
 
     def build_spec(self) -> RunSpec:
         """The RunSpec the form describes; :class:`Refused` names what is wrong."""
-        if self.source.value == "bundled":
+        live = self._live_table() if self.source.value == "live" else None
+        if live is not None:
+            symbols, file = (), None
+        elif self.source.value == "bundled":
             symbols, file = tuple(self.symbols.value), None
             if not symbols:
                 raise Refused("data", "choose at least one bundled symbol")
@@ -244,7 +304,7 @@ class ControlPanel(pn.viewable.Viewer):
                 raise Refused("data", "enter the path of a CSV or Parquet file on the server")
         dates = {}
         for label, box in (("start", self.start), ("end", self.end)):
-            value = box.value.strip()
+            value = "" if live else box.value.strip()
             if value:
                 try:
                     pd.Timestamp(value)
@@ -281,14 +341,17 @@ class ControlPanel(pn.viewable.Viewer):
                          speed=self.feed.competition.speed, run_id=None,
                          run_dir=self.hub.spec.config.run_dir)
         return RunSpec(symbols=symbols, file=file, start=dates["start"], end=dates["end"],
-                       agents=agents, config=config)
+                       agents=agents, config=config, live=live)
 
     def _notes(self):
         return {"data": self.data_note, "agents": self.agents_note, "costs": self.costs_note,
                 "apply": self.apply_note}
 
     def _on_apply(self, event=None) -> bool:
-        """Build a new competition from the form; True if it is now on show."""
+        """Build a new competition from the form; True if it is now on show or, for a
+        live run, being built (:attr:`pending`, in the background: the warm-up fetch
+        takes seconds and the server goes on answering; the run on show stays until
+        the new one is ready). A second Apply while one is built is refused."""
         if not self._may_operate(self.apply_note):
             return False
         for note in (*self._notes().values(), self.toml_note):
@@ -298,25 +361,58 @@ class ControlPanel(pn.viewable.Viewer):
         except Refused as exc:
             _say(self._notes()[exc.where], str(exc))
             return False
+        if spec.live is not None:
+            return self._apply_later(spec)
         try:
             comp = self.hub.replace(spec)
-        except DataError as exc:
-            _say(self.data_note, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a message next to its control
+            self._show_failure(exc)
             return False
-        except AgentSpecError as exc:
-            _say(self.agents_note, str(exc))
-            return False
-        except (ConfigError, ValueError, OSError) as exc:
+        self._applied(comp)
+        return True
+
+    def _apply_later(self, spec: RunSpec) -> bool:
+        """Fetch a live run's warm-up in the background; the outcome is shown in this
+        session when it is there (through its document, from the build's thread)."""
+
+        live = spec.live
+        what = (f"the warm-up of {live['exchange']} {', '.join(live['symbols'])} "
+                f"{live.get('timeframe', '1m')} ({live.get('warmup', 500)} candles)")
+        _say(self.apply_note, f"fetching {what}…; the run on show goes on meanwhile", "info")
+        try:
+            self.pending = self.hub.build_later(
+                f"fetching {what}", lambda: build_competition(spec),
+                in_session(self._built), spec)
+        except Busy as exc:
             _say(self.apply_note, str(exc))
             return False
-        except Exception as exc:  # noqa: BLE001 - a message, never a traceback
+        return True
+
+    def _built(self, comp, error) -> None:
+        _say(self.apply_note, "")  # no longer fetching
+        if error is not None:
+            self._show_failure(error)
+        else:
+            self._applied(comp)
+
+    def _show_failure(self, exc: BaseException) -> None:
+        """Why a competition could not be built, next to the control at fault."""
+        if isinstance(exc, DataError | FeedError):
+            _say(self.data_note, str(exc))
+        elif isinstance(exc, FetchError):  # the exchange kept failing during the warm-up
+            _say(self.apply_note, f"the exchange did not answer: {exc}")
+        elif isinstance(exc, AgentSpecError):
+            _say(self.agents_note, str(exc))
+        elif isinstance(exc, ConfigError | ValueError | OSError):
+            _say(self.apply_note, str(exc))
+        else:
             _say(self.apply_note, f"could not build the competition: {type(exc).__name__}: {exc}")
-            return False
+
+    def _applied(self, comp) -> None:
         _say(self.apply_note, f"applied: new run {comp.run_id} ({comp.data_source}, "
                               f"{len(comp.agent_names)} agents)", "ok")
         self._version = self.hub.version
         self._refresh(comp.status())
-        return True
 
     def _on_upload(self, event) -> None:
         if not event.new:
@@ -420,10 +516,21 @@ class ControlPanel(pn.viewable.Viewer):
         when = (status.get("time") or "")[:10] or "—"
         colour = STATE_COLOURS.get(state, "#9e9e9e")
         bps = status.get("bars_per_second") or 0.0
-        self.state_pane.object = (
-            f'<b style="color:{colour};text-transform:uppercase">{text(state)}</b>'
-            f" &nbsp;{text(when)} &nbsp;<span style='opacity:0.7'>bar {bar:,} / {bars:,}"
-            f" · {bps:,.0f} bars/s</span>")
+        head = f'<b style="color:{colour};text-transform:uppercase">{text(state)}</b>'
+        live = status.get("live")
+        if live:  # no progress to tell: where live began, the candles' timing, the feed
+            ls = LiveStatus.of(live)
+            when = (status.get("time") or "")[:16].replace("T", " ") or "—"
+            self.state_pane.object = (
+                f"{head} &nbsp;{text(when)} &nbsp;<span style='opacity:0.7'>bar {bar:,}</span>"
+                f"<div class='arena-live-status' style='font-size:0.85em;opacity:0.85'>"
+                f"live since {text(ls.live_since)} · {text(ls.timing)}<br>"
+                f"feed: <span class='arena-feed-state'>{text(ls.feed_text)}</span></div>")
+        else:
+            self.state_pane.object = (
+                f"{head} &nbsp;{text(when)} &nbsp;<span style='opacity:0.7'>bar {bar:,} / "
+                f"{bars:,} · {bps:,.0f} bars/s</span>")
+        self.progress.visible = not live
         self.progress.value = int(round(1000 * (status.get("progress") or 0.0)))
         if status.get("error"):
             _say(self.run_note, f"engine error: {status['error']}")
@@ -456,7 +563,9 @@ class ControlPanel(pn.viewable.Viewer):
             pn.Row(self.stop_button, self.reset_button, sizing_mode="stretch_width", margin=0),
             self.speed, self.run_note, sizing_mode="stretch_width")
         form = [
-            self.source, self.symbols, self.file, pn.Row(self.start, self.end), self.data_note,
+            self.source, self.symbols, self.file, pn.Row(self.start, self.end),
+            self.exchange, self.live_symbols, pn.Row(self.timeframe, self.warmup),
+            self.data_note,
             self.agent_names, self.agent_rows,
             pn.Row(self.new_agent, self.add_agent, sizing_mode="stretch_width"), self.agents_note,
             self.cash, pn.Row(self.fee_bps, self.slippage_bps),
@@ -466,20 +575,23 @@ class ControlPanel(pn.viewable.Viewer):
         settings = pn.Card(title="Settings", collapsed=True, sizing_mode="stretch_width",
                            css_classes=["arena-settings"])
         _fill_when_opened(settings, form)
-        return pn.Column(run, settings, sizing_mode="stretch_width")
+        resume = pn.Card(title="Resume a live run", collapsed=True, sizing_mode="stretch_width",
+                         css_classes=["arena-resume"])  # the recordings read when opened
+        _fill_when_opened(resume, lambda: [LiveRunPicker(hub=self.hub, user=self.user)])
+        return pn.Column(run, settings, resume, sizing_mode="stretch_width")
 
 
-def _fill_when_opened(card: pn.Card, objects: list) -> None:
-    """Put ``objects`` into the collapsed ``card`` the first time it is opened. The
-    form's widgets exist (and follow the competition) from the start, but only a page
-    that opens the card gets their models: most viewers never do, and the form is a
-    fifth of the cost of building a session's page."""
+def _fill_when_opened(card: pn.Card, objects) -> None:
+    """Put ``objects`` (a list, or a function making it) into the collapsed ``card``
+    the first time it is opened. The form's widgets exist (and follow the competition)
+    from the start, but only a page that opens the card gets their models: most
+    viewers never do, and the form is a fifth of the cost of building a session's page."""
     if not card.collapsed:
-        card.objects = objects
+        card.objects = objects() if callable(objects) else objects
         return
 
     def fill(event) -> None:
         if not event.new and not card.objects:
-            card.objects = objects
+            card.objects = objects() if callable(objects) else objects
 
     card.param.watch(fill, "collapsed")

@@ -7,6 +7,11 @@ source of its own would send the times again), streamed: each pull sends only
 the new bars. History is decimated (every line's extremes kept); when the source
 grows past twice ``max_points`` it is decimated again, so what the browser holds
 stays bounded. Values go rounded to what the chart shows (equity to the cent).
+
+A page's cost is mostly its Bokeh models (each is made, themed, serialized and
+collected again for every session), so the chart keeps them few: plain lines, one
+hover tool for every agent's line, and the legend as one button group (its labels
+text, as Bokeh writes a button's label) rather than a figure of its own.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models import (
+    CDSView,
+    CheckboxButtonGroup,
     ColumnDataSource,
     CustomJS,
     CustomJSHover,
     CustomJSTransform,
+    DatetimeAxis,
+    Grid,
     HoverTool,
-    Legend,
     NumeralTickFormatter,
     Span,
 )
@@ -38,6 +46,23 @@ from arena.ui.theme import PALETTE, epoch_ms
 DECIMALS = {"equity": 2, "drawdown_pct": 3}
 BENCH = "bench"  # the buy-and-hold line's column
 LEGEND_COLUMNS = 2  # two fit above the chart beside the leaderboard at 1366 px
+LEGEND_ROW = 20  # px per legend entry
+BENCH_COLOUR = "#9e9e9e"
+# the legend's buttons as a legend: no button look, entries in columns filled top to
+# bottom, each with its line's swatch before its label (a rule per entry, added), and
+# dimmed while its line is hidden
+_LEGEND_CSS = """
+:host { font-size: 13px; }
+.bk-btn-group { display: grid; grid-auto-flow: column; padding: 6px;
+  grid-template-rows: repeat(%(rows)d, %(row)dpx); grid-template-columns: repeat(%(ncols)d, %(column)dpx); }
+.bk-btn-group .bk-btn, .bk-btn-group .bk-btn.bk-active, .bk-btn-group .bk-btn:hover {
+  background: none; border: 0; border-radius: 0; box-shadow: none; margin: 0; padding: 0 4px 0 0;
+  height: %(row)dpx; line-height: %(row)dpx; color: #e5e5e5; text-align: left; cursor: pointer;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; opacity: 0.4; }
+.bk-btn-group .bk-btn.bk-active { opacity: 1; }
+.bk-btn-group .bk-btn::before { content: ""; display: inline-block; width: 20px;
+  margin-right: 5px; vertical-align: middle; }
+"""
 
 
 def legend_column_width(labels: list[str]) -> int:
@@ -52,11 +77,16 @@ def drawdown_column(column: str) -> str:
     return "d" + column[1:]
 
 
+# the legend: a button per line, pressed while its line shows; a click shows or hides
+# the agent's equity and drawdown lines (``lines[i]``: the renderers of button i)
 _SHOW_JS = """
-for (const name of names) {
-  const r = cb_obj.document.get_model_by_name(name)
-  if (r != null) r.visible = cb_obj.visible
-}"""
+const on = new Set(cb_obj.active)
+lines.forEach((rs, i) => { for (const r of rs) r.visible = on.has(i) })"""
+# the hover's agent (``$name`` is the line's column) and PnL (from its equity);
+# Bokeh escapes what a formatter returns, so an agent's name shows as text
+_HOVER_JS = """
+if (format === "agent") return agents[value] ?? value
+return (100 * (source.data[value][special_vars.index] / base - 1)).toFixed(2) + ' %'"""
 _PCT_JS = "const out = new Float64Array(xs.length); for (let i = 0; i < xs.length; i++) " \
           "out[i] = 100 * (xs[i] / base - 1); return out"
 
@@ -92,81 +122,73 @@ class EquityChart(pn.viewable.Viewer):
         data[BENCH] = []
         self.source = ColumnDataSource(data)
         self._pct = CustomJSTransform(args={"base": cash}, v_func=_PCT_JS)
-        pnl = CustomJSHover(args={"base": cash},
-                            code="return (100 * (value / base - 1)).toFixed(2) + ' %'")
         fig = figure(x_axis_type="datetime", sizing_mode="stretch_both", min_height=260,
                      tools="pan,xwheel_zoom,box_zoom,reset,save", active_scroll="xwheel_zoom",
                      toolbar_location="above", title="Equity")
         fig.yaxis.formatter = NumeralTickFormatter(format="0,0")
-        legend_items = []
-        self._equity_renderers = []
-        for i, (agent, col) in enumerate(self._columns.items()):
-            r = plain_line(fig, self.source, "time", {"field": col}, line_width=2,
-                           line_color=PALETTE[i % len(PALETTE)], name=f"{agent}@{fig.id}")
-            self._equity_renderers.append((r, col))
-            legend_items.append((agent, [r]))
-            fig.add_tools(HoverTool(renderers=[r], tooltips=[
-                ("agent", agent), ("time", "@time{%F}"), ("equity", f"@{col}{{0,0.00}}"),
-                ("PnL", f"@{col}{{custom}}")],
-                formatters={"@time": "datetime", f"@{col}": pnl}, mode="mouse"))
-        b = plain_line(fig, self.source, "time", {"field": BENCH}, line_width=1.5,
-                       line_dash="dashed", line_color="#9e9e9e", name=f"buy & hold@{fig.id}")
-        self._equity_renderers.append((b, BENCH))
-        legend_items.append(("buy & hold (benchmark)", [b]))
-        dd = figure(x_axis_type="datetime", x_range=fig.x_range, sizing_mode="stretch_width",
+        # the drawdown chart shares the time axis's ticker and formatter (14 models)
+        dd = figure(x_axis_type=None, x_range=fig.x_range, sizing_mode="stretch_width",
                     height=150, tools="pan,xwheel_zoom,reset", toolbar_location=None,
                     title="Drawdown %")
+        ticker, formatter = fig.xaxis[0].ticker, fig.xaxis[0].formatter
+        dd.add_layout(DatetimeAxis(ticker=ticker, formatter=formatter), "below")
+        dd.add_layout(Grid(dimension=0, ticker=ticker))
+        view = CDSView()  # one for every line: none filters the source
+        # each line is named by its column: the hover's ``@$name`` is the line's value
+        self._equity_renderers, lines, entries = [], [], []
         for i, (agent, col) in enumerate(self._columns.items()):
-            plain_line(dd, self.source, "time", drawdown_column(col),
-                       line_color=PALETTE[i % len(PALETTE)],
-                       line_width=1.5, name=f"{agent}@{dd.id}")
+            colour = PALETTE[i % len(PALETTE)]
+            r = plain_line(fig, self.source, "time", {"field": col}, line_width=2,
+                           line_color=colour, name=col, view=view)
+            d = plain_line(dd, self.source, "time", drawdown_column(col), line_width=1.5,
+                           line_color=colour, name=drawdown_column(col), view=view)
+            self._equity_renderers.append((r, col))
+            lines.append([r, d])
+            entries.append((agent, colour, "solid"))
+        fig.add_tools(HoverTool(
+            renderers=[r for r, _ in self._equity_renderers], mode="mouse",
+            tooltips=[("agent", "$name{agent}"), ("time", "@time{%F}"),
+                      ("equity", "@$name{0,0.00}"), ("PnL", "$name{pnl}")],
+            formatters={"@time": "datetime", "$name": CustomJSHover(
+                args={"agents": {c: a for a, c in self._columns.items()},
+                      "source": self.source, "base": cash}, code=_HOVER_JS)}))
+        b = plain_line(fig, self.source, "time", {"field": BENCH}, line_width=1.5,
+                       line_dash="dashed", line_color=BENCH_COLOUR, name=BENCH, view=view)
+        self._equity_renderers.append((b, BENCH))
+        lines.append([b])
+        entries.append(("buy & hold (benchmark)", BENCH_COLOUR, "dashed"))
         dd.add_layout(Span(location=0, dimension="width", line_color="#777", line_width=1))
-        self._legend_pane.object = self._legend(legend_items, dd)
+        self._legend_pane.object = self._legend(entries, lines)
         self._fig, self._dd = fig, dd
         self._apply_percent()
         self._pane.object = fig
         self._dd_pane.object = dd
 
     @staticmethod
-    def _legend(items: list, dd) -> figure:
-        """The legend, in a small figure of its own whose swatches' data never changes,
-        in ``LEGEND_COLUMNS`` columns above the chart (beside it, the chart's plot area
-        got too narrow for its dates at 1366 px next to the leaderboard).
+    def _legend(entries: list[tuple[str, str, str]], lines: list[list]) -> CheckboxButtonGroup:
+        """The legend: a button per ``(label, colour, dash)`` entry, its line drawn
+        before its label, in ``LEGEND_COLUMNS`` columns filled top to bottom above the
+        chart (beside it, the chart's plot area got too narrow for its dates at 1366 px
+        next to the leaderboard). Clicking an entry hides (or shows) its lines
+        (``lines``, one list per entry), in the browser.
 
-        A Bokeh legend inside the equity figure re-renders its items (a new canvas for
-        each swatch) every time a line's data changes, i.e. on every update; here it
-        renders once. Clicking an entry hides (or shows) that agent's equity and
-        drawdown lines: each swatch's visibility is linked to theirs in the browser.
-        """
-        ncols = min(LEGEND_COLUMNS, len(items)) or 1
-        column = legend_column_width([label for label, _ in items])
-        fig = figure(width=12 + ncols * column, height=12 + 20 * -(-len(items) // ncols),
-                     toolbar_location=None,
-                     tools="", min_border=0, outline_line_color=None,
-                     x_range=(0, 1), y_range=(0, 1), sizing_mode="fixed")
-        fig.axis.visible = False
-        fig.grid.visible = False
-        drawdowns = {r.name.rsplit("@", 1)[0]: r.name for r in dd.renderers if r.name}
-        swatches = []
-        # two points outside the figure's ranges: Bokeh draws no swatch for a line
-        # without data, and these never change
-        nothing = ColumnDataSource({"x": [2, 3], "y": [2, 3]})
-        for label, (real,) in items:
-            glyph = real.glyph
-            swatch = plain_line(fig, nothing, "x", "y", line_color=glyph.line_color,
-                                line_width=glyph.line_width, line_dash=glyph.line_dash)
-            # by name, not by reference: the legend re-renders whenever anything it
-            # references changes, and a reference would reach the lines' data
-            names = [real.name, drawdowns.get(real.name.rsplit("@", 1)[0])]
-            swatch.js_on_change("visible", CustomJS(args={"names": [n for n in names if n]},
-                                                    code=_SHOW_JS))
-            swatches.append((label, [swatch]))
-        fig.add_layout(Legend(items=swatches, click_policy="hide", location="top_left",
-                              border_line_alpha=0, background_fill_alpha=0, margin=0,
-                              padding=6, spacing=0, glyph_height=20, label_height=20,
-                              glyph_width=20, label_standoff=5, label_width=column - 25,
-                              ncols=ncols))
-        return fig
+        One model and a few CSS rules, where a Bokeh legend needs a figure of its own
+        (inside the equity figure it re-renders on every update): 80 fewer models in
+        every session's page. The labels are the buttons' text, never markup."""
+        ncols = min(LEGEND_COLUMNS, len(entries)) or 1
+        rows = -(-len(entries) // ncols)
+        column = legend_column_width([label for label, _, _ in entries])
+        swatches = "\n".join(
+            f".bk-btn:nth-child({i})::before {{ border-top: 2px {dash} {colour}; }}"
+            for i, (_, colour, dash) in enumerate(entries, 1))
+        css = _LEGEND_CSS % {"rows": rows, "row": LEGEND_ROW, "ncols": ncols,
+                             "column": column} + swatches
+        group = CheckboxButtonGroup(
+            labels=[label for label, _, _ in entries], active=list(range(len(entries))),
+            width=12 + ncols * column, height=12 + LEGEND_ROW * rows, sizing_mode="fixed",
+            margin=0, stylesheets=[css], css_classes=["arena-legend"])
+        group.js_on_change("active", CustomJS(args={"lines": lines}, code=_SHOW_JS))
+        return group
 
     @param.depends("percent", watch=True)
     def _apply_percent(self) -> None:

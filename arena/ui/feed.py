@@ -16,6 +16,20 @@ heartbeat.
 A session that opens late first gets the history so far (decimated for the
 charts, the newest rows for the tables), then the live rows. Closing the
 session stops its callback.
+
+**One current bar.** Each pull reads the engine's status once, first, and every
+view that shows "the current bar" takes it from that read: the charts' and the
+trades' rows are delivered up to its bar (rows of later bars wait for the next
+pull), and ``status`` (the summary bar's engine time and bar count, the control
+panel's status line) is shown with them: whenever a chart got rows, when the
+keyed tables are refreshed (once per ``table_period`` while the engine runs), and
+at every pull when the engine's state changed or it is not running. Only the
+keyed tables (leaderboard, positions: snapshots) may be a block of bars newer.
+
+**Live runs** (a competition on a live feed): ``status["live"]`` has the feed's
+state and times; ``ticker`` the exchange's latest prices between candles (for
+display only, never a bar), delivered at the next pull after they change. A live
+session's heartbeat is a pull, so the ages in the status keep moving.
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -34,6 +49,8 @@ from arena.ui.hub import Hub
 
 CHART_STREAMS = ("equity", "benchmark", "prices")  # history comes decimated
 TABLE_STREAMS = ("trades", "decisions", "events")  # the newest rows only
+#: streams whose rows a pull delivers up to the status's bar only (one current bar)
+AT_STATUS = ("equity", "benchmark", "prices", "trades")
 KEYED = ("leaderboard", "positions")
 
 Rows = Callable[[pd.DataFrame], None]
@@ -81,7 +98,9 @@ class SessionFeed(param.Parameterized):
                                     "updates carry more rows), so that viewers never take "
                                     "more of the server than that however many there are")
     updates = param.Integer(default=0, doc="pulls that brought something new")
-    status = param.Dict(default={}, doc="the engine's status after the last pull")
+    status = param.Dict(default={}, doc="the engine's status, as the views show it (see the "
+                                        "module doc: one current bar)")
+    ticker = param.Dict(default={}, doc="a live run's latest prices: symbol → {price, time}")
     last_pull = param.Number(default=0.0, doc="wall time of the last pull")
 
     def __init__(self, **params):
@@ -92,12 +111,12 @@ class SessionFeed(param.Parameterized):
         self._hub_version = -1
         self._callback = None
         self._doc = None  # the session's document while the callback runs
-        self._keyed_at = 0.0
+        self._keyed_at = 0.0  # monotonic time the keyed tables and the status were shown
         self._signature: tuple | None = None  # what the last pull saw
         self._pulled_at = 0.0  # monotonic time of the last pull
         self._news_at = 0.0  # ... and of the last one that brought something new
         self._held = False  # a keyed table waits for its table_period
-        self._status_at = 0.0  # monotonic time ``status`` was last set
+        self._ticker_version = -1
         self._reloads = 0  # streams reloaded (new run, reset, first pull)
 
     @property
@@ -157,6 +176,7 @@ class SessionFeed(param.Parameterized):
         comp = self.hub.competition
         st = comp.streams
         return (self.hub.version, comp.state, comp.bar, comp.speed,
+                getattr(getattr(comp, "feed", None), "ticker_version", 0),
                 *((s.epoch, s.total) for s in (getattr(st, n) for n in CHART_STREAMS
                                                 + TABLE_STREAMS)),
                 *((t.epoch, t.version) for t in (getattr(st, n) for n in KEYED)))
@@ -176,7 +196,10 @@ class SessionFeed(param.Parameterized):
                 return True
             if (now - self._pulled_at) * 1000 < self.heartbeat:
                 return False
-            self._beat(now)  # nothing new: only the heartbeat, not a pull
+            if getattr(self.hub.competition, "feed", None) is not None:
+                self.pull()  # live: the feed's state and the candle ages move on
+            else:
+                self._beat(now)  # nothing new: only the heartbeat, not a pull
             return True
         if self._signature is not None and sig[:2] == self._signature[:2] \
                 and (now - self._news_at) * 1000 < (
@@ -207,6 +230,9 @@ class SessionFeed(param.Parameterized):
         self._signature = self._now_signature()
         self._pulled_at = time.monotonic()
         self._held = False
+        status = comp.status()  # the one read of this pull: every view's current bar
+        refresh = self._refresh_due(status, self._pulled_at)
+        charted = False  # whether a chart got rows: then the status goes with them
         if self.hub.version != self._hub_version:
             self._hub_version = self.hub.version
             self._reload_all()
@@ -228,11 +254,12 @@ class SessionFeed(param.Parameterized):
                 if name in TABLE_STREAMS and backlog > self.table_rows:
                     self._cursor[name] = stream.total - self.table_rows
                 rows, self._cursor[name] = stream.since(self._cursor[name])
+                if name in AT_STATUS and len(rows):
+                    rows = self._upto(name, rows, status.get("bar"))
                 if len(rows):
                     news = True
+                    charted = charted or name in CHART_STREAMS
                     self._deliver(name, rows)
-            now = time.monotonic()
-            refresh = now - self._keyed_at >= self.table_period / 1000
             for name in KEYED:
                 table = getattr(st, name)
                 if not self._subs[name]:
@@ -243,7 +270,6 @@ class SessionFeed(param.Parameterized):
                     if not (refresh or fresh):
                         self._held = True
                         continue
-                    self._keyed_at = now
                     self._epoch[name] = key
                     news = True
                     if fresh:  # a new run, a reset or a new session: start afresh
@@ -254,33 +280,52 @@ class SessionFeed(param.Parameterized):
             if news:
                 self.updates += 1
                 self._news_at = self._pulled_at
-            status = comp.status()
-            if self._status_due(status):
+            self._show_ticker(status)
+            if refresh:
+                self._keyed_at = self._pulled_at
+            if refresh or charted or status.get("state") != State.RUNNING.value:
                 self.status = status
             self.last_pull = time.time()
         if news and self._reloads == reloads:  # (a reload is a page's first pull)
             PULL_COST.add(time.thread_time() - cpu)
         return news
 
-    def _status_due(self, status: dict) -> bool:
-        """Whether to show a new ``status``: always when the run or its state changed
-        or the engine is not running; while it runs (the bar and bars/s change at every
-        pull) once per ``table_period``, with the tables: a person reads them about
-        once a second, and each status shown costs every view that follows it."""
-        now = time.monotonic()
+    def _refresh_due(self, status: dict, now: float) -> bool:
+        """Whether this pull refreshes the keyed tables (and shows ``status`` with
+        them): when the run or its state changed, else once per ``table_period`` (a
+        person reads them about once a second). One decision for both, so the views
+        that show them agree."""
         old, keys = self.status or {}, ("state", "run_id")
-        if status.get("state") != State.RUNNING.value \
-                or any(old.get(k) != status.get(k) for k in keys) \
-                or (now - self._status_at) * 1000 >= self.table_period:
-            self._status_at = now
-            return True
-        return False
+        return (any(old.get(k) != status.get(k) for k in keys)
+                or (now - self._keyed_at) * 1000 >= self.table_period)
+
+    def _show_ticker(self, status: dict) -> None:
+        """A live run's latest prices, when they changed (at once: they are the live
+        view between candles)."""
+        version = self._signature[4]  # read before the status: never newer than it
+        if version != self._ticker_version:
+            self._ticker_version = version
+            self.ticker = dict((status.get("live") or {}).get("ticker") or {})
+
+    def _upto(self, name: str, rows: pd.DataFrame, bar) -> pd.DataFrame:
+        """``rows`` of the bars before ``bar`` (the status's), the rest left for the
+        next pull. The engine publishes a block's rows and its bar count at once, so the
+        rows past the status are the newest ones: a tail."""
+        if bar is None:
+            return rows
+        keep = rows["bar"].to_numpy() < bar
+        if keep.all():
+            return rows
+        k = int(np.argmin(keep))
+        self._cursor[name] -= len(rows) - k
+        return rows.iloc[:k]
 
     def _deliver(self, name: str, rows: pd.DataFrame) -> None:
         for on_rows, _ in self._subs[name]:
             on_rows(rows)
 
     def _reload_all(self) -> None:
+        self._ticker_version = -1
         for name in CHART_STREAMS + TABLE_STREAMS:
             self._reload(name)
         for name in KEYED:

@@ -1,6 +1,11 @@
 """Market cards (last price and change per symbol) and the summary bar (totals,
 engine state, progress, throughput).
 
+In a live run the market cards show the exchange's latest price between candles
+(marked "forming": not a bar, nothing trades on it), and the summary bar shows the
+feed's state and "live since …", the last candle's age and the time to the next
+one instead of the progress (:mod:`arena.ui.livestatus`).
+
 Both are rows of small cards drawn by :class:`StatStrip`, a tiny ESM component:
 the page gets the cards' ``frame`` (labels, fixed text, classes) when it renders
 or the cards' layout changes, and per update only the ``live`` fields that
@@ -19,6 +24,7 @@ import panel as pn
 import param
 
 from arena.ui.feed import SessionFeed
+from arena.ui.livestatus import LiveStatus, short_time
 from arena.ui.theme import DOWN, FLAT, UP
 
 _CSS = f"""
@@ -35,6 +41,8 @@ b.state {{ display: inline-block; padding: 1px 8px; border-radius: 10px; font-si
            font-weight: 700; color: #111; background: {FLAT}; }}
 b.running {{ background: {UP}; }} b.paused {{ background: #ffb74d; }}
 b.stopped {{ background: {DOWN}; }} b.finished {{ background: #56b4e9; }}
+b.connected {{ background: {UP}; }} b.reconnecting {{ background: {DOWN}; }}
+b.stale {{ background: #ffb74d; }} b.connecting {{ background: {FLAT}; }}
 progress {{ display: block; width: 100%; height: 4px; margin-top: 3px; border: 0;
             appearance: none; background: rgba(255,255,255,0.12); }}
 progress::-webkit-progress-bar {{ background: rgba(255,255,255,0.12); border-radius: 2px; }}
@@ -155,9 +163,9 @@ class MarketCards(pn.viewable.Viewer):
         self._latest: dict | None = None  # quotes not yet on show
         self.strip = StatStrip(cards=self._cards(), sizing_mode="stretch_width", margin=(2, 5))
         self.feed.subscribe("prices", self._on_rows, self._on_reset)
-        # shown with the leaderboard, once per table_period: the price chart is the
-        # live view; the cards need not travel with every pull
-        self.feed.subscribe("leaderboard", self._show)
+        # shown with the status: the bar the rest of the page shows (one current bar)
+        self.feed.param.watch(self._show, "status")
+        self.feed.param.watch(self._render, "ticker")  # a live run's forming prices
 
     def _on_reset(self) -> None:
         self._latest = None
@@ -192,13 +200,21 @@ class MarketCards(pn.viewable.Viewer):
         self._latest = quotes
 
     @param.depends("quotes", watch=True)
-    def _render(self) -> None:
+    def _render(self, *_) -> None:
         self.strip.cards = self._cards()
 
     def _cards(self) -> list:
         cards = []
+        ticker = self.feed.ticker or {}
         for sym in self.feed.competition.data.symbols:
             q = self.quotes.get(sym)
+            tick = ticker.get(sym)
+            if tick is not None and q is not None:  # live: the candle still forming
+                d_close = 100 * (tick["price"] / q["close"] - 1) if q["close"] else math.nan
+                sub = [["forming ", ""], [_pct(d_close), sign_class(d_close)],
+                       [f" vs close {_num(q['close'])}", ""]]
+                cards.append([sym, _num(tick["price"]), sub, sign_class(d_close), None])
+                continue
             if q is None:
                 cards.append([sym, "–", "", "", None])
                 continue
@@ -222,8 +238,7 @@ class SummaryBar(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._shown_state: str | None = None
-        self._due = False
+        self._due, self._shown = False, None  # tables delivered; the status drawn
         self.strip = StatStrip(cards=self._cards(), sizing_mode="stretch_width", margin=(2, 5))
         self.feed.subscribe("leaderboard", self._on_board, self._on_reset)
         self.feed.subscribe("positions", self._on_positions)
@@ -245,11 +260,10 @@ class SummaryBar(pn.viewable.Viewer):
         self.open_positions = int((table["quantity"].to_numpy(dtype=float) != 0).sum())
 
     def _render(self, *_) -> None:
-        """After a pull that refreshed the tables (once per table_period), or at once
-        when the engine's state changed (started, paused, stopped...)."""
-        state = (self.feed.status or {}).get("state")
-        if self._due or state != self._shown_state:
-            self._due, self._shown_state = False, state
+        """After a pull that showed a new status or delivered the tables. The bar and
+        its time are the status's, as in the control panel (one current bar)."""
+        if self._due or self._shown is not self.feed.status:
+            self._due, self._shown = False, self.feed.status
             self.strip.cards = self._cards()
 
     def _cards(self) -> list:
@@ -262,8 +276,19 @@ class SummaryBar(pn.viewable.Viewer):
         pnl_pct = 100 * pnl / (cash * n) if n else math.nan
         state = str(st.get("state", "idle"))
         frac = float(st.get("progress") or 0.0)
-        bar_time = (st.get("time") or "–")[:16].replace("T", " ")
+        bar_time = short_time(st.get("time"))
         bps = st.get("bars_per_second") or 0.0
+        live = st.get("live")
+        if live:
+            ls = LiveStatus.of(live)
+            progress = ["Live", f"{st.get('bar', 0):,} bars", f"since {ls.live_since} · "
+                        f"{ls.timing}", "", None]
+            feed_card = ["Feed", ls.state, ls.since and f"since {ls.since}" or ls.exchange,
+                         f"state {ls.state}", None]
+        else:
+            progress = ["Progress", f"{100 * frac:.1f}%",
+                        f"{st.get('bar', 0)}/{st.get('bars', 0)} bars", "", round(frac, 4)]
+            feed_card = None
         return [
             ["Total equity", _num(t.get("equity", cash * n), ",.0f"), f"{n} agents", "", None],
             ["Total PnL", _num(pnl, "+,.0f"), [[_pct(pnl_pct), sign_class(pnl)]],
@@ -271,8 +296,8 @@ class SummaryBar(pn.viewable.Viewer):
             ["Trades", str(t.get("trades", 0)), "closed", "", None],
             ["Open positions", str(self.open_positions), "", "", None],
             ["Engine", state, bar_time, f"state {state}", None],
-            ["Progress", f"{100 * frac:.1f}%", f"{st.get('bar', 0)}/{st.get('bars', 0)} bars",
-             "", round(frac, 4)],
+            *([feed_card] if feed_card else []),
+            progress,
             ["Speed", f"{bps:,.0f}", "bars/s", "", None],
             ["Updates", str(self.feed.updates), "this session", "", None],
         ]

@@ -9,6 +9,8 @@ Fills are streamed as markers (▲ buy green, ▼ sell red, outlined in the agen
 colour), the newest ``max_markers`` kept. A fill's agent, symbol and side travel
 as short codes (their place in the chart's lists, as text: ``"3"`` for
 ``"mean_reversion"``); the markers, filters and hover map them back in the page.
+In a live run a hollow circle (``forming``) marks the exchange's latest price of
+the candle still forming: a mark, not a bar, replaced at every ticker.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class PriceChart(pn.viewable.Viewer):
         self._rebuild()
         self.feed.subscribe("prices", self._on_prices, self._rebuild)
         self.feed.subscribe("trades", self._on_trades, self._on_trades_reset)
+        self.feed.param.watch(self._on_ticker, "ticker")
 
     # -- figure ---------------------------------------------------------------------
     def _rebuild(self) -> None:
@@ -132,6 +135,15 @@ class PriceChart(pn.viewable.Viewer):
             formatters={"@time": "datetime",
                         "@agent": CustomJSHover(args={"names": names}, code=_NAME_JS),
                         "@side": CustomJSHover(args={"names": SIDES}, code=_NAME_JS)}))
+        self.forming = ColumnDataSource({"time": [], "price": [], "symbol": []},
+                                        name="forming")
+        self._forming_view = CDSView(filter=GroupFilter(column_name="symbol", group=""))
+        marks = fig.scatter("time", "price", source=self.forming, view=self._forming_view,
+                            size=10, marker="circle", fill_alpha=0, line_color="#ffb74d",
+                            line_width=2, line_dash="dotted", name="forming-mark")
+        fig.add_tools(HoverTool(renderers=[marks], tooltips=[
+            ("forming", "@price{0,0.00[00]} (latest price, not a bar)"),
+            ("time", "@time{%F %T}")], formatters={"@time": "datetime"}))
         self._fig = fig
         if self.symbol not in symbols:
             self.symbol = symbols[0] if symbols else None
@@ -143,6 +155,7 @@ class PriceChart(pn.viewable.Viewer):
 
     def _clear(self) -> None:
         self.source.data = self._empty_prices()
+        self.forming.data = {"time": [], "price": [], "symbol": []}
         self._on_trades_reset()
 
     def _fill_filter(self):
@@ -163,6 +176,8 @@ class PriceChart(pn.viewable.Viewer):
         for sym, line in self._lines.items():
             line.visible = sym == self.symbol
         self.view.filter = self._fill_filter()
+        self._forming_view.filter = GroupFilter(column_name="symbol",
+                                                group=code_of(self.symbol, list(self._symbols)))
         if self.symbol is not None:
             self._fig.title.text = f"{self.symbol} close"
 
@@ -186,6 +201,15 @@ class PriceChart(pn.viewable.Viewer):
             values[slot[mask]] = close[mask]
             new[col] = values
         append_bounded(self.source, decimate(new, self.chunk_points), self.max_points)
+
+    def _on_ticker(self, event) -> None:
+        """The latest prices (a live run): one forming mark per symbol."""
+        ticker = event.new or {}
+        symbols = [s for s in self._symbols if s in ticker]
+        self.forming.data = {
+            "time": [float(pd.Timestamp(ticker[s]["time"]).value // 1_000_000) for s in symbols],
+            "price": [round(float(ticker[s]["price"]), PRICE_DECIMALS) for s in symbols],
+            "symbol": [code_of(s, list(self._symbols)) for s in symbols]}
 
     def _on_trades_reset(self) -> None:
         self.fills.data = {c: [] for c in FILL_COLUMNS}

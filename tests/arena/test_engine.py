@@ -420,3 +420,54 @@ def test_history_is_decimated_complete_and_joins_the_stream():
     assert prices["bar"].nunique() <= 100 and set(prices["symbol"]) == {"AAA", "BBB"}
     assert pcur == comp.streams.prices.total
     comp.stop()
+
+
+# ----------------------------------------------------------------------------- resume
+
+def test_a_stopped_run_on_a_feed_continues_exactly_where_it_stopped(tmp_path):
+    from arena.engine import ResumeError, load_saved_run
+    from arena.feeds.live import HistoryFeed
+
+    # Arrange: a run that never stops, and the same run stopped at bar 250
+    data = synthetic(("AAA", "BBB"), bars=400, seed=4)
+    config = CompetitionConfig(portfolio=PortfolioConfig(fee_bps=5, slippage_bps=2,
+                                                         whole_units=False),
+                               seed=11, run_dir=str(tmp_path))
+    specs = ["sma_cross:fast=5,slow=12", "momentum:lookback=8", "random:trade_prob=0.2",
+             "rsi:period=6", "buy_and_hold"]
+    whole = Competition(HistoryFeed(data), specs, config)
+    whole.run()
+    first = Competition(HistoryFeed(data, start=250), specs, config)
+    first.step(250)
+    first.stop()
+    saved = load_saved_run(first.run_path)
+    assert saved.bars == 250 and saved.status == "stopped"
+    assert np.isfinite(np.array(saved.state["accounts"]["pending"], dtype=float)).any()
+
+    # Act: continued on a feed that offers the rest
+    second = Competition.continue_run(saved, HistoryFeed(data))
+    assert second.bar == 250 and second.run_id == first.run_id
+    with pytest.raises(ResumeError, match="is being resumed by another process"):
+        Competition.continue_run(saved, HistoryFeed(data))
+    second.run()
+
+    # Assert: the same run, bit for bit, in memory and in the one recording
+    pd.testing.assert_frame_equal(second.equity_frame(), whole.equity_frame(), check_exact=True)
+    pd.testing.assert_frame_equal(second.trades_frame(), whole.trades_frame(), check_exact=True)
+    pd.testing.assert_frame_equal(second.leaderboard(), whole.leaderboard(), check_exact=True)
+    pd.testing.assert_frame_equal(second.stats(), whole.stats())
+    assert (whole.trades_frame()["bar"] > 250).sum() > 10
+    with Recording(second.run_path) as got, Recording(whole.run_path) as want:
+        assert got.status() == "finished" and got.meta["resumed"][0]["bar"] == 250
+        pd.testing.assert_frame_equal(got.trades(), want.trades(), check_exact=True)
+        pd.testing.assert_frame_equal(got.equity(), want.equity(), check_exact=True)
+        pd.testing.assert_frame_equal(got.bars(), want.bars(), check_exact=True)
+    # a finished run, and a backtest, are refused; so is a stale read of a run
+    with pytest.raises(ResumeError, match="changed since it was read"):
+        Competition.continue_run(saved, HistoryFeed(data))
+    with pytest.raises(ResumeError, match="is finished"):
+        load_saved_run(second.run_path)
+    backtest = Competition(data, specs, config)
+    backtest.run()
+    with pytest.raises(ResumeError, match="is not a live run"):
+        load_saved_run(backtest.run_id, tmp_path)

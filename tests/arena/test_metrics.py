@@ -411,11 +411,15 @@ def test_matches_backtesting_py_where_definitions_coincide():
 # --- Periods per year, buy & hold, input errors ---------------------------------
 
 @pytest.mark.parametrize(("index", "expected"), [
-    (pd.date_range("2024-01-01", periods=30, freq="D", tz="UTC"), 252.0),
+    # every day, weekends included: a 24/7 market (tests/arena/test_annualisation.py)
+    (pd.date_range("2024-01-01", periods=30, freq="D", tz="UTC"), 365.0),
     (pd.bdate_range("2024-01-01", periods=30, tz="UTC"), 252.0),
     (pd.date_range("2024-01-01", periods=30, freq="W", tz="UTC"), 52.0),
     (pd.date_range("2024-01-01", periods=30, freq="MS", tz="UTC"), 12.0),
-    (pd.date_range("2024-01-02 14:30", periods=30, freq="h", tz="UTC"), 1638.0),  # 252 x 6.5
+    # 30 hours without a break: no exchange session is that long, so 24/7: 365 x 24
+    (pd.date_range("2024-01-02 14:30", periods=30, freq="h", tz="UTC"), 8760.0),
+    # within one 6.5-hour session: trading days
+    (pd.date_range("2024-01-02 14:30", periods=6, freq="h", tz="UTC"), 1638.0),  # 252 x 6.5
     (pd.date_range("2024-01-02 14:30", periods=30, freq="5min", tz="UTC"), 19656.0),  # x 78
     (pd.date_range("2024-01-02 14:30", periods=30, freq="min", tz="UTC"), 98280.0),  # x 390
 ])

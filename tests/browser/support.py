@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
+
 from tests.serverlogs import watch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,6 +191,37 @@ def start_arena_serve(tmp_path: Path, *flags: str, port: int | None = None,
 # the browser's Bokeh document. A chart that was rebuilt (new run) leaves its old
 # models in the document, so "the" equity source is the one drawn by a plot that has
 # a live view on the page.
+_LEGEND_JS = """() => {
+  const hosts = [], walk = root => { for (const el of root.querySelectorAll('*')) {
+    if (el.classList.contains('arena-legend')) hosts.push(el)
+    if (el.shadowRoot) walk(el.shadowRoot) } }
+  walk(document)
+  return hosts.flatMap(h => Array.from(h.shadowRoot.querySelectorAll('.bk-btn')))
+    .map(b => ({label: b.textContent, on: b.classList.contains('bk-active'),
+                swatch: getComputedStyle(b, '::before').borderTopColor}))
+}"""
+_LINES_JS = """() => Object.fromEntries(Array.from(Bokeh.documents[0]._all_models.values())
+  .filter(m => m.glyph && m.name).map(m => [m.name, m.visible]))"""
+_SPOT_JS = """([column, back]) => {
+  const fig = Array.from(Bokeh.documents[0]._all_models.values())
+    .find(m => Array.isArray(m.renderers) && m.title && /Equity|Return/.test(m.title.text))
+  const view = Bokeh.index.find_one(fig), r = fig.renderers.find(r => r.name === column)
+  const ds = r.data_source, i = ds.get_length() - 1 - back
+  const box = view.canvas_view.events_el.getBoundingClientRect()
+  return {x: box.left + view.frame.x_scale.compute(ds.data.time[i]),
+          y: box.top + view.frame.y_scale.compute(ds.data[column][i]), value: ds.data[column][i]}
+}"""
+_TOOLTIP_JS = """() => {
+  const out = [], walk = root => { for (const el of root.querySelectorAll('*')) {
+    if (el.classList.contains('bk-tooltip-content')) out.push(el.innerText)
+    if (el.shadowRoot) walk(el.shadowRoot) } }
+  walk(document)
+  return out.join('\\n')
+}"""
+_TO_TOP_JS = """() => {
+  window.scrollTo(0, 0)
+  for (const el of document.querySelectorAll("*")) if (el.scrollTop) el.scrollTop = 0
+}"""
 _EQUITY_JS = """() => {
   const doc = window.Bokeh && Bokeh.documents && Bokeh.documents[0];
   if (!doc) return null;
@@ -288,12 +321,55 @@ class Dashboard:
     def __init__(self, page, server: Server):
         self.page, self.server = page, server
 
-    def open(self, timeout: float = 90) -> Dashboard:
+    def open(self, timeout: float = 90, scroll: bool = True) -> Dashboard:
         """Load /app and wait until this session's feed has started (the equity chart
-        has been built with one column per agent)."""
+        has been built with one column per agent); ``scroll``: then scroll down through
+        the page, so that the rows that load when seen are there, and back to the top."""
         self.page.goto(self.server.url + "/app", timeout=timeout * 1000)
         self.wait_ready(timeout)
+        if scroll:
+            self.scroll_through(timeout)
         return self
+
+    def legend(self) -> list[dict]:
+        """The equity legend's entries: ``label``, ``on`` (pressed: its lines shown) and
+        ``swatch`` (the colour of the line drawn before the label, ``rgb(...)``)."""
+        return self.page.evaluate(_LEGEND_JS)
+
+    def lines_visible(self) -> dict[str, bool]:
+        """Each equity and drawdown line's ``visible`` (``a0``, ``d0``... ``bench``)."""
+        return {k: v for k, v in self.page.evaluate(_LINES_JS).items()
+                if k == "bench" or (k[:1] in "ad" and k[1:].isdigit())}
+
+    def hover_equity(self, column: str, back: int = 3) -> tuple[float, str]:
+        """Move the mouse onto the equity chart's ``column`` line, ``back`` points before
+        its last; the point's equity and the tooltip's text, as the page shows it."""
+        spot = self.page.evaluate(_SPOT_JS, [column, back])
+        self.page.mouse.move(spot["x"], spot["y"])
+        text = ""
+        end = time.monotonic() + 5
+        while time.monotonic() < end and "equity" not in text:
+            self.page.wait_for_timeout(100)
+            text = self.page.evaluate(_TOOLTIP_JS)
+        return spot["value"], text
+
+    def placeholders(self) -> int:
+        """Parts of the page still waiting to be scrolled to (arena.ui.deferred)."""
+        return self.page.locator(".arena-placeholder").count()
+
+    def scroll_through(self, timeout: float = 30) -> None:
+        """Scroll each part that loads when seen into view, as a reader scrolling down
+        does, until every one is there; then back to the top of the page."""
+        end = time.monotonic() + timeout
+        while (left := self.placeholders()) and time.monotonic() < end:
+            try:  # (it may load, and go, meanwhile: one near the viewport does)
+                self.page.locator(".arena-placeholder").first.scroll_into_view_if_needed(
+                    timeout=2000)
+            except PlaywrightError:  # (gone meanwhile, or not yet still)
+                continue
+            wait_until(lambda: self.placeholders() < left, max(0.1, end - time.monotonic()))
+        assert not self.placeholders(), f"{self.placeholders()} parts never loaded"
+        self.page.evaluate(_TO_TOP_JS)
 
     def wait_ready(self, timeout: float = 90) -> None:
         self.page.wait_for_function(f"() => ({_EQUITY_JS})() !== null", timeout=timeout * 1000)

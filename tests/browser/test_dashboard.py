@@ -16,7 +16,10 @@ from playwright.sync_api import expect
 
 from arena.data import load_bundled
 from arena.recorder import Recording
+from arena.ui.equity import BENCH_COLOUR
+from arena.ui.hub import default_spec
 from arena.ui.keyedview import number_text
+from arena.ui.theme import PALETTE
 from tests.browser.support import DEFAULT_SPEED, Dashboard, wait_until
 
 SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -267,6 +270,80 @@ def test_a_new_session_receives_the_equity_figure_once(arena_server, dashboard):
 
     # Assert
     assert dash.page.evaluate(_FIGURES_JS) == 1
+
+
+def rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_rows_below_the_first_screen_load_when_scrolled_to(arena_server, dashboard):
+    # Arrange: a run with fills and decisions, a page at 1366 x 768 not yet scrolled
+    arena_server.fresh()
+    arena_server.command("step?bars=40")
+    dash = dashboard.open(scroll=False)
+    assert wait_until(lambda: (dash.equity() or {"n": 0})["n"] == 40, SETTLE_S), dash.equity()
+
+    # Assert: the prices and trades, decisions and events rows wait as placeholders
+    assert dash.placeholders() == 2
+    assert "AAPL close" not in {p["title"] for p in dash.plots()}
+    assert dash.keyed("arena-trades") == [] and dash.keyed("arena-decisions") == []
+
+    # Act: the reader scrolls down
+    dash.scroll_through()
+
+    # Assert: they are there, with the run so far
+    assert dash.placeholders() == 0
+    assert "AAPL close" in {p["title"] for p in dash.plots()}
+    closes = dash.table("c0")  # the price chart's source: a close column per symbol
+    assert closes is not None and closes["time"][-1] == dash.equity()["last"], closes
+    assert dash.keyed("arena-trades") and dash.keyed("arena-decisions")
+
+
+def test_legend_shows_each_line_and_a_click_hides_and_shows_its_lines(arena_server, dashboard):
+    # Arrange
+    arena_server.fresh()
+    dash = dashboard.open(scroll=False)
+    agents = arena_server.status()["agents"]
+
+    # Assert: an entry per agent (its colour) and the dashed grey benchmark, all on
+    entries = dash.legend()
+    assert [e["label"] for e in entries] == [*agents, "buy & hold (benchmark)"]
+    assert [e["swatch"] for e in entries] == \
+        [rgb(PALETTE[i % len(PALETTE)]) for i in range(len(agents))] + [rgb(BENCH_COLOUR)]
+    assert all(e["on"] for e in entries)
+
+    # Act: click the second agent's entry
+    legend = dash.page.locator(".arena-legend .bk-btn")
+    legend.nth(1).click()
+
+    # Assert: its equity and drawdown lines are hidden, no other
+    assert wait_until(lambda: not dash.lines_visible()["a1"], 5), dash.lines_visible()
+    shown = dash.lines_visible()
+    assert sorted(k for k, v in shown.items() if not v) == ["a1", "d1"], shown
+    assert [e["on"] for e in dash.legend()] == [i != 1 for i in range(len(entries))]
+
+    # Act / Assert: a second click shows them again
+    legend.nth(1).click()
+    assert wait_until(lambda: all(dash.lines_visible().values()), 5), dash.lines_visible()
+
+
+def test_equity_hover_names_the_agent_with_its_equity_and_pnl(arena_server, dashboard):
+    # Arrange
+    arena_server.fresh()
+    arena_server.command("step?bars=30")
+    dash = dashboard.open(scroll=False)
+    assert wait_until(lambda: (dash.equity() or {"n": 0})["n"] == 30, SETTLE_S), dash.equity()
+    agents = arena_server.status()["agents"]
+    cash = default_spec().config.portfolio.cash
+
+    # Act: the mouse on the third agent's line
+    equity, tip = dash.hover_equity("a2")
+
+    # Assert: its name, equity to the cent and PnL in % of the starting cash
+    assert f"agent:\t{agents[2]}" in tip, tip
+    assert f"equity:\t{equity:,.2f}" in tip, tip
+    assert f"PnL:\t{100 * (equity / cash - 1):.2f} %" in tip, tip
 
 
 # -- the page keeps up ----------------------------------------------------------------------

@@ -126,6 +126,11 @@ def test_live_page_shows_hostile_labels_symbols_reasoning_and_errors_as_text(liv
     assert any(r.get("Reasoning") == ALL for r in reasons)
     errors = [r for r in dash.keyed("arena-events") if ALL in "".join(r.values())]
     assert errors, "the agent's error text is in the event log"
+    # the equity legend and hover name each agent as text
+    assert [e["label"] for e in dash.legend()][:len(LABELS)] == [CORPUS[k] for k in LABELS]
+    for i, key in enumerate(LABELS):
+        _, tip = dash.hover_equity(f"a{i}")
+        assert f"agent:\t{CORPUS[key]}\n" in tip, (key, tip)
     assert_nothing_ran(page)
 
 

@@ -1,15 +1,16 @@
 """A real HTTP server on 127.0.0.1 that speaks enough of Binance's spot REST API
-for ccxt's real ``binance`` class: ``GET /api/v3/exchangeInfo``, ``/api/v3/time``
-and ``/api/v3/klines`` (what ``load_markets``, ``fetch_time`` and ``fetch_ohlcv``
-call with ``options.fetchMarkets = ["spot"]``). Anything else answers 404 and is
-kept in ``unexpected``.
+for ccxt's real ``binance`` class: ``GET /api/v3/exchangeInfo``, ``/api/v3/time``,
+``/api/v3/klines`` and ``/api/v3/ticker/24hr`` (what ``load_markets``, ``fetch_time``,
+``fetch_ohlcv`` and ``fetch_ticker(s)`` call with ``options.fetchMarkets = ["spot"]``).
+Anything else answers 404 and is kept in ``unexpected``.
 
 Candles are synthetic and deterministic: one 1-minute candle per minute from
 :data:`START` (longer intervals aggregate them), prices from a fixed formula per
 symbol. The server's clock (``now_ms``) only moves when a test moves it; the
 candle containing ``now_ms`` is returned still forming (its close and volume
 differ from the closed candle's), as Binance does. ``gaps`` are minutes without
-a candle (no trades).
+a candle (no trades). The ticker's last price follows the clock: :meth:`last_price`
+moves from a minute's open to its close as the minute goes by.
 
 Faults for the next ``/klines`` requests are queued with :meth:`script`:
 
@@ -91,6 +92,7 @@ class BinanceServer:
         self.silent: dict[str, set[int]] = {}
         self.revisions: dict[tuple[str, int], float] = {}
         self.delay = delay
+        self.tickers = True  # False: /ticker/24hr answers 404, as on an exchange without it
         self.requests: list[tuple[str, dict]] = []
         self.unexpected: list[str] = []
         self._faults: deque[str] = deque()
@@ -161,6 +163,33 @@ class BinanceServer:
             c *= f
             h, lo, v = max(h, c), min(lo, c), v + 1
         return o, h, lo, c, v
+
+    def last_price(self, symbol: str, now_ms: int | None = None) -> float:
+        """The ticker's last price at ``now_ms`` (default: the server's now): the
+        current minute's open plus the elapsed share of the way to its close."""
+        now = self.now_ms if now_ms is None else now_ms
+        m, into = divmod(now - START_MS, MINUTE)
+        o, _, _, c, _ = self._minute(symbol, m)
+        return o + (c - o) * into / MINUTE
+
+    def _ticker(self, symbol: str) -> dict:
+        """Binance's 24-hour ticker of ``symbol`` (the fields ccxt's parser reads)."""
+        now = self.now_ms
+        last = self.last_price(symbol, now)
+        first = self.last_price(symbol, now - 1440 * MINUTE)
+        return {"symbol": symbol, "priceChange": _fmt(last - first),
+                "priceChangePercent": f"{100 * (last / first - 1):.3f}",
+                "weightedAvgPrice": _fmt((last + first) / 2), "prevClosePrice": _fmt(first),
+                "lastPrice": _fmt(last), "lastQty": "0.01000000", "bidPrice": _fmt(last * 0.9999),
+                "bidQty": "1.00000000", "askPrice": _fmt(last * 1.0001), "askQty": "1.00000000",
+                "openPrice": _fmt(first), "highPrice": _fmt(max(last, first) * 1.01),
+                "lowPrice": _fmt(min(last, first) * 0.99), "volume": "1000.00000000",
+                "quoteVolume": _fmt(1000 * last), "openTime": now - 1440 * MINUTE,
+                "closeTime": now, "firstId": 1, "lastId": 1000, "count": 1000}
+
+    def ticker_requests(self) -> list[dict]:
+        with self._lock:
+            return [q for p, q in self.requests if p == "/api/v3/ticker/24hr"]
 
     def klines_requests(self) -> list[dict]:
         with self._lock:
@@ -248,6 +277,8 @@ class BinanceServer:
             return _send(h, 200, {"serverTime": self.now_ms})
         if path == "/api/v3/exchangeInfo":
             return _send(h, 200, self._exchange_info())
+        if path == "/api/v3/ticker/24hr" and self.tickers:
+            return _send(h, *self._tickers(query))
         if path != "/api/v3/klines":
             self.unexpected.append(path)
             return _send(h, 404, {"code": -1, "msg": f"no such endpoint {path}"})
@@ -287,6 +318,20 @@ class BinanceServer:
                 break
         opens = opens[-limit:]  # without startTime: the latest ones
         return 200, [self._kline(symbol, interval, t) for t in opens]
+
+    def _tickers(self, q: dict) -> tuple[int, object]:
+        """``?symbol=S`` (one ticker) or ``?symbols=["S",...]`` (a list; none: all)."""
+        if "symbol" in q:
+            if q["symbol"] not in SYMBOLS:
+                return 400, {"code": -1121, "msg": "Invalid symbol."}
+            return 200, self._ticker(q["symbol"])
+        try:
+            wanted = json.loads(q["symbols"]) if "symbols" in q else list(SYMBOLS)
+        except ValueError:
+            return 400, {"code": -1100, "msg": "Illegal characters found in parameter 'symbols'"}
+        if not isinstance(wanted, list) or any(s not in SYMBOLS for s in wanted):
+            return 400, {"code": -1121, "msg": "Invalid symbol."}
+        return 200, [self._ticker(s) for s in wanted]
 
     def _exchange_info(self) -> dict:
         symbols = [{

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from bokeh.models import Column
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -20,7 +21,13 @@ from arena.data import load
 from arena.engine import Competition, CompetitionConfig
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
-from arena.ui.equity import EquityChart
+from arena.ui.equity import (
+    BENCH_COLOUR,
+    LEGEND_COLUMNS,
+    LEGEND_ROW,
+    EquityChart,
+    legend_column_width,
+)
 from arena.ui.export import png_bytes
 from arena.ui.feed import SessionFeed
 from arena.ui.figures import agent_colours
@@ -224,27 +231,28 @@ def test_dashboard_equity_legend_draws_every_entry_with_its_colour_swatch():
     spec = default_spec()
     hub = Hub(replace(spec, config=replace(spec.config, record=False)))
     chart = EquityChart(feed=SessionFeed(hub=hub))
-    legend = chart._legend_pane.object
-    box = legend.legend[0]
-    items = box.items
+    legend = chart._legend_pane.object  # one button per entry, in a CSS grid
+    labels = legend.labels
 
-    # Act: drawn by Chromium at the legend figure's own size
+    # Act: drawn by Chromium at the legend's own size, on the page's dark background
+    page = Column(children=[legend], styles={"background-color": "#181818"})
     pixels = np.asarray(Image.open(io.BytesIO(
-        png_bytes(legend, legend.width, legend.height))).convert("RGB"))
+        png_bytes(page, legend.width, legend.height))).convert("RGB"))
 
     # Assert: each entry's swatch (left of its label, in its own cell: the entries fill
-    # the columns top to bottom) shows in its line's colour, the last one too (Bokeh
-    # draws no swatch for a line without data, and the benchmark's entry was cut off
-    # when the figure was too short for its items)
-    assert len(items) == len(chart._columns) + 1
-    assert box.ncols == 2
-    rows = -(-len(items) // box.ncols)
-    column = box.glyph_width + box.label_standoff + box.label_width
-    for i, item in enumerate(items):
+    # the columns top to bottom) shows in its line's colour, the benchmark's too, and
+    # every entry fits the legend
+    agents = list(chart._columns)
+    assert labels == [*agents, "buy & hold (benchmark)"]
+    rows = -(-len(labels) // LEGEND_COLUMNS)
+    column = legend_column_width(labels)
+    assert legend.width == 12 + LEGEND_COLUMNS * column
+    assert legend.height == 12 + LEGEND_ROW * rows
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(agents))] + [BENCH_COLOUR]
+    for i, (label, colour) in enumerate(zip(labels, colours, strict=True)):
         c, r = divmod(i, rows)
-        x, y = box.padding + c * column, box.padding + r * box.label_height
-        swatch = pixels[y:y + box.label_height, x:x + box.glyph_width + 4]
-        colour = item.renderers[0].glyph.line_color
-        assert near(swatch, colour, tol=40) >= 5, f"no swatch for {item.label.value}"
-    # ... and no label runs off the figure's right edge (the text is light grey)
+        x, y = 6 + c * column, 6 + r * LEGEND_ROW
+        swatch = pixels[y:y + LEGEND_ROW, x:x + 24]
+        assert near(swatch, colour, tol=40) >= 5, f"no swatch for {label}"
+    # ... and no label runs off the legend's right edge (the text is light grey)
     assert not (pixels[:, -3:] > 150).all(axis=-1).any(), "a label runs off the legend"

@@ -879,26 +879,34 @@ def test_market_cards_colour_a_rise_up_and_a_fall_down(hub):
         ["MSFT", "–", "", "", None]]
 
 
-def test_cards_refresh_with_the_tables_but_a_state_change_shows_at_once(hub):
-    # Arrange: tables (and so the cards) refresh at most every 300 ms
+def test_the_current_bar_shows_at_once_and_the_totals_with_the_tables(hub):
+    # Arrange: tables (and so the totals) refresh at most every 300 ms
     feed = SessionFeed(hub=hub, table_period=300)
     cards, summary = MarketCards(feed=feed), SummaryBar(feed=feed)
     advance(feed, 5)
-    shown = (cards.strip.cards, summary.strip.cards)
+    shown = summary.strip.cards
     close = hub.competition.data.close
 
     # Act: a bar sooner than that
     advance(feed, 1)
 
-    # Assert: still what was shown; then, once the tables are due, the new bar
-    assert (cards.strip.cards, summary.strip.cards) == shown
-    time.sleep(0.35)
-    feed.pull()
+    # Assert: the new bar everywhere it is the current bar (the market cards, the
+    # summary's engine time and bar count, as the control panel: one current bar)...
     assert cards.quotes["AAPL"]["bar"] == 5
     assert cards.strip.cards[0][1] == f"{close[5, 0]:,.2f}"
-    assert summary.strip.cards[5][2].startswith("6/")
+    now = {c[0]: c for c in summary.strip.cards}
+    assert now["Progress"][2].startswith("6/") and now["Engine"][2] == \
+        str(hub.competition.data.timestamp(5))[:16]
+    # ... while the totals wait for the tables, then follow
+    current = ("Engine", "Progress", "Updates")
+    assert [c for c in summary.strip.cards if c[0] not in current] == \
+        [c for c in shown if c[0] not in current]
+    time.sleep(0.35)
+    feed.pull()
+    board = hub.competition.leaderboard()
+    assert summary.strip.cards[0][1] == f"{board['equity'].sum():,.0f}"
 
-    # ... while the engine's state shows on the next pull whatever the tables do
+    # ... and the engine's state shows on the next pull whatever the tables do
     feed.table_period = 60_000
     hub.competition.stop()
     feed.pull()
