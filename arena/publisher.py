@@ -14,8 +14,9 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 
-from arena.channels import CompetitionStreams
+from arena.channels import TRADE_COLUMNS, CompetitionStreams
 from arena.data.market import MarketData
 from arena.metrics import buy_and_hold_equity, buy_and_hold_return
 from arena.portfolio import (
@@ -32,6 +33,7 @@ from arena.portfolio import (
     Accounts,
 )
 from arena.recorder import Recorder
+from streams import StreamFrame
 
 #: the publisher hands the recorder what it published at least this often (bars)...
 RECORD_BARS = 16384
@@ -39,6 +41,10 @@ RECORD_BARS = 16384
 RECORD_ROWS = 4096
 #: ...or seconds (wall time), whichever comes first, and whenever the engine pauses
 RECORD_SECONDS = 0.2
+
+
+_SIDES = np.array(["sell", "buy"], dtype=object)  # shared strings, not one per fill
+_ACTIONS = np.array(["entry", "exit"], dtype=object)
 
 
 def wall_time() -> str:
@@ -110,7 +116,9 @@ class Publisher:
         self.n_bars = len(data)
         self.progress_every = progress_every
         self.recorder: Recorder | None = None
-        self.fills_log: list[dict[str, np.ndarray]] = []  # one column dict per block
+        # every fill of the run (trades_frame, stats): unbounded, unlike the trades
+        # stream, but stored as compact columns (about 90 bytes a fill)
+        self.fills_log = StreamFrame(TRADE_COLUMNS, name="fills")
         # published, not yet handed to the recorder: bars from _recorded, trades, decisions
         self._recorded = self._published = 0
         self._trade_blocks: list[np.ndarray] = []
@@ -332,13 +340,13 @@ class Publisher:
         bar = fills[:, F_BAR].astype(int)
         names = np.array([s.name for s in self.slots], dtype=object)[agent]
         symbols = np.array(data.symbols, dtype=object)[fills[:, F_SYMBOL].astype(int)]
-        side = np.where(fills[:, F_SIDE] > 0, "buy", "sell").astype(object)
-        action = np.where(fills[:, F_EXIT] > 0, "exit", "entry").astype(object)
+        side = _SIDES[(fills[:, F_SIDE] > 0).astype(np.intp)]
+        action = _ACTIONS[(fills[:, F_EXIT] > 0).astype(np.intp)]
         cols = {"bar": bar, "time": data.times[bar], "agent": names, "symbol": symbols,
                 "side": side, "quantity": fills[:, F_QTY].copy(),
                 "price": fills[:, F_PRICE].copy(), "fee": fills[:, F_FEE].copy(),
                 "action": action, "pnl": fills[:, F_PNL].copy(), "position": fills[:, F_POS].copy()}
-        self.fills_log.append(cols)
+        self.fills_log.extend(cols)
         self.streams.trades.extend(cols)
         qty, price, pnl = fills[:, F_QTY].tolist(), fills[:, F_PRICE].tolist(), fills[:, F_PNL].tolist()
         did = [fill_text(sd, q, sym, p) for sd, q, sym, p in zip(side, qty, symbols, price,
@@ -351,6 +359,12 @@ class Publisher:
         if self.recorder is not None:  # columns as recorder.TRADE_BLOCK
             self._trade_blocks.append(fills[:, [F_BAR, F_AGENT, F_SYMBOL, F_SIDE, F_QTY,
                                                 F_PRICE, F_FEE, F_EXIT, F_PNL, F_POS]])
+
+    def fills_frame(self) -> pd.DataFrame:
+        """Every fill so far, in the trades stream's columns (UTC times)."""
+        if not self.fills_log.total:
+            return pd.DataFrame(columns=list(TRADE_COLUMNS))
+        return self.fills_log.to_frame().reset_index(drop=True)
 
     def _progress(self, t1: int) -> None:
         frac = t1 / self.n_bars

@@ -10,7 +10,11 @@ arrived after it, so each pull costs in proportion to the new rows only::
 
 Rows are stored in segments: single appended rows go into per-column Python
 lists; a batch of numpy columns is kept as one array segment (no per-value
-Python objects, which is what makes the engine's block publishing cheap). A
+Python objects, which is what makes the engine's block publishing cheap).
+Small batches go into the newest array segment while it has room (its arrays
+are allocated with spare capacity, doubling up to ``COMPACT_ROWS`` rows), so a
+stream fed one small batch at a time costs about its rows' bytes, not a numpy
+header per column per batch; stored rows are never changed in place. A
 bounded frame keeps the newest ``maxlen`` rows; it lets storage grow to
 ``2 * maxlen`` and then drops the oldest rows in one go (O(1) amortised per row).
 Readers copy list slices under the lock and build their DataFrame outside it.
@@ -31,6 +35,8 @@ __all__ = ["StreamFrame"]
 
 _UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 _NEVER = 1 << 62  # trim threshold of an unbounded frame
+#: small batches share an array segment until it holds this many rows
+COMPACT_ROWS = 4096
 _DATETIMES = (datetime, np.datetime64)  # pd.Timestamp is a datetime
 
 
@@ -116,7 +122,8 @@ def _empty_frame(columns: Sequence[str], dtypes: Mapping[str, Any] | None) -> pd
 
 
 def _as_list(values: Any, column: str, owner: str) -> list | tuple | np.ndarray:
-    """One column of a columnar batch: a list, or a private copy of a 1-D array."""
+    """One column of a columnar batch: a list, or a 1-D array (the caller's: extend
+    copies it into storage)."""
     if isinstance(values, list | tuple):
         return values
     if isinstance(values, pd.Series | pd.Index):
@@ -124,7 +131,7 @@ def _as_list(values: Any, column: str, owner: str) -> list | tuple | np.ndarray:
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
             raise ValueError(f"{owner}: column {column!r} must be 1-D, got shape {values.shape}")
-        return values.copy()  # kept as an array segment: no per-value Python objects
+        return values  # copied into an array segment: no per-value Python objects
     if isinstance(values, str | bytes) or not isinstance(values, Iterable):
         raise ValueError(
             f"{owner}: column {column!r} must be a list or array of values, "
@@ -206,8 +213,9 @@ class StreamFrame:
         with self._lock:
             if added:
                 if all(isinstance(v, np.ndarray) for v in data):
-                    self._segs.append(list(data))
-                    self._starts.append(self._total)
+                    if added >= COMPACT_ROWS or not self._compact(data, added):
+                        self._segs.append([v.copy() for v in data])
+                        self._starts.append(self._total)
                     self._open = False
                 else:
                     if not self._open:
@@ -322,7 +330,7 @@ class StreamFrame:
             f"total={self._total} maxlen={self._maxlen} epoch={self._epoch}>"
         )
 
-    # -- internals (callers of _first_id, _slice, _trim hold the lock) ----
+    # -- internals (callers of _first_id, _slice, _compact, _trim hold the lock) ----
 
     def _owner(self) -> str:
         return f"StreamFrame {self.name!r}" if self.name else "StreamFrame"
@@ -334,16 +342,43 @@ class StreamFrame:
 
     def _slice(self, start: int, stop: int) -> list:
         """Rows ``start:stop`` per column (copied out of the segments)."""
-        first = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        starts = self._starts
+        first = max(bisect.bisect_right(starts, start) - 1, 0)
         pieces: list[list] = [[] for _ in self._columns]
         for i in range(first, len(self._segs)):
-            seg_start = self._starts[i]
+            seg_start = starts[i]
             if seg_start >= stop:
                 break
-            lo, hi = max(start - seg_start, 0), stop - seg_start
+            # an array segment may have spare rows past its last: stop at the next's start
+            end = starts[i + 1] if i + 1 < len(starts) else stop
+            lo, hi = max(start - seg_start, 0), min(stop, end) - seg_start
             for col, values in zip(pieces, self._segs[i], strict=True):
                 col.append(values[lo:hi])
         return [_join(p) for p in pieces]
+
+    def _compact(self, data: list, added: int) -> bool:
+        """Put a small array batch into the newest array segment if it has the same
+        dtypes and, with room made, holds at most ``COMPACT_ROWS`` rows. The segment's
+        arrays have spare rows past ``total`` (capacity doubles as it fills); rows
+        already stored are never written again, so a reader's slice stays valid."""
+        if self._open or not self._segs:
+            return False
+        seg = self._segs[-1]
+        used = self._total - self._starts[-1]
+        if used + added > COMPACT_ROWS or not all(
+                a.dtype == v.dtype for a, v in zip(seg, data, strict=True)):
+            return False
+        if used + added > len(seg[0]):  # grow: new arrays, the old ones stay as they are
+            cap = min(max(2 * (used + added), 16), COMPACT_ROWS)
+            grown = []
+            for a in seg:
+                b = np.empty(cap, dtype=a.dtype)
+                b[:used] = a[:used]
+                grown.append(b)
+            self._segs[-1] = seg = grown
+        for a, v in zip(seg, data, strict=True):
+            a[used:used + added] = v
+        return True
 
     def _trim(self) -> None:
         """Forget rows older than the newest ``maxlen`` (whole segments, or a slice)."""
@@ -353,7 +388,8 @@ class StreamFrame:
             self._starts.pop(0)
         if self._starts and self._starts[0] < keep_from:
             cut = keep_from - self._starts[0]
-            self._segs[0] = [v[cut:].copy() if isinstance(v, np.ndarray) else v[cut:]
+            rows = (self._starts[1] if len(self._starts) > 1 else self._total) - self._starts[0]
+            self._segs[0] = [v[cut:rows].copy() if isinstance(v, np.ndarray) else v[cut:]
                              for v in self._segs[0]]
             self._starts[0] = keep_from
         self._base = keep_from

@@ -282,7 +282,7 @@ class Competition(StateMachine, BarLoop, ConcurrentDecisions, FeedSide, Results)
                 start=str(self.data.timestamp(0)), end=str(self.data.timestamp(n - 1)),
                 n_bars=n, seed=cfg.seed, config=config_dict(cfg), calendar=self.data.calendar,
                 agents=[s.name for s in self._slots], periods_per_year=self._periods,
-                **({} if self._feed is None else {"live": self._feed.describe()}),
+                **({} if self._feed is None else {"live": self.live_meta()}),
             )
             rec.add_agents((s.index, s.name, s.spec, _params(s.agent)) for s in self._slots)
             self._pub.flush_events()

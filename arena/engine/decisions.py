@@ -98,7 +98,9 @@ class ConcurrentDecisions:
 
     def _deadline(self) -> float | None:
         """Seconds a bar waits for concurrent agents: None (all) when as fast as possible."""
-        if self._feed is not None:  # live: the config's, else the feed's (half a candle)
+        # live: the config's, else the feed's (half a candle); the recording's
+        # live.decide_deadline is this one (Competition.live_meta)
+        if self._feed is not None:
             return self.config.decide_deadline or self._feed.decide_deadline
         if self._speed <= 0:
             return None

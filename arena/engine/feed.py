@@ -18,6 +18,11 @@ class FeedSide:
         """The live feed (None for a competition on a fixed history)."""
         return self._feed
 
+    def live_meta(self) -> dict:
+        """What the recording keeps of the feed (``meta["live"]``), with the
+        ``decide_deadline`` the bars wait (the config's, else the feed's)."""
+        return {**self._feed.describe(), "decide_deadline": self._deadline()}
+
     def _feed_update(self) -> None:
         """The feed has more bars, or has finished (any thread)."""
         with self._cond:

@@ -282,5 +282,5 @@ def record_resume(comp: Competition, saved: SavedRun) -> None:
     rec.delete_meta(*_STALE_KEYS)
     history = list(saved.meta.get("resumed") or [])
     history.append({"at": wall_time(), "bar": saved.bars, "after": saved.status})
-    live = {} if comp.feed is None else {"live": comp.feed.describe()}
+    live = {} if comp.feed is None else {"live": comp.live_meta()}
     rec.set_meta(status="running", resumed=history, **live)

@@ -52,7 +52,11 @@ def live_source(cfg: LiveConfig) -> str:
 
 
 def open_live(cfg: LiveConfig, agents: Sequence, config, environ: Mapping | None = None):
-    """The warm-up, then a (not yet started) Competition of ``agents`` on the feed."""
+    """The warm-up, then a (not yet started) Competition of ``agents`` on the feed.
+
+    A bar waits the run's ``config.decide_deadline`` (``[run] decide_deadline``) when set,
+    else the feed's (``cfg.decide_deadline``, else half a candle); the recording's
+    ``meta["live"]["decide_deadline"]`` is the one used (``Competition.live_meta``)."""
     from arena.engine import Competition
 
     feed = LiveFeed(cfg, environ)

@@ -468,12 +468,16 @@ class StreamFrameAgainstList(RuleBasedStateMachine):
         assert self.frame.append(row) == len(self.rows)
         self.rows.append(row)
 
-    @rule(rows=st.lists(ROW, max_size=15), form=st.sampled_from(["rows", "dicts", "columns"]))
+    @rule(rows=st.lists(ROW, max_size=15),
+          form=st.sampled_from(["rows", "dicts", "columns", "arrays"]))
     def extend(self, rows, form):
         if form == "dicts":
             batch = [{"s": s, "n": n} for n, s in rows]
         elif form == "columns":
             batch = {"n": np.array([n for n, _ in rows], dtype=np.int64), "s": [s for _, s in rows]}
+        elif form == "arrays":  # small array batches share a segment (compaction)
+            batch = {"n": np.array([n for n, _ in rows], dtype=np.int64),
+                     "s": np.array([s for _, s in rows], dtype=object)}
         else:
             batch = rows
         self.rows.extend(rows)
