@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from arena.analysis.risk import moments_stats, monthly_returns
 from arena.data.calendars import bars_per_year, check_calendar, infer_calendar
 
 __all__ = [
@@ -34,11 +35,14 @@ STAT_KEYS = (
     "max_drawdown_pct", "max_drawdown_duration", "max_drawdown_bars",
     "win_rate_pct", "profit_factor", "trades", "avg_trade", "best_trade", "worst_trade",
     "exposure_pct", "fees", "buy_hold_return_pct",
+    "skew", "kurtosis", "omega", "ulcer_index", "kelly", "recovery_factor",
+    "best_month_pct", "worst_month_pct", "positive_months_pct",
 )
 
 # A per-bar standard deviation (or downside deviation) below this is rounding
 # noise, e.g. a curve that compounds at a constant rate: it counts as zero.
 _NOISE = 1e-12
+_NO_MONTH = -(10 ** 9)  # RunningStats before its first return (months count from 1970-01)
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex, calendar: str | None = None) -> float:
@@ -128,11 +132,17 @@ def compute_stats(
         mean_r = float(returns.mean())
         var_r = float(returns.var(ddof=1)) if n_bars >= 3 else math.nan
         downside_sq = float(np.mean(np.minimum(excess, 0.0) ** 2))
+        dev = returns - mean_r
+        m2, m3, m4 = float(np.sum(dev ** 2)), float(np.sum(dev ** 3)), float(np.sum(dev ** 4))
+        gain, loss = float(np.maximum(returns, 0.0).sum()), float(np.maximum(-returns, 0.0).sum())
+        months = monthly_returns(equity).to_numpy()
     else:
-        mean_r = var_r = downside_sq = math.nan
+        mean_r = var_r = downside_sq = m2 = m3 = m4 = gain = loss = math.nan
+        months = np.empty(0)
 
     peak = np.maximum.accumulate(values)
-    max_drawdown = float(np.min(values / peak - 1.0))
+    drawdown = values / peak - 1.0
+    max_drawdown = float(np.min(drawdown))
     # A drawdown runs from the last bar at the running peak to the first bar
     # back at (or above) it, or to the last bar if equity never gets back.
     bar = np.arange(n_bars)
@@ -162,6 +172,11 @@ def compute_stats(
         best=float(pnl.max()) if pnl.size else math.nan,
         worst=float(pnl.min()) if pnl.size else math.nan,
         fees=fees, exposure=exposure, benchmark=benchmark,
+        m2=m2, m3=m3, m4=m4, gain=gain, loss=loss,
+        drawdown_sq=float(np.sum(drawdown ** 2)), n_months=int(months.size),
+        positive_months=int(np.sum(months > 0)),
+        best_month=float(months.max()) if months.size else math.nan,
+        worst_month=float(months.min()) if months.size else math.nan,
     ), dtype=object)
 
 
@@ -191,6 +206,14 @@ class RunningStats:
         # per-bar returns: Welford mean and M2, and the downside sum of squares
         self._returns_ok = True
         self._mean_r = self._m2 = self._downside_sum = 0.0
+        # higher moments (Pebay's running M3, M4), Omega's sums, ulcer's sum of squares,
+        # months: the current one (months since 1970-01, UTC), the equity before its
+        # first bar, and the completed months' count, positives, best and worst
+        self._extra_ok = True  # False for a state saved before these existed
+        self._m3 = self._m4 = self._gain = self._loss = self._drawdown_sq = 0.0
+        self._month, self._month_base, self._next_month_ns = _NO_MONTH, math.nan, -(2 ** 63)
+        self._months = self._months_up = 0
+        self._best_month = self._worst_month = math.nan
         # drawdowns
         self._max_drawdown = 0.0
         self._peak_ns, self._peak_bar, self._underwater = self._time_ns, 0, False
@@ -229,9 +252,19 @@ class RunningStats:
             r = equity / self._equity - 1.0
             n = self._bars  # returns so far, including this one
             delta = r - self._mean_r
+            dn = delta / n
+            term = delta * dn * (n - 1)
+            self._m4 += (term * dn * dn * (n * n - 3 * n + 3) + 6 * dn * dn * self._m2
+                         - 4 * dn * self._m3)
+            self._m3 += term * dn * (n - 2) - 3 * dn * self._m2
             self._mean_r += delta / n
             self._m2 += delta * (r - self._mean_r)
             self._downside_sum += min(r - self._rf_per_bar, 0.0) ** 2
+            self._gain += max(r, 0.0)
+            self._loss += max(-r, 0.0)
+            if ns >= self._next_month_ns:  # a new month (cheap test: its start in ns)
+                month = int(np.datetime64(ns, "ns").astype("datetime64[M]").astype(np.int64))
+                self._new_month(month, self._equity)
 
         bar = self._bars
         if equity >= self._peak:
@@ -244,6 +277,7 @@ class RunningStats:
             drawdown = equity / self._peak - 1.0
             if drawdown < self._max_drawdown:
                 self._max_drawdown = drawdown
+            self._drawdown_sq += drawdown * drawdown
             self._note_drawdown(ns, bar)
 
         for p in pnls:
@@ -291,9 +325,21 @@ class RunningStats:
                 m2_b = float(((r - mean_b) ** 2).sum())
                 delta = mean_b - self._mean_r
                 n = n_a + n_b
+                dev = r - mean_b
+                m3_b, m4_b = float((dev ** 3).sum()), float((dev ** 4).sum())
+                self._m4 += (m4_b + delta ** 4 * n_a * n_b * (n_a * n_a - n_a * n_b + n_b * n_b)
+                             / n ** 3 + 6 * delta * delta * (n_a * n_a * m2_b + n_b * n_b * self._m2)
+                             / n ** 2 + 4 * delta * (n_a * m3_b - n_b * self._m3) / n)
+                self._m3 += (m3_b + delta ** 3 * n_a * n_b * (n_a - n_b) / n ** 2
+                             + 3 * delta * (n_a * m2_b - n_b * self._m2) / n)
                 self._mean_r += delta * n_b / n
                 self._m2 += m2_b + delta * delta * n_a * n_b / n
                 self._downside_sum += float((np.minimum(r - self._rf_per_bar, 0.0) ** 2).sum())
+                self._gain += float(np.maximum(r, 0.0).sum())
+                self._loss += float(np.maximum(-r, 0.0).sum())
+                months = ns[:upto].astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+                for i in np.flatnonzero(np.diff(np.r_[self._month, months]) != 0):
+                    self._new_month(int(months[i]), float(prev[i]))
             if len(bad):
                 self._returns_ok = False
         # peaks and drawdowns
@@ -303,8 +349,9 @@ class RunningStats:
         under = ~at_peak
         was_under = np.concatenate(([self._underwater], under[:-1]))
         if under.any():
-            self._max_drawdown = min(self._max_drawdown, float((e[under] / peak_before[under]
-                                                                - 1.0).min()))
+            dd = e[under] / peak_before[under] - 1.0
+            self._max_drawdown = min(self._max_drawdown, float(dd.min()))
+            self._drawdown_sq += float((dd * dd).sum())
         # the peak each bar is measured from: the last at-peak bar before it
         pos = np.where(at_peak, np.arange(m), -1)
         last = np.maximum.accumulate(np.concatenate(([-1], pos[:-1])))
@@ -358,9 +405,23 @@ class RunningStats:
     def from_state(cls, state: Mapping) -> RunningStats:
         """A RunningStats that continues from ``state`` (made by :meth:`state`)."""
         obj = cls.__new__(cls)
+        if "_extra_ok" not in state:  # saved before the higher moments and months existed
+            obj.__dict__.update(vars(cls(1.0, state["_start"], 1.0)), _extra_ok=False)
         obj.__dict__.update(state)
         obj._start, obj._time = pd.Timestamp(state["_start"]), pd.Timestamp(state["_time"])
         return obj
+
+    def _new_month(self, month: int, base: float) -> None:
+        """Close the current month (its last equity is ``base``) and open ``month``."""
+        if self._month != _NO_MONTH:
+            ret = base / self._month_base - 1.0
+            self._months += 1
+            self._months_up += ret > 0
+            self._best_month = ret if self._months == 1 else max(self._best_month, ret)
+            self._worst_month = ret if self._months == 1 else min(self._worst_month, ret)
+        self._month, self._month_base = month, base
+        self._next_month_ns = int(np.datetime64(month + 1, "M").astype("datetime64[ns]")
+                                  .astype(np.int64))
 
     def _note_drawdown(self, ns: int, bar: int) -> None:
         """Equity is below (or just back at) the peak of ``_peak_bar``."""
@@ -386,13 +447,32 @@ class RunningStats:
             gross_profit=self._gross_profit, gross_loss=self._gross_loss,
             best=self._best, worst=self._worst, fees=self._fees,
             exposure=self._invested_bars / self._bars, benchmark=benchmark,
+            **self._extra(ok),
         )
+
+    def _extra(self, ok: bool) -> dict:
+        """The running totals behind the higher moments, Omega, ulcer and months."""
+        nan = math.nan
+        if not self._extra_ok:
+            return dict(m2=nan, m3=nan, m4=nan, gain=nan, loss=nan, drawdown_sq=nan,
+                        n_months=0, positive_months=0, best_month=nan, worst_month=nan)
+        months = dict(n_months=0, positive_months=0, best_month=nan, worst_month=nan)
+        if ok and self._month != _NO_MONTH:  # the current month counts, as far as it has got
+            ret = self._equity / self._month_base - 1.0
+            done = self._months
+            months = dict(n_months=done + 1, positive_months=self._months_up + (ret > 0),
+                          best_month=max(self._best_month, ret) if done else ret,
+                          worst_month=min(self._worst_month, ret) if done else ret)
+        return dict(m2=self._m2 if ok else nan, m3=self._m3 if ok else nan,
+                    m4=self._m4 if ok else nan, gain=self._gain if ok else nan,
+                    loss=self._loss if ok else nan, drawdown_sq=self._drawdown_sq, **months)
 
 
 def _assemble(*, start, end, bars, equity_start, equity_final, equity_peak, periods,
               risk_free, mean_r, var_r, downside_sq, max_drawdown, max_dd_duration,
               max_dd_bars, n_trades, winners, gross_profit, gross_loss, best, worst,
-              fees, exposure, benchmark) -> dict:
+              fees, exposure, benchmark, m2, m3, m4, gain, loss, drawdown_sq, n_months,
+              positive_months, best_month, worst_month) -> dict:
     """Turn running totals into the statistics; every NaN/inf rule lives here."""
     n_returns = bars - 1
     growth = equity_final / equity_start
@@ -438,6 +518,14 @@ def _assemble(*, start, end, bars, equity_start, equity_final, equity_peak, peri
         "exposure_pct": exposure * 100.0,
         "fees": fees,
         "buy_hold_return_pct": math.nan if benchmark is None else float(benchmark) * 100.0,
+        **moments_stats(n_returns, std, m2, m3, m4),
+        "omega": gain / loss if loss > 0 else math.nan,
+        "ulcer_index": math.sqrt(drawdown_sq / bars) * 100.0,
+        "kelly": mean_excess / std ** 2 if std > 0 else math.nan,
+        "recovery_factor": (growth - 1.0) / -max_drawdown if max_drawdown < 0 else math.nan,
+        "best_month_pct": best_month * 100.0,
+        "worst_month_pct": worst_month * 100.0,
+        "positive_months_pct": positive_months / n_months * 100.0 if n_months else math.nan,
     }
 
 

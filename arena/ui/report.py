@@ -42,6 +42,10 @@ STAT_LABELS = {
     "win_rate_pct": "Win rate %", "profit_factor": "Profit factor", "trades": "Closed trades",
     "avg_trade": "Avg trade", "best_trade": "Best trade", "worst_trade": "Worst trade",
     "exposure_pct": "Exposure %", "fees": "Fees", "buy_hold_return_pct": "Buy & hold return %",
+    "skew": "Skew", "kurtosis": "Excess kurtosis", "omega": "Omega ratio",
+    "ulcer_index": "Ulcer index %", "kelly": "Kelly fraction", "recovery_factor": "Recovery factor",
+    "best_month_pct": "Best month %", "worst_month_pct": "Worst month %",
+    "positive_months_pct": "Positive months %",
     "errors": "Agent errors", "tokens": "LLM tokens", "latency_ms": "LLM latency (ms)",
     "cost_usd": "LLM cost (USD)",
 }

@@ -659,3 +659,99 @@ def test_running_stats_closed_trades_added_at_once_match_per_bar_and_a_hand_coun
     assert b["best_trade"] == 3.0 and b["worst_trade"] == -2.0
     with pytest.raises(ValueError, match="finite"):
         at_once.add_closed_trades([1.0, math.nan])
+
+
+# --- the tear sheet's statistics (skew ... positive months) -------------------
+# Eight daily returns from 2024-01-28: four in January, four in February.
+R_8 = [0.02, -0.01, 0.03, -0.04, 0.01, 0.09, -0.02, 0.00]
+DAYS_8 = pd.date_range("2024-01-27", periods=9, freq="D", tz="UTC")
+EQUITY_8 = pd.Series(100.0 * np.cumprod([1.0, *(1.0 + np.array(R_8))]), index=DAYS_8)
+
+
+def test_tear_sheet_statistics_by_hand():
+    from arena.analysis import risk
+
+    stats = compute_stats(EQUITY_8, periods_per_year=252)
+    # mean 0.01; central sums of d = r - 0.01: d^2 0.0108, d^3 360e-6, d^4 4836e-8 (n = 8)
+    # skew G1 = sqrt(56) / 6 * (45e-6 / 0.00135^1.5); kurtosis G2 = 7/30 * 239/27 = 1673/810
+    assert stats["skew"] == pytest.approx(1.1315001715940345, **RATIO)
+    assert stats["kurtosis"] == pytest.approx(1673 / 810, **RATIO)
+    # omega: gains 0.15 / losses 0.07; kelly = 0.01 / (0.0108 / 7) = 175 / 27
+    assert stats["omega"] == pytest.approx(15 / 7, **RATIO)
+    assert stats["kelly"] == pytest.approx(175 / 27, **RATIO)
+    # equity 100 102 100.98 104.0094 99.849024 100.84751424 109.9237905216 107.7253... x2
+    # drawdowns % 0 0 -1 0 -4 -3.04 0 -2 -2: mean of squares (1 + 16 + 9.2416 + 4 + 4) / 9
+    assert stats["ulcer_index"] == pytest.approx(math.sqrt(34.2416 / 9), **RATIO)
+    # total return 7.725314711168 % / max drawdown 4 %
+    assert stats["recovery_factor"] == pytest.approx(0.07725314711168 / 0.04, **RATIO)
+    # January: 1.02 * 0.99 * 1.03 * 0.96 - 1 = -0.150976 %; February: 1.01 * 1.09 * 0.98 - 1
+    # = 7.8882 %; one month of two is up
+    assert stats["best_month_pct"] == pytest.approx(7.8882, **RATIO)
+    assert stats["worst_month_pct"] == pytest.approx(-0.150976, **RATIO)
+    assert stats["positive_months_pct"] == 50.0
+    # the same numbers from arena.analysis.risk's own definitions
+    r = risk.returns_of(EQUITY_8)
+    for key, value in [("skew", risk.skew(r)), ("kurtosis", risk.kurtosis(r)),
+                       ("omega", risk.omega(r)), ("kelly", risk.kelly_fraction(r)),
+                       ("ulcer_index", risk.ulcer_index(EQUITY_8)),
+                       ("recovery_factor", risk.recovery_factor(EQUITY_8)),
+                       ("best_month_pct", 100 * risk.monthly_returns(EQUITY_8).max())]:
+        assert stats[key] == pytest.approx(value, **RATIO), key
+
+
+def test_tear_sheet_statistics_running_per_bar_and_in_blocks_match():
+    per_bar = RunningStats(100.0, DAYS_8[0], 252)
+    blocks = RunningStats(100.0, DAYS_8[0], 252)
+    for bar in range(1, 9):
+        per_bar.update(DAYS_8[bar], EQUITY_8.iloc[bar], invested=False)
+        expected = compute_stats(EQUITY_8.iloc[:bar + 1], invested=[False] * (bar + 1),
+                                 periods_per_year=252)
+        _assert_same(per_bar.snapshot(), expected)
+    for lo, hi in [(1, 3), (3, 4), (4, 9)]:  # blocks crossing the month boundary
+        blocks.update_many(DAYS_8[lo:hi].tz_localize(None).to_numpy(),
+                           EQUITY_8.iloc[lo:hi].to_numpy(), np.zeros(hi - lo, bool))
+    _assert_same(blocks.snapshot(), compute_stats(EQUITY_8, invested=[False] * 9,
+                                                  periods_per_year=252))
+
+
+def test_running_stats_from_a_state_saved_before_the_tear_sheet_statistics():
+    live = RunningStats(100.0, DAYS_8[0], 252)
+    for bar in range(1, 5):
+        live.update(DAYS_8[bar], EQUITY_8.iloc[bar], invested=False)
+    new = ("_extra_ok", "_m3", "_m4", "_gain", "_loss", "_drawdown_sq", "_month", "_next_month_ns",
+           "_month_base", "_months", "_months_up", "_best_month", "_worst_month")
+    old = {k: v for k, v in live.state().items() if k not in new}
+
+    resumed = RunningStats.from_state(old)
+    resumed.update(DAYS_8[5], EQUITY_8.iloc[5], invested=False)
+
+    got = resumed.snapshot()
+    expected = compute_stats(EQUITY_8.iloc[:6], invested=[False] * 6, periods_per_year=252)
+    for key in STAT_KEYS:  # the old statistics continue; the new ones are unknown (NaN)
+        if key in ("skew", "kurtosis", "omega", "ulcer_index", "best_month_pct",
+                   "worst_month_pct", "positive_months_pct"):
+            assert math.isnan(got[key]), key
+        elif isinstance(expected[key], float):
+            assert got[key] == pytest.approx(expected[key], rel=1e-9, nan_ok=True), key
+        else:
+            assert got[key] == expected[key], key
+
+
+def test_months_before_and_after_1970_running_and_from_scratch_agree():
+    # month numbers count from 1970-01, so December 1969 is month -1
+    times = pd.DatetimeIndex(["1969-11-30", "1969-12-15", "1969-12-31", "1970-01-02"], tz="UTC")
+    equity = pd.Series([100.0, 90.0, 99.0, 108.9], index=times)
+    stats = compute_stats(equity, periods_per_year=52)
+    # December: 99 / 100 - 1 = -1 %; January: 108.9 / 99 - 1 = +10 %
+    assert stats["worst_month_pct"] == pytest.approx(-1.0, **RATIO)
+    assert stats["best_month_pct"] == pytest.approx(10.0, **RATIO)
+    assert stats["positive_months_pct"] == 50.0
+    per_bar, block = RunningStats(100.0, times[0], 52), RunningStats(100.0, times[0], 52)
+    for t, e in equity.iloc[1:].items():
+        per_bar.update(t, e, invested=False)
+    block.update_many(times[1:].tz_localize(None).to_numpy(), equity.iloc[1:].to_numpy(),
+                      np.zeros(3, bool))
+    for running in (per_bar, block):
+        snap = running.snapshot()
+        for key in ("best_month_pct", "worst_month_pct", "positive_months_pct"):
+            assert snap[key] == pytest.approx(stats[key], **RATIO), key

@@ -1,0 +1,2 @@
+"""Analysis of a run beyond the leaderboard: risk statistics (``risk``) and pandas
+tables (``tables``, ``trades``). Import the submodules directly."""
