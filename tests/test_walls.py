@@ -40,7 +40,7 @@ def test_components_show_outside_text_through_one_rule():
     HTML (MultiChoice, Choices.js) is used only through safe.MultiChoice, which
     escapes them; every module that builds HTML escapes with safe.text."""
     offenders = []
-    for f in sorted((ROOT / "arena" / "ui").glob("*.py")):
+    for f in sorted((ROOT / "arena" / "ui").rglob("*.py")):
         source = f.read_text()
         if f.name != "safe.py" and "widgets.MultiChoice" in source:
             offenders.append(f"{f.name}: pn.widgets.MultiChoice (use arena.ui.safe.MultiChoice)")

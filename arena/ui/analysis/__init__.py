@@ -1,0 +1,1 @@
+"""Analysis views (HoloViews) of the pandas tables in ``arena.analysis``."""
