@@ -172,7 +172,7 @@ def _add_export_parser(sub) -> None:
                    help="what to export: " + ", ".join(FORMATS))
     e.add_argument("--format", "-f", metavar="FORMAT",
                    help=f"{', '.join(EXTENSIONS)} (default: from -o's extension, else csv; "
-                        "html for the report)")
+                        "html for the report and tearsheet)")
     e.add_argument("-o", "--output", metavar="PATH",
                    help="file to write (default: RUNID-WHAT.EXT here)")
     e.add_argument("--runs-dir", "--run-dir", dest="runs_dir", default="runs", metavar="DIR",
@@ -182,6 +182,8 @@ def _add_export_parser(sub) -> None:
     e.add_argument("--height", type=int, default=DEFAULT_SIZE[1], metavar="PX",
                    help=f"chart height in pixels (default {DEFAULT_SIZE[1]})")
     e.add_argument("--symbol", metavar="SYM", help="the price chart's symbol (default: the run's first)")
+    e.add_argument("--agent", metavar="NAME",
+                   help="the tear sheet's agent (default: the leaderboard's leader)")
 
 
 def _spec_from_args(args) -> RunSpec:
@@ -540,7 +542,7 @@ def cmd_export(args) -> int:
     from arena.export import export
 
     path = export(args.run, args.what, args.format, args.output, runs_dir=args.runs_dir,
-                  width=args.width, height=args.height, symbol=args.symbol)
+                  width=args.width, height=args.height, symbol=args.symbol, agent=args.agent)
     print(path)
     return 0
 

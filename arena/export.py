@@ -9,8 +9,9 @@
 Tables (equity, drawdown, leaderboard, trades, decisions, prices) are built
 here from the recording and written as formula-safe CSV (``arena.csvsafe``) or
 Parquet (types kept: UTC times, booleans, missing values). Charts (PNG, SVG,
-standalone HTML) and the one-file HTML report are drawn by ``arena.ui.export``,
-imported only when one is asked for, so this module stays free of UI libraries.
+standalone HTML), the one-file HTML report and an agent's tear sheet (HTML or PNG)
+are drawn by ``arena.ui.export``, imported only when one is asked for, so this
+module stays free of UI libraries.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "trades": TABLE_FORMATS,
     "decisions": TABLE_FORMATS,
     "report": ("html",),
+    "tearsheet": ("html", "png"),
 }
 WHATS = tuple(FORMATS)
 EXTENSIONS = {"png": "png", "svg": "svg", "html": "html", "csv": "csv", "parquet": "parquet"}
@@ -200,16 +202,36 @@ def _check(what: str, fmt: str) -> None:
 
 def export_bytes(run: str | Path | Recording, what: str, fmt: str, *,
                  runs_dir: str | Path = "runs", width: int = DEFAULT_SIZE[0],
-                 height: int = DEFAULT_SIZE[1], symbol: str | None = None) -> bytes:
+                 height: int = DEFAULT_SIZE[1], symbol: str | None = None,
+                 agent: str | None = None) -> bytes:
     """The exported file's content (what a download button serves)."""
     _check(what, fmt)
     _check_size(width, height)
     with _opened(run, runs_dir) as rec:
+        agent = _agent(rec, what, agent)
         if fmt in TABLE_FORMATS:
             return _table_bytes(_table(rec, what), fmt)
         from arena.ui.export import render  # bokeh and panel: only for charts and the report
 
-        return render(rec, what, fmt, width=width, height=height, symbol=symbol)
+        return render(rec, what, fmt, width=width, height=height, symbol=symbol, agent=agent)
+
+
+def _agent(rec: Recording, what: str, agent: str | None) -> str | None:
+    """The tear sheet's agent: ``agent`` (checked) or the leaderboard's leader."""
+    if what != "tearsheet":
+        if agent is not None:
+            raise ExportError(f"an agent is chosen only for the tear sheet, not for {what}")
+        return None
+    names = rec.agents()["name"].tolist()
+    if agent is None:
+        board = leaderboard(rec)
+        if board.empty:
+            raise ExportError("the run has no equity recorded yet: no tear sheet to draw")
+        return str(board["agent"].iloc[0])
+    if agent not in names:
+        raise ExportError(f"no agent named {agent!r} in this run; its agents: "
+                          f"{', '.join(map(repr, names)) or 'none'}")
+    return agent
 
 
 def default_path(run: Recording, what: str, fmt: str) -> Path:
@@ -219,22 +241,24 @@ def default_path(run: Recording, what: str, fmt: str) -> Path:
 
 
 def format_of(path: str | Path | None, what: str) -> str:
-    """The format a path's extension asks for; else html for the report, csv otherwise."""
+    """The format a path's extension asks for; else html for the report and the tear
+    sheet, csv otherwise."""
     suffix = Path(path).suffix.lower().lstrip(".") if path else ""
     if suffix in EXTENSIONS:
         return suffix
-    return "html" if what == "report" else "csv"
+    return "html" if what in ("report", "tearsheet") else "csv"
 
 
 def export(run: str | Path | Recording, what: str, fmt: str | None = None,
            path: str | Path | None = None, *, runs_dir: str | Path = "runs",
            width: int = DEFAULT_SIZE[0], height: int = DEFAULT_SIZE[1],
-           symbol: str | None = None) -> Path:
+           symbol: str | None = None, agent: str | None = None) -> Path:
     """Write ``what`` (see ``WHATS``) of ``run`` as ``fmt`` to ``path`` and return the path.
 
     ``fmt`` defaults to the path's extension (else csv; html for the report),
     ``path`` to ``<run id>-<what>.<ext>`` here. ``width``/``height`` are the chart's
-    size in pixels; ``symbol`` picks the symbol of the price chart (default: the first).
+    size in pixels; ``symbol`` picks the symbol of the price chart (default: the first),
+    ``agent`` the agent of the tear sheet (default: the leaderboard's leader).
     """
     fmt = fmt or format_of(path, what)
     _check(what, fmt)
@@ -242,7 +266,8 @@ def export(run: str | Path | Recording, what: str, fmt: str | None = None,
     with _opened(run, runs_dir) as rec:
         target = Path(path) if path is not None else default_path(rec, what, fmt)
         _check_writable(target)
-        content = export_bytes(rec, what, fmt, width=width, height=height, symbol=symbol)
+        content = export_bytes(rec, what, fmt, width=width, height=height, symbol=symbol,
+                               agent=agent)
     try:
         target.write_bytes(content)
     except OSError as exc:

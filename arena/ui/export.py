@@ -1,4 +1,5 @@
-"""Charts of a recorded run as PNG, SVG or standalone HTML, and the HTML report.
+"""Charts of a recorded run as PNG, SVG or standalone HTML, the HTML report, and an
+agent's tear sheet (``arena.ui.analysis.tearsheet``) as HTML or PNG.
 
 ``arena.export`` calls :func:`render` only when a chart or the report is asked
 for. PNG and SVG are drawn by a real headless browser: Bokeh's export with
@@ -153,13 +154,45 @@ def html_bytes(obj, title: str) -> bytes:
                      theme=dark_theme()).encode("utf-8")
 
 
+def tear_sheet_model(rec: Recording, agent: str):
+    """The Bokeh model of ``agent``'s tear sheet (HoloViews rendered, no toolbar)."""
+    import holoviews as hv
+
+    from arena.ui.analysis.tearsheet import tear_sheet
+
+    try:
+        layout = tear_sheet(rec, agent)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+    return hv.render(layout.opts(toolbar=None), backend="bokeh")
+
+
+def _tear_sheet(rec: Recording, fmt: str, agent: str) -> bytes:
+    """``agent``'s tear sheet as a standalone HTML page (light, as in a notebook) or PNG
+    of its natural size."""
+    model = tear_sheet_model(rec, agent)
+    if fmt == "png":
+        with chromium() as driver:
+            image = get_screenshot_as_png(model, driver=driver, resources=OFFLINE,
+                                          timeout=RENDER_TIMEOUT)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+    run_id = rec.meta.get("run_id", rec.run_path.name)
+    return file_html(model, resources=OFFLINE,
+                     title=f"Trading Arena · tear sheet of {agent} · run {run_id}").encode("utf-8")
+
+
 def render(rec: Recording, what: str, fmt: str, *, width: int, height: int,
-           symbol: str | None = None) -> bytes:
-    """The file content of ``what`` as ``fmt`` (png, svg or html; the report is html)."""
+           symbol: str | None = None, agent: str | None = None) -> bytes:
+    """The file content of ``what`` as ``fmt`` (png, svg or html; the report is html;
+    the tear sheet, of ``agent``, html or png)."""
     if what == "report":
         from arena.ui.report import report_html
 
         return report_html(rec).encode("utf-8")
+    if what == "tearsheet":
+        return _tear_sheet(rec, fmt, agent)
     fig = chart(rec, what, width=width, height=height, svg=fmt == "svg", symbol=symbol)
     if fmt in ("png", "svg"):
         fig.toolbar_location = None  # a picture has no use for the tools
