@@ -17,6 +17,7 @@ from arena.feeds import FeedError, RetryPolicy
 from arena.feeds.live import HistoryFeed, LiveConfig, LiveFeed, parse_duration
 from arena.portfolio import PortfolioConfig
 from tests.arena.feeds.binance_server import MINUTE, START_MS, BinanceServer
+from tests.waiting import until
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 IDS = {"BTC/USDT": "BTCUSDT", "ETH/USDT": "ETHUSDT"}
@@ -53,15 +54,6 @@ def live_config(server, **kw):
     kw.setdefault("retry", QUICK)
     return LiveConfig("binance", SYMBOLS, "1m", exchange_config=server.exchange_config(
         timeout=400, enableRateLimit=False), **kw)
-
-
-def until(predicate, timeout=10.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def expected(server, n_closed=None):

@@ -11,6 +11,7 @@ from arena.feeds import RetryPolicy
 from arena.feeds.live import LiveConfig, LiveFeed
 from arena.feeds.liverun import live_config, live_source, open_live
 from tests.arena.feeds.binance_server import MINUTE, START_MS, BinanceServer, minute_candle
+from tests.waiting import until
 
 NOW = START_MS + 600 * MINUTE + 15_000  # 10:00:15, a quarter into the 10:00 candle
 QUICK = RetryPolicy(attempts=2, backoff=0.05, max_backoff=0.1)
@@ -20,15 +21,6 @@ def config(server, **kw) -> LiveConfig:
     return LiveConfig("binance", ("BTC/USDT", "ETH/USDT"), "1m", warmup=10, poll=0.05,
                       retry=QUICK, exchange_config=server.exchange_config(
                           timeout=400, enableRateLimit=False), **kw)
-
-
-def until(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def test_the_ticker_is_the_exchanges_last_price_and_never_a_bar():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
+from functools import partial
 
 import pytest
 
@@ -19,6 +19,7 @@ from arena.engine import Competition, CompetitionConfig
 from arena.recorder import list_runs
 from arena.ui.hub import EXCHANGE_CONFIG_ENV, Hub
 from arena.ui.runs import LiveRunPicker, resumable_runs
+from tests import waiting
 from tests.arena.feeds.binance_server import MINUTE, START_MS, BinanceServer, minute_candle
 
 NOW = START_MS + 600 * MINUTE + 30_000  # 10:00:30: the last closed candle opened 09:59
@@ -27,13 +28,7 @@ LIVE = {"exchange": "binance", "symbols": ["BTC/USDT", "ETH/USDT"], "timeframe":
 AGENTS = [{"agent": "buy_and_hold"}, {"agent": "sma_cross", "params": {"fast": 3, "slow": 8}}]
 
 
-def until(predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError("timed out")
+until = partial(waiting.until, timeout=20.0)  # these waits span a few live candles
 
 
 def plain(pane) -> str:

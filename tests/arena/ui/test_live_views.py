@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from arena.ui.feed import SessionFeed
 from arena.ui.hub import EXCHANGE_CONFIG_ENV, Hub
 from arena.ui.market import MarketCards, SummaryBar
 from arena.ui.prices import PriceChart
+from tests import waiting
 from tests.arena.feeds.binance_server import MINUTE, START_MS, BinanceServer, minute_candle
 
 NOW = START_MS + 600 * MINUTE + 30_000  # 10:00:30: the last closed candle opened 09:59
@@ -47,13 +49,7 @@ def live_hub(server):
     hub.competition.stop()
 
 
-def until(predicate, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    raise AssertionError("timed out")
+until = partial(waiting.until, timeout=15.0)  # these waits span a few live candles
 
 
 def cards(strip) -> dict[str, list]:
