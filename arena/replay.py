@@ -28,9 +28,9 @@ import pandas as pd
 
 from arena.channels import CompetitionStreams
 from arena.data.market import MarketData
-from arena.engine import CompetitionConfig, State, StateError
+from arena.engine import State, StateError
+from arena.engine.config import config_from_dict
 from arena.metrics import RunningStats, buy_and_hold_equity, compute_stats
-from arena.portfolio import PortfolioConfig
 from arena.publisher import fill_text
 from arena.recorder import DB_NAME, Recording, RecordingError, status_text
 from arena.tape import Tape
@@ -62,13 +62,6 @@ def resolve_run(run: str | Path, run_dir: str | Path = "runs") -> Path:
                          f"{Path(run_dir) / str(run) / DB_NAME}){hint}")
 
 
-def _config(meta: dict) -> CompetitionConfig:
-    raw = dict(meta.get("config") or {})
-    pf = PortfolioConfig(**raw.pop("portfolio", {}))
-    known = {f for f in CompetitionConfig.__dataclass_fields__}
-    return CompetitionConfig(portfolio=pf, **{k: v for k, v in raw.items() if k in known})
-
-
 class Replay:
     """A recording played through :class:`~arena.channels.CompetitionStreams`.
 
@@ -91,7 +84,7 @@ class Replay:
         self.recording = Recording(self.path)
         meta = self.recording.meta
         try:
-            self.config = _config(meta)
+            self.config = config_from_dict(meta.get("config"))
             self._periods = float(meta.get("periods_per_year") or 252.0)
             self._tape = Tape(self.recording, self.config.portfolio.cash, self._periods)
         except Exception as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from arena.portfolio import PortfolioConfig
 
@@ -50,8 +50,20 @@ def new_run_id() -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-
 def config_dict(cfg: CompetitionConfig) -> dict:
+    """What a recording keeps of ``cfg`` (``meta["config"]``; not where it was written)."""
     d = asdict(cfg)
     d.pop("run_dir", None)
     return d
+
+
+def config_from_dict(d: dict | None, **overrides) -> CompetitionConfig:
+    """The inverse of :func:`config_dict` (fields this version does not know are left
+    out, so older and newer recordings load), with ``overrides`` on top."""
+    d = dict(d or {})
+    pf = {k: v for k, v in (d.pop("portfolio", None) or {}).items()
+          if k in {f.name for f in fields(PortfolioConfig)}}
+    known = {f.name for f in fields(CompetitionConfig)}
+    d = {k: v for k, v in d.items() if k in known}
+    d.update(overrides)
+    return CompetitionConfig(portfolio=PortfolioConfig(**pf), **d)

@@ -18,7 +18,6 @@ alone). A feed continues after the last recorded bar (``arena.feeds.resume``).
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import json
 import os
@@ -29,8 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from arena.engine.config import CompetitionConfig
-from arena.portfolio import PortfolioConfig
+from arena.engine.config import CompetitionConfig, config_from_dict
 from arena.publisher import Publisher, wall_time
 from arena.recorder import DB_NAME, Recording, RecordingError
 
@@ -153,8 +151,10 @@ def load_saved_run(run: str | Path, run_dir: str | Path = "runs") -> SavedRun:
     if len(agents) != len(state["agents"]) or eq.equity.shape[1] != len(agents):
         raise ResumeError(f"run {name}: {len(agents)} agents recorded, the engine state has "
                           f"{len(state['agents'])}")
+    config = config_from_dict(meta.get("config"), run_id=meta["run_id"],
+                              run_dir=str(path.parent), record=True)  # the same folder
     return SavedRun(
-        path=path, meta=meta, config=_config(meta, path), agents=agents,
+        path=path, meta=meta, config=config, agents=agents,
         symbols=grid.symbols, times=grid.times,
         ohlcv=[grid.prices[f] for f in ("open", "high", "low", "close", "volume")],
         equity=eq.equity.T.copy(), cash=eq.cash.T.copy(), drawdown=eq.drawdown_pct.T.copy(),
@@ -179,18 +179,6 @@ def claim(saved: SavedRun) -> int:
         raise ResumeError(f"run {saved.run_id} changed since it was read (it is {now[0]} at "
                           f"bar {now[1]}); read it again")
     return fd
-
-
-def _config(meta: dict, path: Path) -> CompetitionConfig:
-    """The run's CompetitionConfig from its meta (fields this version does not know
-    are left out), recording into the same folder."""
-    d = dict(meta.get("config") or {})
-    pf = {k: v for k, v in (d.pop("portfolio", None) or {}).items()
-          if k in {f.name for f in dataclasses.fields(PortfolioConfig)}}
-    known = {f.name for f in dataclasses.fields(CompetitionConfig)}
-    d = {k: v for k, v in d.items() if k in known}
-    d.update(run_id=meta["run_id"], run_dir=str(path.parent), record=True)
-    return CompetitionConfig(portfolio=PortfolioConfig(**pf), **d)
 
 
 # -- the engine's side ---------------------------------------------------------------
