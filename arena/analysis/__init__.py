@@ -1,2 +1,4 @@
 """Analysis of a run beyond the leaderboard: risk statistics (``risk``) and pandas
-tables (``tables``, ``trades``). Import the submodules directly."""
+tables (``tables``, ``trades``); across many runs, tournament and sweep statistics
+(``significance``: bootstrap CIs, P(beats), rank stability, deflated Sharpe).
+Import the submodules directly."""
