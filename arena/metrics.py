@@ -18,6 +18,15 @@ import pandas as pd
 
 from arena.analysis.risk import moments_stats, monthly_returns
 from arena.data.calendars import bars_per_year, check_calendar, infer_calendar
+from arena.metrics_block import block_drawdowns, block_returns
+from arena.metrics_checks import (  # noqa: F401 - _check_equity: arena.analysis.tables
+    _check_equity,
+    _check_periods,
+    _check_risk_free,
+    _closed_pnls_and_fees,
+    _exposure,
+    _timestamp,
+)
 
 __all__ = [
     "STAT_KEYS",
@@ -309,24 +318,44 @@ class RunningStats:
         if len(e) != m or len(invested) != m:
             raise ValueError(f"update_many: {m} times but {len(e)} equity values and "
                              f"{len(invested)} invested flags")
-        if ns[0] <= self._time_ns or (m > 1 and np.any(np.diff(ns) <= 0)):
-            raise ValueError("update_many: times must increase and follow the previous bar")
-        if not np.all(np.isfinite(e)):
-            raise ValueError("update_many: equity must be finite")
-        prev = np.concatenate(([self._equity], e[:-1]))
+        _check_block(ns, e, self._time_ns)
+        self._add_block(ns, _months(ns), e, int(np.count_nonzero(invested)),
+                        0.0 if fees is None else float(np.sum(fees)),
+                        [p for _, pnls in sorted((closed_pnls or {}).items()) for p in pnls])
+
+    @staticmethod
+    def update_agents(stats: Sequence[RunningStats], times, equity, invested, fees,
+                      closed_pnls: Sequence[Sequence[float]]) -> None:
+        """:meth:`update_many` for many agents' running statistics over the same bars
+        (a competition's block): ``equity``, ``invested`` and ``fees`` are
+        ``(agents, bars)``, ``closed_pnls`` one list per agent (in bar order). The
+        same values as one ``update_many`` per agent, with one set of checks."""
+        ns = np.asarray(times, dtype="datetime64[ns]").astype(np.int64)
+        e = np.asarray(equity, dtype=float)
+        if not len(ns) or not len(stats):
+            return
+        if e.shape != (len(stats), len(ns)) or np.shape(invested) != e.shape:
+            raise ValueError(f"update_agents: equity {e.shape} and invested "
+                             f"{np.shape(invested)} must be (agents, bars) = "
+                             f"{(len(stats), len(ns))}")
+        _check_block(ns, e, max(s._time_ns for s in stats))
+        months, counts = _months(ns), np.count_nonzero(invested, axis=1).tolist()
+        for i, s in enumerate(stats):
+            s._add_block(ns, months, e[i], counts[i], float(np.sum(fees[i])), closed_pnls[i])
+
+    def _add_block(self, ns: np.ndarray, months: np.ndarray, e: np.ndarray, n_invested: int,
+                   fees: float, pnls) -> None:
+        """Add checked bars: times ``ns`` (their ``months``), equity ``e``, the count of
+        invested bars, the fees and the closed trades' pnl (in order)."""
+        m = len(ns)
         # returns, merged into the running moments (Chan et al.'s parallel update)
         if self._returns_ok:
-            bad = np.flatnonzero(prev <= 0)
-            upto = m if not len(bad) else int(bad[0])
+            upto, mean_b, m2_b, m3_b, m4_b, down, gain, loss = block_returns(
+                e, self._equity, self._rf_per_bar)
             if upto:
-                r = e[:upto] / prev[:upto] - 1.0
                 n_a, n_b = self._bars - 1, upto
-                mean_b = float(r.mean())
-                m2_b = float(((r - mean_b) ** 2).sum())
                 delta = mean_b - self._mean_r
                 n = n_a + n_b
-                dev = r - mean_b
-                m3_b, m4_b = float((dev ** 3).sum()), float((dev ** 4).sum())
                 self._m4 += (m4_b + delta ** 4 * n_a * n_b * (n_a * n_a - n_a * n_b + n_b * n_b)
                              / n ** 3 + 6 * delta * delta * (n_a * n_a * m2_b + n_b * n_b * self._m2)
                              / n ** 2 + 4 * delta * (n_a * m3_b - n_b * self._m3) / n)
@@ -334,43 +363,25 @@ class RunningStats:
                              + 3 * delta * (n_a * m2_b - n_b * self._m2) / n)
                 self._mean_r += delta * n_b / n
                 self._m2 += m2_b + delta * delta * n_a * n_b / n
-                self._downside_sum += float((np.minimum(r - self._rf_per_bar, 0.0) ** 2).sum())
-                self._gain += float(np.maximum(r, 0.0).sum())
-                self._loss += float(np.maximum(-r, 0.0).sum())
-                months = ns[:upto].astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
-                for i in np.flatnonzero(np.diff(np.r_[self._month, months]) != 0):
-                    self._new_month(int(months[i]), float(prev[i]))
-            if len(bad):
+                self._downside_sum += down
+                self._gain += gain
+                self._loss += loss
+                starts = np.flatnonzero(np.diff(np.r_[self._month, months[:upto]]) != 0)
+                if len(starts):  # each month's base: the equity before its first bar
+                    bases = np.where(starts > 0, e[np.maximum(starts - 1, 0)], self._equity)
+                    self._new_months(months[starts], bases)
+            if upto < m:
                 self._returns_ok = False
-        # peaks and drawdowns
-        bars = self._bars + np.arange(m)
-        peak_before = np.maximum.accumulate(np.concatenate(([self._peak], e[:-1])))
-        at_peak = e >= peak_before
-        under = ~at_peak
-        was_under = np.concatenate(([self._underwater], under[:-1]))
-        if under.any():
-            dd = e[under] / peak_before[under] - 1.0
-            self._max_drawdown = min(self._max_drawdown, float(dd.min()))
-            self._drawdown_sq += float((dd * dd).sum())
-        # the peak each bar is measured from: the last at-peak bar before it
-        pos = np.where(at_peak, np.arange(m), -1)
-        last = np.maximum.accumulate(np.concatenate(([-1], pos[:-1])))
-        peak_ns = np.where(last >= 0, ns[np.maximum(last, 0)], self._peak_ns)
-        peak_bar = np.where(last >= 0, bars[np.maximum(last, 0)], self._peak_bar)
-        note = under | (at_peak & was_under)
-        if note.any():
-            self._max_dd_ns = max(self._max_dd_ns, int((ns - peak_ns)[note].max()))
-            self._max_dd_bars = max(self._max_dd_bars, int((bars - peak_bar)[note].max()))
-        if at_peak.any():
-            i = int(np.flatnonzero(at_peak)[-1])
-            self._peak, self._peak_ns, self._peak_bar = float(e[i]), int(ns[i]), int(bars[i])
-        self._underwater = bool(under[-1])
+        # peaks and drawdowns, bar by bar (compiled)
+        (self._peak, self._peak_ns, self._peak_bar, self._underwater, self._max_drawdown,
+         self._drawdown_sq, self._max_dd_ns, self._max_dd_bars) = block_drawdowns(
+            e, ns, self._bars, float(self._peak), int(self._peak_ns), int(self._peak_bar),
+            bool(self._underwater), float(self._max_drawdown), float(self._drawdown_sq),
+            int(self._max_dd_ns), int(self._max_dd_bars))
         # trades, fees, exposure
-        self.add_closed_trades([p for _, pnls in sorted((closed_pnls or {}).items())
-                                for p in pnls])
-        if fees is not None:
-            self._fees += float(np.sum(fees))
-        self._invested_bars += int(np.count_nonzero(invested))
+        self.add_closed_trades(pnls)
+        self._fees += fees
+        self._invested_bars += n_invested
         self._time_ns, self._equity, self._bars = int(ns[-1]), float(e[-1]), self._bars + m
         t = pd.Timestamp(self._time_ns)
         self._time = t if self._naive else t.tz_localize("UTC")
@@ -419,6 +430,24 @@ class RunningStats:
             self._months_up += ret > 0
             self._best_month = ret if self._months == 1 else max(self._best_month, ret)
             self._worst_month = ret if self._months == 1 else min(self._worst_month, ret)
+        self._new_month_open(month, base)
+
+    def _new_months(self, months: np.ndarray, bases: np.ndarray) -> None:
+        """:meth:`_new_month` for each of ``months`` in turn (with numpy: the same values)."""
+        closing = np.r_[self._month_base, bases]
+        rets = closing[1:] / closing[:-1] - 1.0
+        if self._month == _NO_MONTH:  # the first month opens, none closes
+            rets = rets[1:]
+        if len(rets):
+            best, worst = float(rets.max()), float(rets.min())
+            done = self._months
+            self._best_month = best if not done else max(self._best_month, best)
+            self._worst_month = worst if not done else min(self._worst_month, worst)
+            self._months += len(rets)
+            self._months_up += int(np.count_nonzero(rets > 0))
+        self._new_month_open(int(months[-1]), float(bases[-1]))
+
+    def _new_month_open(self, month: int, base: float) -> None:
         self._month, self._month_base = month, base
         self._next_month_ns = int(np.datetime64(month + 1, "M").astype("datetime64[ns]")
                                   .astype(np.int64))
@@ -466,6 +495,18 @@ class RunningStats:
         return dict(m2=self._m2 if ok else nan, m3=self._m3 if ok else nan,
                     m4=self._m4 if ok else nan, gain=self._gain if ok else nan,
                     loss=self._loss if ok else nan, drawdown_sq=self._drawdown_sq, **months)
+
+
+def _check_block(ns: np.ndarray, e: np.ndarray, after_ns: int) -> None:
+    if ns[0] <= after_ns or (len(ns) > 1 and np.any(np.diff(ns) <= 0)):
+        raise ValueError("update_many: times must increase and follow the previous bar")
+    if not np.all(np.isfinite(e)):
+        raise ValueError("update_many: equity must be finite")
+
+
+def _months(ns: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 (UTC) of integer nanosecond times."""
+    return ns.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
 
 
 def _assemble(*, start, end, bars, equity_start, equity_final, equity_peak, periods,
@@ -535,85 +576,3 @@ def _profit_factor(n_trades: int, gross_profit: float, gross_loss: float) -> flo
     if n_trades and gross_profit > 0:
         return math.inf
     return math.nan  # no trades, or only break-even trades
-
-
-def _check_equity(equity: pd.Series) -> tuple[np.ndarray, pd.DatetimeIndex]:
-    if not isinstance(equity, pd.Series) or not isinstance(equity.index, pd.DatetimeIndex):
-        raise TypeError("equity must be a pandas Series with a DatetimeIndex, "
-                        f"got {type(equity).__name__}")
-    if len(equity) == 0:
-        raise ValueError("equity is empty: need at least the starting capital")
-    index = equity.index
-    if not (index.is_monotonic_increasing and index.is_unique):
-        raise ValueError("equity index must be strictly increasing (sorted, no duplicate times)")
-    values = equity.to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"equity at {index[i]} (bar {i}) is {values[i]}: must be finite")
-    if values[0] <= 0:
-        raise ValueError(f"equity starts at {values[0]} at {index[0]}: "
-                         "the starting capital must be positive")
-    return values, index
-
-
-def _check_periods(periods_per_year: float | None) -> float:
-    if periods_per_year is None:
-        return math.nan  # a single bar: nothing to annualise
-    periods = float(periods_per_year)
-    if not (math.isfinite(periods) and periods > 0):
-        raise ValueError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
-    return periods
-
-
-def _check_risk_free(risk_free: float) -> float:
-    rate = float(risk_free)
-    if not math.isfinite(rate):
-        raise ValueError(f"risk_free must be a finite annual rate, got {risk_free!r}")
-    return rate
-
-
-def _closed_pnls_and_fees(trades: pd.DataFrame | None) -> tuple[np.ndarray, float]:
-    if trades is None or len(trades) == 0:
-        return np.empty(0), 0.0
-    missing = [c for c in ("action", "pnl", "fee") if c not in trades.columns]
-    if missing:
-        raise ValueError(f"trades is missing column(s) {missing}")
-    action = trades["action"].to_numpy()
-    is_exit = action == "exit"
-    unknown = ~(is_exit | (action == "entry"))
-    if unknown.any():
-        i = int(np.argmax(unknown))
-        raise ValueError(f"trades row {i}: action must be 'entry' or 'exit', got {action[i]!r}")
-    pnl = trades["pnl"].to_numpy(dtype=float, na_value=np.nan)[is_exit]
-    if not np.all(np.isfinite(pnl)):
-        i = int(np.flatnonzero(is_exit)[np.argmax(~np.isfinite(pnl))])
-        raise ValueError(f"trades row {i}: an exit fill needs a finite pnl, got {trades['pnl'].iloc[i]!r}")
-    fee = trades["fee"].to_numpy(dtype=float, na_value=np.nan)
-    if not np.all(np.isfinite(fee)):
-        i = int(np.argmax(~np.isfinite(fee)))
-        raise ValueError(f"trades row {i}: fee must be finite, got {fee[i]!r}")
-    return pnl, float(fee.sum())
-
-
-def _exposure(invested, n_bars: int) -> float:
-    if invested is None:
-        return math.nan
-    flags = np.asarray(invested, dtype=bool)
-    if flags.shape != (n_bars,):
-        raise ValueError(f"invested has {flags.size} values for {n_bars} equity bars: "
-                         "need one flag per bar")
-    return float(flags.mean())
-
-
-def _timestamp(value, name: str) -> pd.Timestamp:
-    if type(value) is pd.Timestamp:
-        return value
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} {value!r} is not a timestamp") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} is missing (NaT)")
-    return ts
-

@@ -18,7 +18,7 @@ import pandas as pd
 
 from arena.channels import TRADE_COLUMNS, CompetitionStreams
 from arena.data.market import MarketData
-from arena.metrics import buy_and_hold_equity, buy_and_hold_return
+from arena.metrics import RunningStats, buy_and_hold_equity, buy_and_hold_return
 from arena.portfolio import (
     F_AGENT,
     F_BAR,
@@ -128,6 +128,7 @@ class Publisher:
         self._last_board = -1.0
         self._next_progress = progress_every
         self._agent_ids = {s.name: s.index for s in slots}
+        self._names = np.array([s.name for s in slots], dtype=object)
 
     # -- events ---------------------------------------------------------------
     def emit(self, kind: str, bar: int | None, agent: str | None = None,
@@ -275,35 +276,58 @@ class Publisher:
         bench = buy_and_hold_equity(data.close, slice(t0, t1), cash0)
         st.benchmark.extend({"bar": bars, "time": times, "equity": bench,
                              "return_pct": (bench / cash0 - 1) * 100})
-        # equity with running drawdown, per agent
+        # equity with running drawdown, all agents at once (rows: agents, in slot order)
         eq = self.equity[:, t0:t1]
-        e_rows = {"bar": [], "time": [], "agent": [], "equity": [], "cash": [],
-                  "return_pct": [], "drawdown_pct": []}
-        fills_by_agent = self._split_fills(fills)
-        for s in self.slots:
-            e = eq[s.index]
-            peak = np.maximum.accumulate(np.concatenate(([s.peak], e)))[1:]
-            s.peak = float(peak[-1])
-            dd = self.drawdown[s.index, t0:t1]
-            np.multiply(np.subtract(np.divide(e, peak), 1, out=dd), 100, out=dd)
-            cash = self.cash_history[s.index, t0:t1]
-            e_rows["bar"].append(bars)
-            e_rows["time"].append(times)
-            e_rows["agent"].append(np.full(m, s.name, dtype=object))
-            e_rows["equity"].append(e)
-            e_rows["cash"].append(cash)
-            e_rows["return_pct"].append((e / cash0 - 1) * 100)
-            e_rows["drawdown_pct"].append(dd)
-            self._update_stats(s, t0, t1, fills_by_agent.get(s.index))
-        # interleave agents per bar: (bar0: a0, a1, ...), (bar1: ...)
-        order = np.arange(m * a).reshape(a, m).T.ravel()
-        e_cols = {c: np.concatenate(v)[order] for c, v in e_rows.items()}
-        st.equity.extend(e_cols)
+        peaks = np.array([s.peak for s in self.slots])
+        peak = np.maximum.accumulate(np.concatenate((peaks[:, None], eq), axis=1), axis=1)[:, 1:]
+        dd = self.drawdown[:, t0:t1]
+        np.multiply(np.subtract(np.divide(eq, peak), 1, out=dd), 100, out=dd)
+        for s, p in zip(self.slots, peak[:, -1].tolist(), strict=True):
+            s.peak = p
+        self._update_all_stats(t0, t1, fills)
+        # interleaved per bar: (bar0: a0, a1, ...), (bar1: ...)
+        st.equity.extend({
+            "bar": np.repeat(bars, a), "time": np.repeat(times, a),
+            "agent": np.tile(self._names, m), "equity": eq.T.ravel(),
+            "cash": self.cash_history[:, t0:t1].T.ravel(),
+            "return_pct": ((eq / cash0 - 1) * 100).T.ravel(), "drawdown_pct": dd.T.ravel()})
         self._trades(fills)
         self.vector_decisions(t0, t1)
         self._progress(t1)
         self.board(t1, force=False)
         self._published = t1
+
+    def _update_all_stats(self, t0: int, t1: int, fills: np.ndarray) -> None:
+        """Every agent's running statistics for bars ``t0..t1-1`` (bar 0 is their
+        starting point): a block at once for all agents, a single bar agent by agent."""
+        start = 1 if t0 == 0 else 0
+        if t1 - t0 == 1 and start == 0:  # the per-bar path: the scalar update is cheaper
+            by_agent = self._split_fills(fills)
+            for s in self.slots:
+                self._update_stats(s, t0, t1, by_agent.get(s.index))
+            return
+        lo = t0 + start
+        if lo >= t1 or self.slots[0].stats is None:
+            return
+        a = len(self.slots)
+        fees = np.zeros((a, t1 - lo))
+        pnls: list = [()] * a
+        if len(fills):
+            ag = fills[:, F_AGENT].astype(np.intp)
+            off = fills[:, F_BAR].astype(np.intp) - lo
+            ok = off >= 0
+            np.add.at(fees, (ag[ok], off[ok]), fills[ok, F_FEE])
+            exits = ok & (fills[:, F_EXIT] > 0)
+            if exits.any():
+                order = np.argsort(ag[exits], kind="stable")  # per agent, in fill order
+                agents, pnl = ag[exits][order], fills[exits, F_PNL][order]
+                bounds = np.flatnonzero(np.diff(agents)) + 1
+                for idx, chunk in zip(agents[np.r_[0, bounds]].tolist(),
+                                      np.split(pnl, bounds), strict=True):
+                    pnls[idx] = chunk
+        RunningStats.update_agents(
+            [s.stats for s in self.slots], self.data.times[lo:t1], self.equity[:, lo:t1],
+            self.invested[:, lo:t1], fees, pnls)
 
     def _split_fills(self, fills: np.ndarray) -> dict[int, np.ndarray]:
         if not len(fills):

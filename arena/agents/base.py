@@ -178,9 +178,10 @@ class Agent(param.Parameterized):
 
     def label(self) -> str:
         """Short name with the parameters that differ from the defaults."""
+        declared = type(self).param  # the class's parameters: no per-instance copies
         changed = {
             k: v for k, v in self.param.values().items()
-            if k != "name" and v != self.param[k].default
+            if k != "name" and v != declared[k].default
         }
         base = type(self).__dict__.get("registered_name", type(self).__name__)
         if not changed:

@@ -14,13 +14,58 @@ recurrences.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
+
 import numba as nb
 import numpy as np
 import pandas as pd
 
 __all__ = [
-    "cross_above", "cross_below", "ema", "macd", "roc", "rolling_std", "rsi", "sma", "zscore",
+    "cross_above", "cross_below", "ema", "macd", "roc", "rolling_std", "rsi", "shared", "sma",
+    "zscore",
 ]
+
+_memo = threading.local()
+
+
+@contextlib.contextmanager
+def shared(*only: np.ndarray):
+    """Within this block (in this thread), an indicator of the same array object with the
+    same parameters is computed once and then handed out again (each caller gets its own
+    copy, so an agent that writes into its array changes nobody else's): e.g. a grid of
+    SMA crossovers computes each window's SMA once, not once per agent. With ``only``,
+    just indicators of those arrays are kept (a competition keeps those of its closes,
+    not of every prefix a per-bar agent passes). Nested blocks share the outer one's
+    table; it is dropped when the outer block ends."""
+    outer = getattr(_memo, "table", None)
+    if outer is None:
+        _memo.table = {}
+        _memo.only = {id(a) for a in only} if only else None
+        _memo.keep = only  # holding them keeps their ids from being reused
+    try:
+        yield
+    finally:
+        if outer is None:
+            _memo.table = _memo.only = _memo.keep = None
+
+
+def _shareable(fn):
+    """Memoise ``fn(x, *args)`` by ``x``'s identity inside :func:`shared`."""
+    @functools.wraps(fn)
+    def wrapper(x, *args, **kwargs):
+        table = getattr(_memo, "table", None)
+        if table is None or not isinstance(x, np.ndarray) \
+                or (_memo.only is not None and id(x) not in _memo.only):
+            return fn(x, *args, **kwargs)
+        key = (fn.__name__, id(x), args, tuple(sorted(kwargs.items())))
+        hit = table.get(key)
+        if hit is None or hit[0] is not x:
+            hit = (x, fn(x, *args, **kwargs))  # holding x keeps its id from being reused
+            table[key] = hit
+        return hit[1].copy() if isinstance(hit[1], np.ndarray) else hit[1]
+    return wrapper
 
 
 def _as_2d(x) -> tuple[np.ndarray, bool]:
@@ -94,6 +139,7 @@ else:
     _rolling = _rolling_kernel if _kernel_agrees() else _rolling_public
 
 
+@_shareable
 def sma(x, n: int) -> np.ndarray:
     """Simple moving average over ``n`` bars, exactly ``pd.Series(x).rolling(n).mean()``."""
     n = _check_window("sma window", n)
@@ -101,6 +147,7 @@ def sma(x, n: int) -> np.ndarray:
     return _shaped(_rolling(a, n, "mean", 0), one)
 
 
+@_shareable
 def rolling_std(x, n: int, ddof: int = 1) -> np.ndarray:
     """Standard deviation over ``n`` bars, exactly ``rolling(n).std(ddof=ddof)``."""
     n = _check_window("std window", n)
@@ -108,6 +155,7 @@ def rolling_std(x, n: int, ddof: int = 1) -> np.ndarray:
     return _shaped(_rolling(a, n, "std", ddof), one)
 
 
+@_shareable
 def zscore(x, n: int, ddof: int = 0) -> np.ndarray:
     """Distance of ``x`` from its ``n``-bar mean in ``n``-bar standard deviations.
 
@@ -123,6 +171,7 @@ def zscore(x, n: int, ddof: int = 0) -> np.ndarray:
     return _shaped(z, one)
 
 
+@_shareable
 def roc(x, n: int) -> np.ndarray:
     """Rate of change over ``n`` bars: ``x[t] / x[t-n] - 1``."""
     n = _check_window("roc lookback", n)
@@ -149,6 +198,7 @@ def _ema_kernel(a, n, alpha):
     return out
 
 
+@_shareable
 def ema(x, n: int) -> np.ndarray:
     """Exponential moving average with span ``n`` (alpha = 2 / (n + 1)).
 
@@ -192,6 +242,7 @@ def _rsi_kernel(a, period):
     return out
 
 
+@_shareable
 def rsi(x, period: int = 14) -> np.ndarray:
     """Wilder's relative strength index, 0..100.
 

@@ -206,8 +206,11 @@ def _parse_pairs(text: str, label: str, spec: str) -> dict[str, str]:
     return values
 
 
-def _apply(agent: Agent | None, cls: type[Agent], label: str, values: dict, construct=True):
-    """Parse and check ``values`` against ``cls``'s parameters; build or update the agent."""
+def typed_params(cls: type[Agent], values: dict, validate: bool = False,
+                 label: str | None = None) -> dict:
+    """``values`` parsed (text) and checked against ``cls``'s parameters (names, bounds;
+    with ``validate`` also param's own type checks), without building an agent."""
+    label = label or _label(cls)
     params = _params(cls)
     typed = {}
     for key, raw in values.items():
@@ -217,7 +220,19 @@ def _apply(agent: Agent | None, cls: type[Agent], label: str, values: dict, cons
         p = cls.param[key]
         value = _convert(label, key, p, raw) if isinstance(raw, str) else raw
         _check_bounds(label, key, p, value)
+        if validate:
+            try:
+                p._validate(value)
+            except (ValueError, TypeError) as e:
+                raise AgentSpecError(f"{label}: bad value for {key}: {' '.join(str(e).split())}"
+                                     ) from None
         typed[key] = value
+    return typed
+
+
+def _apply(agent: Agent | None, cls: type[Agent], label: str, values: dict, construct=True):
+    """Parse and check ``values`` against ``cls``'s parameters; build or update the agent."""
+    typed = typed_params(cls, values, label=label)
     try:
         if construct:
             return cls(**typed)

@@ -99,6 +99,26 @@ class RuleAgent(Agent):
     def signals(self, data: MarketData) -> np.ndarray:
         return self._all_bars(np.asarray(data.close))
 
+    @classmethod
+    def grid_signals(cls, data: MarketData, combos):
+        """``signals(data)`` of this agent with each parameter set of ``combos`` (dicts
+        of typed values, see :func:`arena.agents.registry.typed_params`), in order,
+        without building an agent per set: one agent's parameter snapshot (all that
+        ``_all_bars`` reads) is swapped. Each set's combination is checked as the
+        constructor checks it (``_check``: ValueError). Signals only: a subclass that
+        overrides ``reset`` or ``signals`` must be built per set."""
+        proto = cls()
+        base = {k: v for k, v in proto.param.values().items() if k != "name"}
+        close = np.asarray(data.close)
+        try:
+            for combo in combos:
+                snap = SimpleNamespace(**{**base, **combo})
+                cls._check(snap)  # reads the values as attributes, like self.fast
+                proto._params = snap
+                yield proto._all_bars(close)
+        finally:
+            proto._forget()
+
     def decide(self, obs: Observation) -> Decision:
         targets, reasoning = self._one_bar(obs.history.close, obs.symbols, remember=True)
         return decision_from_row(obs.symbols, targets, reasoning)

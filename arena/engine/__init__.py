@@ -26,6 +26,9 @@ The package, one idea a module:
 * :mod:`~arena.engine.results`: leaderboard, frames, statistics, histories.
 * :mod:`~arena.engine.resume`: a stopped or killed live run continues
   (:func:`load_saved_run`, :meth:`Competition.continue_run`; docs/live.md).
+* :mod:`~arena.engine.signals`: checks of precomputed signals, the bars they change.
+* :mod:`~arena.engine.batch`: grids of vectorisable agents in one compiled pass
+  (:func:`~arena.engine.batch.run_grid`, :func:`~arena.engine.batch.run_param_grid`).
 """
 
 from arena.engine.competition import Competition

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from arena import shared
+from arena.agents import indicators
 from arena.agents.base import Agent
 from arena.channels import CompetitionStreams
 from arena.clock import RealClock
@@ -38,6 +39,7 @@ from arena.engine.resume import (
     record_resume,
     restore,
 )
+from arena.engine.signals import signal_fault, target_changes
 from arena.engine.states import State, StateMachine
 from arena.metrics import RunningStats, infer_periods_per_year
 from arena.portfolio import FILL_COLUMNS, Accounts
@@ -255,10 +257,13 @@ class Competition(StateMachine, BarLoop, ConcurrentDecisions, FeedSide, Results)
                 s.agent.reset(self.data, s.seed)
             except Exception as exc:  # noqa: BLE001 - any agent failure is reported
                 self._agent_error(s, None, f"reset failed: {type(exc).__name__}: {exc}")
-            # live: signals() would need bars that have not closed yet
-            s.signals = self._checked_signals(s) if self._feed is None else None
-            if s.signals is not None:
-                s.changes = _target_changes(s.signals)
+        with indicators.shared(self.data.close):  # e.g. one SMA per window for a grid
+            for s in self._slots:
+                # live: signals() would need bars that have not closed yet
+                s.signals = self._checked_signals(s) if self._feed is None else None
+                if s.signals is not None:
+                    s.changes = target_changes(s.signals)
+        for s in self._slots:
             if self._saved is None:  # else restored (resume.restore)
                 s.stats = RunningStats(cfg.portfolio.cash, self.data.timestamp(0), self._periods)
                 s.peak = cfg.portfolio.cash
@@ -303,13 +308,9 @@ class Competition(StateMachine, BarLoop, ConcurrentDecisions, FeedSide, Results)
             self._agent_error(s, None, f"signals() returned shape {sig.shape}, expected {shape};"
                                        " deciding bar by bar instead")
             return None
-        bad = ~np.isnan(sig) & ~((sig >= -1) & (sig <= 1))
-        held = pd.DataFrame(sig).ffill().fillna(0.0).abs().sum(axis=1).to_numpy()
-        over = held > self.config.portfolio.max_leverage + 1e-9
-        if bad.any() or over.any():
-            row = int(np.argmax(bad.any(axis=1) | over))
-            self._agent_error(s, row, f"signals() row {row} has weights outside -1..1 or above "
-                                      f"the leverage cap; deciding bar by bar instead")
+        fault = signal_fault(sig, self.config.portfolio.max_leverage)
+        if fault is not None:
+            self._agent_error(s, *fault)
             return None
         return sig
 
@@ -324,14 +325,6 @@ class Competition(StateMachine, BarLoop, ConcurrentDecisions, FeedSide, Results)
     def _agent_error(self, s: _Slot, bar: int | None, message: str) -> None:
         s.errors += 1
         self._emit("agent_error", agent=s.name, message=message, bar=bar)
-
-
-def _target_changes(signals: np.ndarray) -> np.ndarray:
-    """Bars whose signal row changes some symbol's effective target (start: 0)."""
-    held = pd.DataFrame(signals).ffill().fillna(0.0).to_numpy()
-    before = np.vstack([np.zeros((1, signals.shape[1])), held[:-1]])
-    changed = ~np.isnan(signals) & (signals != before)
-    return np.flatnonzero(changed.any(axis=1))
 
 
 def _params(agent: Agent) -> dict:

@@ -3,8 +3,11 @@ for a live feed), and running them on the compiled block path or bar by bar."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
+from arena.agents import indicators
 from arena.engine.states import State
 from arena.recorder import RecordingError
 
@@ -23,6 +26,13 @@ class BarLoop:
     """The engine thread's loop of :class:`~arena.engine.Competition` (a mixin)."""
 
     def _loop(self) -> None:
+        # signals() and the reasoning of their decisions share indicators of the closes
+        # (not live: there the closes' array fills up as candles close)
+        live = self._feed is not None
+        with contextlib.nullcontext() if live else indicators.shared(self.data.close):
+            self._loop_bars()
+
+    def _loop_bars(self) -> None:
         try:
             if not self._prepared:
                 self._prepare()
