@@ -44,6 +44,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sma_cross_vs_backtesting.py
 	$(BIN)/python benchmarks/engine_speed.py
+	$(BIN)/python benchmarks/grid_speed.py
 	$(BIN)/python benchmarks/dashboard_stream.py
 	$(BIN)/python benchmarks/dashboard_payload.py
 	$(BIN)/python benchmarks/replay_seek.py
@@ -51,6 +52,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/recording_overhead.py
 	$(BIN)/python benchmarks/ml_agent.py
 	$(BIN)/python benchmarks/viewers.py
+	$(BIN)/python benchmarks/tearsheet.py
+	$(BIN)/python benchmarks/analysis_tab.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

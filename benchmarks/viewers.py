@@ -178,6 +178,22 @@ DOCUMENT_READY = {"events": [{"kind": "MessageSent", "msg_type": "bokeh_event", 
     "type": "event", "name": "document_ready", "values": {"type": "map"}}}]}
 
 
+def _find_model(tree, name: str) -> dict | None:
+    """The first serialized Bokeh model called ``name`` (or ``<module>.name``) in a
+    document's JSON."""
+    if isinstance(tree, dict):
+        if tree.get("type") == "object" and "id" in tree and \
+                str(tree.get("name", "")).rpartition(".")[2] == name:
+            return tree
+        tree = list(tree.values())
+    if isinstance(tree, list):
+        for item in tree:
+            found = _find_model(item, name)
+            if found is not None:
+                return found
+    return None
+
+
 class Viewer:
     """One dashboard session, as a page holds it (see the module's doc)."""
 
@@ -190,6 +206,7 @@ class Viewer:
         self.first_data = asyncio.Event()
         self.closed = asyncio.Event()
         self.t_get = self.t_open = float("nan")
+        self.doc: dict = {}
         self._reader = None
         self._expect = 0  # frames left of the message being read
         self._frame = 0
@@ -240,6 +257,8 @@ class Viewer:
                 and any(k in frame for k in DATA_KEYS):
             self.data_messages += 1
             self.first_data.set()
+        if self._frame == 2 and self._msgtype == "PULL-DOC-REPLY":
+            self.doc = json.loads(frame)  # the session's document, as the page gets it
         if self._expect == 0:
             self.messages[self._msgtype] = self.messages.get(self._msgtype, 0) + 1
             return self._msgtype
@@ -254,6 +273,17 @@ class Viewer:
                 self._take(frame)
         finally:
             self.closed.set()
+
+    async def set_property(self, model_name: str, attr: str, value) -> None:
+        """Change ``attr`` of the document's (first) ``model_name`` model, as the page
+        does when a widget is used (e.g. a Tabs' ``active``: the tab a reader clicks)."""
+        model = _find_model(self.doc, model_name)
+        if model is None:
+            raise RuntimeError(f"no {model_name} model in the session's document")
+        event = {"kind": "ModelChanged", "model": {"id": model["id"]}, "attr": attr,
+                 "new": value}
+        for part in _message("PATCH-DOC", {"events": [event]}):
+            await self.ws.write_message(part)
 
     async def close(self) -> None:
         if self.ws is not None:

@@ -27,8 +27,10 @@ def run_frames(run) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     if isinstance(run, Recording):
         return _recording_frames(run)
     if all(hasattr(run, a) for a in ("equity_frame", "trades_frame", "data", "bar")):
-        t = int(run.bar)
-        equity = run.equity_frame()
+        # one bar for all three frames: a running engine may be further on by the time
+        # its equity is read, a replay further back (it was moved meanwhile)
+        equity = run.equity_frame().iloc[:int(run.bar)]
+        t = len(equity)
         trades = run.trades_frame()
         trades = trades[trades["bar"] < t].reset_index(drop=True)
         return equity, trades, _market_bars(run.data, t)
@@ -54,13 +56,17 @@ def _market_bars(data, t: int) -> pd.DataFrame:
 
 
 def _recording_frames(rec: Recording) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The recording's frames from its column blocks (equity as a bars × agents grid,
+    not one row per bar and agent): only bars with every agent's equity."""
     with rec.snapshot():
-        rows, trades, bars = rec.equity(), rec.trades(), rec.bars()
-    names = list(rec.agents()["name"])
-    equity = rows.pivot(index="time", columns="agent", values="equity")
-    equity = equity.reindex(columns=[n for n in names if n in equity.columns]).sort_index()
-    equity = equity.rename_axis(index=None, columns=None)
-    t = int(rows["bar"].max()) + 1 if len(rows) else 0  # bars with every agent's equity
+        grid, times, trades, bars = rec.equity_grid(), rec.times(), rec.trades(), rec.bars()
+        agents = rec.agents()
+    names = dict(zip(agents["id"].astype(int), agents["name"], strict=True))
+    index = pd.DatetimeIndex(times.reindex(grid.bars).array)
+    equity = pd.DataFrame(grid.equity, index=index,
+                          columns=[names[int(i)] for i in grid.agents])
+    equity = equity.reindex(columns=[n for n in agents["name"] if n in equity.columns])
+    t = int(grid.bars[-1]) + 1 if len(grid.bars) else 0  # bars with every agent's equity
     trades = trades[trades["bar"] < t].reset_index(drop=True)
     bars = bars[bars["bar"] < t].loc[:, list(BAR_COLUMNS)].reset_index(drop=True)
     return equity, trades, bars

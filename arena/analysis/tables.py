@@ -164,7 +164,9 @@ def rolling_stats(equity: pd.Series, window: int, benchmark_equity: pd.Series | 
         var_b = rb.rolling(window).var(ddof=1)
         beta = r.rolling(window).cov(rb, ddof=1) / var_b
         out["beta"] = beta.where(var_b >= _NOISE ** 2)
-    return out.reindex(_equity(equity).index)
+    # bar 0 has no return: a NaN row in front (cheaper than reindexing on the times)
+    first = pd.DataFrame(np.nan, index=_equity(equity).index[:1], columns=out.columns)
+    return pd.concat([first, out])
 
 
 def return_correlations(equity_frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["ROUND_TRIP_COLUMNS", "excursions", "round_trips", "streaks"]
+__all__ = ["ROUND_TRIP_COLUMNS", "excursions", "round_trips", "streak_runs", "streaks"]
 
 ROUND_TRIP_COLUMNS = ("agent", "symbol", "direction", "entry_bar", "exit_bar", "entry_time",
                       "exit_time", "holding", "entry_price", "exit_price", "quantity",
@@ -89,16 +89,22 @@ def excursions(trips: pd.DataFrame, bars: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"bars is missing column(s) {missing}")
     out = trips.copy()
     low, high = np.full(len(out), np.nan), np.full(len(out), np.nan)
-    by_symbol = {s: rows.sort_values("time") for s, rows in bars.groupby("symbol")}
-    for i, (symbol, t0, t1) in enumerate(zip(out["symbol"], out["entry_time"],
-                                             out["exit_time"], strict=True)):
+    by_symbol = {s: rows.sort_values("time", kind="stable") for s, rows in bars.groupby("symbol")}
+    for symbol, at in out.groupby("symbol", sort=False).indices.items():
         rows = by_symbol.get(symbol)
         if rows is None:
             raise ValueError(f"bars have no rows for symbol {symbol!r}")
-        window = rows[(rows["time"] >= t0) & (rows["time"] <= t1)]
-        if window.empty:
-            raise ValueError(f"bars have no {symbol!r} bar between {t0} and {t1}")
-        low[i], high[i] = window["low"].min(), window["high"].max()
+        times = _ns(rows["time"])
+        t0, t1 = _ns(out["entry_time"].iloc[at]), _ns(out["exit_time"].iloc[at])
+        first = np.searchsorted(times, t0, "left")
+        stop = np.searchsorted(times, t1, "right")  # bars first..stop-1 are in the window
+        empty = np.flatnonzero(stop <= first)
+        if len(empty):
+            i = at[empty[0]]
+            raise ValueError(f"bars have no {symbol!r} bar between {out['entry_time'].iloc[i]} "
+                             f"and {out['exit_time'].iloc[i]}")
+        low[at] = _range_reduce(np.fmin, rows["low"].to_numpy(dtype=float), first, stop)
+        high[at] = _range_reduce(np.fmax, rows["high"].to_numpy(dtype=float), first, stop)
     long = (out["direction"] == "long").to_numpy()
     entry = out["entry_price"].to_numpy(dtype=float)
     out["mae_price"] = np.where(long, low, high)
@@ -109,6 +115,21 @@ def excursions(trips: pd.DataFrame, bars: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _ns(times) -> np.ndarray:
+    """Times as int64 nanoseconds since the epoch, UTC (naive taken as UTC)."""
+    return pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("ns").asi8
+
+
+def _range_reduce(ufunc, values: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce(values[first[i]:stop[i]])`` for each i (every range non-empty; fmin /
+    fmax skip a missing price as pandas' min / max do),
+    in one ``reduceat`` over interleaved bounds (the odd results are discarded)."""
+    padded = np.append(values, values[-1])  # a stop equal to len(values) stays a valid index
+    bounds = np.empty(2 * len(first), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = first, stop
+    return ufunc.reduceat(padded, bounds)[0::2]
+
+
 def streaks(pnl) -> pd.Series:
     """Longest runs of consecutive winning (``pnl > 0``) and losing (``pnl < 0``)
     trades, in the order given; a break-even trade ends both kinds of run."""
@@ -116,6 +137,24 @@ def streaks(pnl) -> pd.Series:
     if np.isnan(p).any():
         raise ValueError("pnl has NaN values: pass the pnl of closed trades only")
     return pd.Series({"wins": _longest(p > 0), "losses": _longest(p < 0)}, dtype=int)
+
+
+def streak_runs(pnl) -> pd.DataFrame:
+    """Every run of consecutive winning or losing trades, in the order given: one row
+    per run with ``kind`` (``win``/``loss``), ``length`` (trades) and ``first`` (the
+    position of its first trade). A break-even trade ends a run and starts none; the
+    longest ``win`` / ``loss`` lengths are :func:`streaks`'."""
+    p = pd.Series(pnl, dtype=float).to_numpy()
+    if np.isnan(p).any():
+        raise ValueError("pnl has NaN values: pass the pnl of closed trades only")
+    sign = np.sign(p).astype(np.int8)
+    change = np.flatnonzero(np.diff(np.concatenate(([0], sign, [0]))) != 0)
+    starts, stops = change[:-1], change[1:]  # maximal runs of one sign (0 too)
+    kinds = sign[starts] if len(starts) else sign[:0]
+    keep = kinds != 0
+    return pd.DataFrame({"kind": np.where(kinds[keep] > 0, "win", "loss"),
+                         "length": (stops - starts)[keep].astype(int),
+                         "first": starts[keep].astype(int)})
 
 
 def _longest(flags: np.ndarray) -> int:

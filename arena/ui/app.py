@@ -9,6 +9,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from arena.ui.analysis.tab import AnalysisView
 from arena.ui.compare import CompareView
 from arena.ui.connection import ConnectionIndicator, configure_notifications
 from arena.ui.controls import ControlPanel
@@ -73,6 +74,7 @@ class ArenaApp(pn.viewable.Viewer):
         self.connection = ConnectionIndicator(feed=feed)
         self.downloads = RunDownloads(feed=feed)
         self.compare = CompareView(run_dir=hub.run_dir) if isinstance(hub, ReplayHub) else None
+        self.analysis = AnalysisView(feed=feed)
 
     def _sidebar(self, hub) -> list:
         """The controls: a live competition's control panel, or in replay mode the run
@@ -97,13 +99,21 @@ class ArenaApp(pn.viewable.Viewer):
             *([pn.Row(self.compare, sizing_mode="stretch_width")] if self.compare else []),
         ]
 
+    def tabs(self, lazy: bool = True) -> pn.Tabs:
+        """The arena (:meth:`main`) and the Analysis tab; only the tab on show is in the
+        page (the Analysis tab builds and follows the run only while it is shown)."""
+        tabs = pn.Tabs(("Arena", pn.Column(*self.main(lazy), sizing_mode="stretch_width")),
+                       ("Analysis", self.analysis), dynamic=True, sizing_mode="stretch_width")
+        tabs.param.watch(lambda e: setattr(self.analysis, "active", e.new == 1), "active")
+        return tabs
+
     def template(self) -> pn.template.FastListTemplate:
         """The served page: controls in the sidebar, everything else in the main area."""
         configure_notifications()
         tpl = pn.template.FastListTemplate(
             title="Trading Arena", theme="dark", accent="#56b4e9",
             header_background="#15202b", header_color="#e6edf3",
-            sidebar=[*self.sidebar, self.downloads], sidebar_width=330, main=self.main(),
+            sidebar=[*self.sidebar, self.downloads], sidebar_width=330, main=[self.tabs()],
             header=[pn.Row(pn.HSpacer(), self.connection, margin=(10, 20))],
             raw_css=[CSS], main_layout=None)
         pn.state.onload(self.feed.start)
@@ -121,5 +131,5 @@ class ArenaApp(pn.viewable.Viewer):
     def __panel__(self):
         """For notebooks: the same components in one column (the feed starts here)."""
         self.feed.start()
-        return pn.Column(self.connection, *self.sidebar, *self.main(lazy=False), self.downloads,
+        return pn.Column(self.connection, *self.sidebar, self.tabs(lazy=False), self.downloads,
                          sizing_mode="stretch_width")

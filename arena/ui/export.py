@@ -154,17 +154,23 @@ def html_bytes(obj, title: str) -> bytes:
                      theme=dark_theme()).encode("utf-8")
 
 
-def tear_sheet_model(rec: Recording, agent: str):
-    """The Bokeh model of ``agent``'s tear sheet (HoloViews rendered, no toolbar)."""
+def tear_sheet_model(run, agent: str | None, views=None):
+    """The Bokeh model of ``agent``'s tear sheet in ``run`` (a Recording, Competition or
+    Replay; HoloViews rendered, no toolbar); ``views`` as ``tear_sheet`` takes them."""
     import holoviews as hv
 
     from arena.ui.analysis.tearsheet import tear_sheet
 
     try:
-        layout = tear_sheet(rec, agent)
+        layout = tear_sheet(run, agent, views=views)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
     return hv.render(layout.opts(toolbar=None), backend="bokeh")
+
+
+def tear_sheet_html(model, title: str) -> bytes:
+    """A tear sheet's model as a standalone HTML page (light, as in a notebook)."""
+    return file_html(model, resources=OFFLINE, title=title).encode("utf-8")
 
 
 def _tear_sheet(rec: Recording, fmt: str, agent: str) -> bytes:
@@ -179,8 +185,7 @@ def _tear_sheet(rec: Recording, fmt: str, agent: str) -> bytes:
         image.save(buf, format="PNG")
         return buf.getvalue()
     run_id = rec.meta.get("run_id", rec.run_path.name)
-    return file_html(model, resources=OFFLINE,
-                     title=f"Trading Arena · tear sheet of {agent} · run {run_id}").encode("utf-8")
+    return tear_sheet_html(model, f"Trading Arena · tear sheet of {agent} · run {run_id}")
 
 
 def render(rec: Recording, what: str, fmt: str, *, width: int, height: int,

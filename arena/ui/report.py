@@ -2,7 +2,8 @@
 
 Configuration and data source, the agents and their parameters, the
 leaderboard with every statistic of ``arena.metrics.compute_stats``, the equity
-and drawdown charts (Bokeh, inline: the file opens offline), every trade and
+and drawdown charts (Bokeh, inline: the file opens offline), every agent's tear
+sheet (``arena.ui.analysis.tearsheet``), every trade and
 every decision with its reasoning. The page is a Jinja2 template with
 autoescaping on, so agent and model text (names, reasoning, parameters) is
 always shown as text, never run as HTML. Parameters whose names look like
@@ -21,10 +22,10 @@ from bokeh.embed import components
 from bokeh.embed.bundle import bundle_for_objs_and_resources
 from markupsafe import Markup
 
-from arena.export import USAGE_KEYS, leaderboard, models_answered, table
+from arena.export import USAGE_KEYS, ExportError, leaderboard, models_answered, table
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording, status_text
-from arena.ui.export import BACKGROUND, OFFLINE, benchmark
+from arena.ui.export import BACKGROUND, OFFLINE, benchmark, tear_sheet_model
 from arena.ui.figures import agent_colours, dark_theme, drawdown_figure, equity_figure
 
 MAX_ROWS = 20_000  # trades / decisions shown; the CSV export has them all
@@ -99,6 +100,11 @@ td.text { white-space: pre-wrap; max-width: 560px; }
 <h2>Equity</h2>
 <div class="chart">{{ equity_div }}</div>
 <div class="chart">{{ drawdown_div }}</div>
+<h2>Tear sheets</h2>
+<p class="muted">{% for s in sheets %}<a href="#tearsheet-{{ loop.index }}">{{ s.title }}</a>{% if not loop.last %} · {% endif %}{% endfor %}</p>
+{% for s in sheets %}<h3 id="tearsheet-{{ loop.index }}" class="tearsheet">{{ s.title }}</h3>
+{% if s.note %}<p class="muted">{{ s.note }}</p>{% else %}<div class="chart">{{ s.div }}</div>{% endif %}
+{% endfor %}
 
 <h2>Trades ({{ n_trades }}{% if trades_cut %}, the first {{ trades|length }} shown{% endif %})</h2>
 <div class="scroll"><table class="trades"><tr>{% for c in trade_columns %}<th>{{ c }}</th>{% endfor %}</tr>
@@ -176,14 +182,36 @@ def _time(t) -> str:
     return f"{pd.Timestamp(t):%Y-%m-%d %H:%M}".removesuffix(" 00:00")
 
 
-def _charts(rec: Recording, agents: list[str], cash: float) -> tuple[str, str, str, str]:
+#: each agent's part of the report's tear sheets; the views across agents come once
+AGENT_VIEWS = ("returns", "risk", "trades")
+
+
+def _charts(rec: Recording, agents: list[str], cash: float) -> tuple[str, str, list]:
+    """Bokeh resources, the script, and the charts' divs: ``equity``, ``drawdown``, and the
+    tear sheets as ``{"title", "div", "note"}`` (``note`` when one cannot be drawn yet):
+    each agent's (``AGENT_VIEWS``), then the comparison across agents."""
     equity = rec.equity()
     eq = equity_figure(equity, benchmark(rec, cash), agents, width=CHART_WIDTH, height=420)
     dd = drawdown_figure(equity, agents, width=CHART_WIDTH, height=220)
     dd.x_range = eq.x_range  # linked, as on the dashboard
-    bundle = bundle_for_objs_and_resources([eq, dd], OFFLINE)
-    script, (eq_div, dd_div) = components([eq, dd], theme=dark_theme())
-    return "".join(bundle), script, eq_div, dd_div
+    sheets, models = [], [eq, dd]
+    parts = [(name, name, AGENT_VIEWS) for name in agents]
+    if len(agents) > 1:
+        parts.append(("Across agents", agents[0], "across"))
+    for title, agent, views in parts:
+        try:
+            models.append(tear_sheet_model(rec, agent, views=views))
+        except ExportError as exc:  # e.g. fewer than 2 bars recorded
+            sheets.append({"title": title, "div": None, "note": str(exc)})
+        else:
+            sheets.append({"title": title, "div": None, "note": None})
+    bundle = bundle_for_objs_and_resources(models, OFFLINE)
+    script, (eq_div, dd_div, *divs) = components(models, theme=dark_theme())
+    drawn = iter(divs)
+    for sheet in sheets:
+        if sheet["note"] is None:
+            sheet["div"] = Markup(next(drawn))
+    return "".join(bundle), script, {"equity": eq_div, "drawdown": dd_div, "sheets": sheets}
 
 
 def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
@@ -220,7 +248,7 @@ def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
                       "targets": "hold" if d.targets is None or pd.isna(d.targets) else d.targets,
                       "confidence": _number(d.confidence), "reasoning": d.reasoning}
                      for d in decisions.head(max_rows).itertuples()]
-    resources, script, eq_div, dd_div = _charts(rec, names, cash)
+    resources, script, charts = _charts(rec, names, cash)
     summary = " · ".join(str(x) for x in (
         status_text(meta.get("status", "running?"), meta.get("last_bar"),
                     meta.get("last_bar_time")), f"created {meta.get('created', '?')}",
@@ -239,4 +267,5 @@ def report_html(rec: Recording, max_rows: int = MAX_ROWS) -> str:
         n_trades=len(trades), trades_cut=len(trades) > max_rows, decisions=decision_rows,
         n_decisions=len(decisions), decisions_cut=len(decisions) > max_rows,
         bokeh_resources=Markup(resources), bokeh_script=Markup(script),
-        equity_div=Markup(eq_div), drawdown_div=Markup(dd_div))
+        equity_div=Markup(charts["equity"]), drawdown_div=Markup(charts["drawdown"]),
+        sheets=charts["sheets"])

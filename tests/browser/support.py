@@ -315,6 +315,17 @@ _DEEP_TEXT_JS = """() => {
 }"""
 
 
+def drag_scrubber(page, fraction: float) -> None:
+    """Press the scrubber's handle and drag it to ``fraction`` of the track."""
+    track = page.locator(".arena-scrubber .noUi-base").first
+    handle = page.locator(".arena-scrubber .noUi-handle").first
+    box, knob = track.bounding_box(), handle.bounding_box()
+    page.mouse.move(knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + fraction * box["width"], knob["y"] + knob["height"] / 2, steps=8)
+    page.mouse.up()
+
+
 class Dashboard:
     """The dashboard in one browser page, read through its Bokeh document."""
 

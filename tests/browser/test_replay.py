@@ -14,7 +14,15 @@ from arena.metrics import compute_stats
 from arena.portfolio import PortfolioConfig
 from arena.recorder import Recording
 from arena.ui.keyedview import number_text
-from tests.browser.support import ARENA, Dashboard, Server, free_port, server_env, wait_until
+from tests.browser.support import (
+    ARENA,
+    Dashboard,
+    Server,
+    drag_scrubber,
+    free_port,
+    server_env,
+    wait_until,
+)
 
 AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20", "momentum:lookback=10"]
 N_BARS = 600
@@ -62,17 +70,6 @@ def page_board(dash: Dashboard) -> dict[str, tuple[str, str]]:
 def shown(board: dict[str, tuple[float, float]]) -> dict[str, tuple[str, str]]:
     """``board`` as the leaderboard shows it: equity to the dollar, Sharpe to 2 places."""
     return {a: (number_text(e, 0, 0), number_text(s, 2, 2)) for a, (e, s) in board.items()}
-
-
-def drag_scrubber(page, fraction: float) -> None:
-    """Press the scrubber's handle and drag it to ``fraction`` of the track."""
-    track = page.locator(".arena-scrubber .noUi-base").first
-    handle = page.locator(".arena-scrubber .noUi-handle").first
-    box, knob = track.bounding_box(), handle.bounding_box()
-    page.mouse.move(knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + fraction * box["width"], knob["y"] + knob["height"] / 2, steps=8)
-    page.mouse.up()
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from arena.data import load
 from arena.engine import Competition, CompetitionConfig
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
+from arena.ui.analysis.tearsheet import SECTIONS
 from arena.ui.equity import (
     BENCH_COLOUR,
     LEGEND_COLUMNS,
@@ -32,7 +33,7 @@ from arena.ui.export import png_bytes
 from arena.ui.feed import SessionFeed
 from arena.ui.figures import agent_colours
 from arena.ui.hub import Hub, default_spec
-from arena.ui.report import STAT_LABELS, report_html
+from arena.ui.report import AGENT_VIEWS, STAT_LABELS, report_html
 from arena.ui.theme import PALETTE
 from tests.arena.export_fixture import AGENTS, HOSTILE_NAME, SECRET, XSS, record_run
 from tests.arena.test_cli import arena, assert_clean_error
@@ -42,6 +43,14 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-component-update", "--no-first-run", "--disable-sync"]
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)[^>]+(?:src|href)=["']?(?!data:)[^"'\s>]+""",
                       re.I)
+
+
+def outside_refs(html: str) -> list[str]:
+    """Tags of the page that load something from outside the file. The inline bodies of
+    scripts are code, not tags of the page (bokeh-tables.js, for tables, holds strings
+    such as '<img src="..."' in its templates)."""
+    tags = re.sub(r"(<script[^>]*>).*?(</script>)", r"\1\2", html, flags=re.S | re.I)
+    return EXTERNAL.findall(tags)
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +175,7 @@ def test_equity_html_renders_offline_in_chromium(rec, tmp_path, browser):
     page, requests, errors = open_offline(browser, path)
     canvases = drawn_canvases(page)
     # Assert
-    assert EXTERNAL.findall(html) == [], "the page loads something from outside the file"
+    assert outside_refs(html) == [], "the page loads something from outside the file"
     assert requests == [] and errors == []
     assert canvases and max(c["colours"] for c in canvases) > 5, canvases
     assert page.title().startswith("Trading Arena · equity")
@@ -184,9 +193,15 @@ def test_report_renders_offline_with_everything_and_escaped_text(rec, tmp_path, 
     page, requests, errors = open_offline(browser, path)
     body = page.inner_text("body")
     canvases = drawn_canvases(page)
-    # Assert: offline, two charts drawn
-    assert EXTERNAL.findall(html) == [] and requests == [] and errors == []
-    assert len([c for c in canvases if c["colours"] > 5]) >= 2, canvases
+    # Assert: offline, the equity and drawdown charts and every agent's tear sheet drawn
+    assert outside_refs(html) == [] and requests == [] and errors == []
+    sheets = page.locator("h3.tearsheet")
+    names = rec.agents()["name"].tolist()
+    assert [sheets.nth(i).inner_text() for i in range(sheets.count())] == [
+        *names, "Across agents"]  # each agent's in the run's order (names as text), then one
+    per_agent = sum(len(SECTIONS[s]) for s in AGENT_VIEWS) - 1  # (one of them is a table)
+    drawn = [c for c in canvases if c["colours"] > 5]
+    assert len(drawn) >= 2 + per_agent * len(names) + 2, len(drawn)
     # the hostile reasoning is on the page as text and never ran
     assert XSS in body
     assert page.evaluate("() => window.__pwned") is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -41,6 +44,15 @@ def recorded(comp):
     return sheet, agent, equity, trades, bars
 
 
+def title_of(model) -> str:
+    """A plot's title, or a table's (HoloViews draws it as an HTML Div above it), as
+    the text a reader sees."""
+    if hasattr(model, "title"):
+        return model.title.text
+    div = model.children[0]
+    return html.unescape(re.sub(r"<[^>]*>", "", div.text))
+
+
 def layers(overlay) -> dict[str, object]:
     return {type(el).__name__ + ("" if i == 0 else str(i)): el
             for i, el in enumerate(overlay.values())}
@@ -53,7 +65,11 @@ def naive(index) -> np.ndarray:
 def test_each_element_holds_its_table(recorded):
     sheet, agent, equity, trades, bars = recorded
     eq = equity[agent]
-    cumulative, monthly, under, dist, sharpe, vol, scatter, corr = sheet.values()
+    views = dict(zip(ts.VIEWS, sheet.values(), strict=True))
+    cumulative, monthly, dist, scatter, corr = (views[v] for v in (
+        "cumulative_returns", "monthly_heatmap", "return_distribution", "trade_scatter",
+        "correlation_heatmap"))
+    under, sharpe, vol = (views[v] for v in ("underwater", "rolling_sharpe", "rolling_volatility"))
 
     agent_curve, bench_curve = cumulative.values()
     np.testing.assert_allclose(agent_curve.dimension_values("growth"), eq / eq.iloc[0])
@@ -72,7 +88,8 @@ def test_each_element_holds_its_table(recorded):
     for key, value in want.items():
         assert got[key] == pytest.approx(value)
 
-    np.testing.assert_allclose(under.dimension_values("drawdown"), 100 * underwater_table(eq))
+    area = under.values()[0]
+    np.testing.assert_allclose(area.dimension_values("drawdown"), 100 * underwater_table(eq))
 
     hist, var_line, cvar_line = dist.values()
     stats = tear_sheet_stats(eq)
@@ -108,12 +125,12 @@ def test_renders_with_bokeh_composes_and_takes_opts(comp, recorded):
     sheet, agent, *_ = recorded
     fig = hv.render(sheet, backend="bokeh")
     assert isinstance(fig, GridPlot)
-    titles = [p.title.text for p, *_ in fig.children]
-    assert f"{agent}: monthly returns (%)" in titles and len(titles) == 8
+    titles = [title_of(p) for p, *_ in fig.children]
+    assert f"{agent}: monthly returns (%)" in titles and len(titles) == len(ts.VIEWS) == 18
     with Recording(comp.run_path) as rec:
-        extra = ts.underwater(rec, comp.agent_names[0])
+        extra = ts.underwater(rec, comp.agent_names[0], worst=0)
     bigger = sheet + extra
-    assert len(bigger) == 9
+    assert len(bigger) == 19
     styled = extra.opts(color="navy")
     assert styled.opts.get().kwargs["color"] == "navy"
     assert sheet.opts(shared_axes=False).opts.get().kwargs["shared_axes"] is False
@@ -128,7 +145,8 @@ def test_a_replay_gives_a_sheet_with_nothing_later(comp):
         bar_time = replay.equity_frame().index[-1]
     full = comp.equity_frame()
     assert bar_time == full.index[t - 1]
-    cumulative, *_, scatter, _ = sheet.values()
+    views = dict(zip(ts.VIEWS, sheet.values(), strict=True))
+    cumulative, scatter = views["cumulative_returns"], views["trade_scatter"]
     agent_curve, bench_curve = cumulative.values()
     for curve in (agent_curve, bench_curve):
         assert curve.dimension_values("time")[-1] == naive([bar_time])[0]
@@ -173,5 +191,9 @@ def test_an_agent_name_is_plain_text_in_titles_and_legends(tmp_path):
     plots = [p for p, *_ in fig.children]
     assert plots[0].title.text == f"{name}: cumulative returns"
     assert plots[0].legend[0].items[0].label.value == name
-    assert {p.title.text for p in plots} >= {f"{name}: monthly returns (%)",
-                                              f"{name}: underwater"}
+    titles = {title_of(p) for p in plots}
+    assert titles >= {f"{name}: monthly returns (%)", f"{name}: underwater"}
+    assert any(t.startswith(f"{name}: the ") and t.endswith(" worst drawdowns") for t in titles)
+    # a table's title is HTML: the name's markup arrives escaped, as text
+    divs = [p.children[0].text for p in plots if not hasattr(p, "title")]
+    assert len(divs) == 2 and "<b>" not in divs[0] and "a{x}&lt;b&gt;&amp;" in divs[0]
