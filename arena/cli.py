@@ -7,6 +7,7 @@ it), 1 a failure while running. ``--debug`` shows tracebacks.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -17,6 +18,7 @@ import pandas as pd
 from arena.config import ConfigError, RunSpec, load_config
 from arena.data.calendars import CALENDARS
 from arena.server import add_replay_parser, add_serve_parser, cmd_replay, cmd_serve
+from arena.sweep.parsers import add_parsers as add_sweep_parsers
 
 JSON_FIELDS = ("rank", "agent", "equity", "pnl", "return_pct", "sharpe", "max_drawdown_pct",
                "win_rate", "trades", "fees", "exposure_pct", "errors", "tokens", "latency_ms",
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_fetch_parser(dsub)
 
     _add_live_parser(sub)
+    add_sweep_parsers(sub)
 
     ag = sub.add_parser("agents", help="list the built-in agents and their parameters")
     ag.add_argument("--format", choices=("table", "json"), default="table")
@@ -263,6 +266,18 @@ def cmd_run(args) -> int:
     _print_board(comp, board, args.format,
                  f"{data.source}: {len(data)} bars, {first:{fmt}} to {last:{fmt}}")
     return 0
+
+
+def _command(module: str, name: str):
+    """A command whose code (and imports) load only when it runs."""
+    def run(args) -> int:
+        return getattr(importlib.import_module(module), name)(args)
+    return run
+
+
+cmd_sweep = _command("arena.sweep.command", "cmd_sweep")
+cmd_walkforward = _command("arena.sweep.cli_walkforward", "cmd_walkforward")
+cmd_tournament = _command("arena.sweep.cli_tournament", "cmd_tournament")
 
 
 def _print_board(comp, board, fmt: str, header: str) -> None:
@@ -549,8 +564,10 @@ def cmd_export(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": cmd_run, "live": cmd_live, "runs": cmd_runs, "data": cmd_data, "agents": cmd_agents,
-               "serve": cmd_serve, "export": cmd_export, "replay": cmd_replay}
+    handler = {"run": cmd_run, "live": cmd_live, "sweep": cmd_sweep, "runs": cmd_runs,
+               "data": cmd_data, "agents": cmd_agents, "serve": cmd_serve,
+               "export": cmd_export, "replay": cmd_replay, "walkforward": cmd_walkforward,
+               "tournament": cmd_tournament}
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:

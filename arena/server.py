@@ -32,6 +32,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="ccxt constructor arguments (a JSON object or file, as for `arena "
                         "live`) for live runs: a config's [live] table and the dashboard's "
                         "\"Live exchange\" source use them (sets ARENA_EXCHANGE_CONFIG)")
+    p.add_argument("--sweep", metavar="DIR",
+                   help="also serve a sweep's results folder (`arena sweep --out DIR`) at "
+                        "/sweep: its progress, live, and its heatmap, ranking and downloads")
     return _add_serving_arguments(p)
 
 
@@ -239,6 +242,7 @@ def cmd_serve(args) -> int:
     """Build the shared competition, then serve dashboard, API and metrics until ^C."""
     _set_environment(args)
     opts = _server_options(args)
+    sweep = sweep_page(args.sweep) if getattr(args, "sweep", None) else None
 
     import panel as pn
 
@@ -253,10 +257,30 @@ def cmd_serve(args) -> int:
     print(f"arena: {hub.competition.data_source}, {len(hub.competition.agent_names)} agents; "
           f"dashboard http://{args.address}:{args.port}/app, API /api/status, metrics /metrics",
           file=sys.stderr)
+    pages, titles = {"app": dashboard}, {"app": "Trading Arena"}
+    if sweep:
+        pages["sweep"], titles["sweep"] = sweep, "Trading Arena sweep"
+        print(f"arena: sweep {args.sweep} at http://{args.address}:{args.port}/sweep",
+              file=sys.stderr)
     _tune_gc()
-    pn.serve({"app": dashboard}, title={"app": "Trading Arena"}, start=True, verbose=False,
-             extra_patterns=routes(), **opts)
+    pn.serve(pages, title=titles, start=True, verbose=False, extra_patterns=routes(), **opts)
     return 0
+
+
+def sweep_page(out: str):
+    """The ``/sweep`` page of a results folder (checked now: a missing folder fails at
+    start, not in a browser)."""
+    folder = Path(out)
+    if not folder.is_dir():
+        raise ConfigError(f"--sweep {out}: no such results folder (the --out DIR of "
+                          "`arena sweep`)")
+
+    def page() -> None:
+        from arena.ui.sweep.page import SweepView
+
+        SweepView(out=str(folder)).serve_doc()
+
+    return page
 
 
 def cmd_replay(args) -> int:
