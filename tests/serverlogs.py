@@ -37,7 +37,7 @@ _TB = (r"Traceback \(most recent call last\):\n(?:[ \t][^\n]*\n)+"
 #: Only those exact reports, traceback and all, are passed over; anything else in
 #: the log still fails the test.
 CLOSED_SOCKET = re.compile(
-    r"Task exception was never retrieved\nfuture: <Task [^\n]*"
+    r"(?:ERROR:asyncio:)?Task exception was never retrieved\nfuture: <Task [^\n]*"
     r"(?:WebSocketProtocol13\.write_message|_dispatch_msgs\(\))"
     r"[^\n]*exception=WebSocketClosedError\(\)>\n" + _TB
     + r"(?:\nDuring handling of the above exception, another exception occurred:\n\n" + _TB

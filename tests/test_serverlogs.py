@@ -144,6 +144,8 @@ def test_a_page_closed_mid_write_is_not_an_error_but_anything_else_still_is():
     assert problems(CLOSED_PAGE) == []
     assert problems(CLOSED_PAGE_DISPATCH + "WARNING:bokeh: closed\n" + CLOSED_PAGE) == []
     assert problems(CLOSED_PAGE + CLOSED_PAGE) == []
+    assert problems("ERROR:asyncio:" + CLOSED_PAGE) == []  # (logging's basic format)
+    assert len(problems("ERROR:asyncio:Task exception was never retrieved\n")) == 1
     other = CLOSED_PAGE.replace("tornado.websocket.WebSocketClosedError", "KeyError: 'a0'")
     assert len(problems(other)) == 1
     assert len(problems(CLOSED_PAGE + "Traceback (most recent call last):\nValueError: x\n")) == 1
