@@ -115,10 +115,11 @@ def agent_ci(results: pd.DataFrame, metric: str, level: float = 0.95, n_boot: in
 
 def prob_beats(results: pd.DataFrame, metric: str, benchmark: str | None = "auto",
                n_boot: int = 10_000, seed: int | None = 0, task=None,
-               agent=None) -> pd.DataFrame:
-    """P[A, B]: the bootstrap probability that A's mean metric exceeds B's over their paired
-    tasks (the tasks where both are defined; a resample with equal means counts ½, so
-    P[A, B] + P[B, A] = 1). Rows: agents; columns: agents, then a benchmark column if the
+               agent=None, higher_is_better: bool = True) -> pd.DataFrame:
+    """P[A, B]: the bootstrap probability that A's mean metric beats B's over their paired
+    tasks (the tasks where both are defined): exceeds it, or with ``higher_is_better``
+    False (a drawdown, a volatility) is below it. A resample with equal means counts ½, so
+    P[A, B] + P[B, A] = 1. Rows: agents; columns: agents, then a benchmark column if the
     benchmark is a column of results; diagonal NaN.
 
     ``benchmark``: ``"auto"`` (the ``buy_hold_return_pct`` column for ``return_pct``, else
@@ -126,7 +127,8 @@ def prob_beats(results: pd.DataFrame, metric: str, benchmark: str | None = "auto
     the benchmark's value of the metric per task, or an agent's name."""
     check_options(0.5, n_boot, "percentile")
     m, k, _ = _setup(results, metric, benchmark, task, agent)
-    return _pairwise(m, k, n_boot, seed)
+    p = _pairwise(m, k, n_boot, seed)
+    return p if higher_is_better else 1.0 - p  # (ties count ½ either way)
 
 
 def task_win_share(results: pd.DataFrame, metric: str, benchmark: str | None = "auto",
@@ -188,16 +190,19 @@ def ranking(results: pd.DataFrame, metric: str, benchmark: str | None = "auto",
             method: str = "percentile", higher_is_better: bool = True, task=None,
             agent=None) -> pd.DataFrame:
     """The tournament table: ``agent``, ``mean``, ``lo``, ``hi``, ``n`` (as
-    :func:`agent_ci`), ``p_beat_benchmark`` (:func:`prob_beats` against the benchmark; NaN
-    without one), ``mean_rank`` (each task ranks its defined agents, 1 = best, ties
+    :func:`agent_ci`), ``p_beat_benchmark`` (:func:`prob_beats` against the benchmark, in
+    the same sense of better; NaN without one), ``mean_rank`` (each task ranks its defined agents, 1 = best, ties
     averaged; the mean over the tasks where the agent is defined), best mean first
     (lowest first when ``higher_is_better`` is False). All from the same resamples."""
     check_options(level, n_boot, method)
     m, k, bench = _setup(results, metric, benchmark, task, agent)
     agents = m.iloc[:, :k]
     table = _agent_ci(agents, level, n_boot, seed, method)
-    table["p_beat_benchmark"] = math.nan if bench is None \
-        else _pairwise(m, k, n_boot, seed)[bench].to_numpy()
+    if bench is None:
+        table["p_beat_benchmark"] = math.nan
+    else:
+        p = _pairwise(m, k, n_boot, seed)[bench].to_numpy()
+        table["p_beat_benchmark"] = p if higher_is_better else 1.0 - p
     ranks = agents.rank(axis=1, ascending=not higher_is_better, method="average")
     table["mean_rank"] = ranks.mean(axis=0).to_numpy()
     table = table.sort_values("mean", ascending=not higher_is_better, kind="stable",

@@ -56,10 +56,8 @@ def rank_tournament(results: pd.DataFrame, metric: str, grids=(), resamples: int
     higher = metric not in LOWER_IS_BETTER
     table = ranking(results, metric, n_boot=resamples, level=level, seed=seed,
                     higher_is_better=higher, task=TASK)
-    beats = prob_beats(results, metric, n_boot=resamples, seed=seed, task=TASK)
-    if not higher:  # P(A better than B) is P(A's mean is lower): the complement (ties ½)
-        beats = 1.0 - beats
-        table["p_beat_benchmark"] = 1.0 - table["p_beat_benchmark"]
+    beats = prob_beats(results, metric, n_boot=resamples, seed=seed, task=TASK,
+                       higher_is_better=higher)
     stab = rank_stability(results, metric, by="window")
     deflated = []
     for text in grids:

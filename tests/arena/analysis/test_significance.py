@@ -260,6 +260,13 @@ def test_ranking_p_beat_benchmark_is_prob_beats_against_buy_and_hold():
     p = prob_beats(r, "return_pct", n_boot=1000, seed=2)
     for name in "xyz":
         assert t.loc[name, "p_beat_benchmark"] == p.loc[name, "buy & hold"]
+    # lower is better (as for a drawdown): beating is being below, the complement
+    low = prob_beats(r, "return_pct", n_boot=1000, seed=2, higher_is_better=False)
+    np.testing.assert_allclose(low.to_numpy(), 1 - p.to_numpy(), equal_nan=True)
+    t_low = ranking(r, "return_pct", n_boot=1000, seed=2, higher_is_better=False)
+    for name in "xyz":
+        assert t_low.set_index("agent").loc[name, "p_beat_benchmark"] == \
+            pytest.approx(1 - p.loc[name, "buy & hold"])
     ci = agent_ci(r, "return_pct", n_boot=1000, seed=2).set_index("agent")
     pd.testing.assert_frame_equal(t[["mean", "lo", "hi", "n"]].sort_index(),
                                   ci[["mean", "lo", "hi", "n"]].sort_index())
