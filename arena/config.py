@@ -187,17 +187,24 @@ def _llm_prices(table, source: str) -> dict[str, dict[str, float]]:
     return table
 
 
-def load_config(path: str | Path) -> RunSpec:
-    """Read a TOML run configuration; errors name the file and the key."""
+def read_toml(path: str | Path) -> dict:
+    """A TOML file's tables; a missing, unreadable or invalid file is a ConfigError
+    naming it."""
     p = Path(path)
     try:
-        raw = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {p}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path) -> RunSpec:
+    """Read a TOML run configuration; errors name the file and the key."""
+    p = Path(path)
+    raw = read_toml(p)
     spec = spec_from_dict(raw, str(p))
     if spec.file and not Path(spec.file).is_absolute():  # relative to the config file
         from dataclasses import replace

@@ -10,14 +10,13 @@ with recordings.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from arena.config import ConfigError, RunSpec, spec_from_dict
+from arena.config import ConfigError, RunSpec, read_toml, spec_from_dict
 from arena.engine import CompetitionConfig
 from arena.sweep.compete import EXTRA_STATS, LEADERBOARD_STATS, LOWER_IS_BETTER, run_task
 from arena.sweep.results import load_results, save_results, write_manifest
@@ -88,14 +87,7 @@ def load_sweep_config(path, table: str = "sweep", metric: str = "sharpe") -> Swe
     """A CONFIG.toml's ``[sweep]`` table (or ``table``; and ``[portfolio]``/``[run]``);
     ``metric`` unless the table names one."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    raw = read_toml(p)
     extra = sorted(set(raw) - {table, "portfolio", "run"})
     if extra or not isinstance(raw.get(table), dict):
         raise ConfigError(f"{p}: a {table} config has a [{table}] table (agents, symbols, "

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
@@ -313,6 +314,27 @@ _DEEP_TEXT_JS = """() => {
   walk(document);
   return parts.join('\\n');
 }"""
+
+
+def start_replay(tmp: Path, agents: list[str], bars: int, config=None) -> Server:
+    """A finished recording of ``agents`` on ``bars`` synthetic bars of two symbols (seed
+    4) and `arena replay` on it, the README's command, ready; ``server.recording`` is the
+    run's folder."""
+    from arena.data import synthetic
+    from arena.engine import Competition, CompetitionConfig
+
+    run_dir = tmp / "runs"
+    config = config or CompetitionConfig(seed=4)
+    comp = Competition(synthetic(("AAA", "BBB"), bars=bars, seed=4), agents,
+                       replace(config, run_dir=str(run_dir)))
+    comp.run()
+    port = free_port()
+    server = Server([str(ARENA), "replay", comp.run_id, "--run-dir", str(run_dir),
+                     "--port", str(port), "--no-show"], server_env(run_dir), port,
+                    tmp / "replay.log")
+    server.wait_ready()
+    server.recording = comp.run_path
+    return server
 
 
 def drag_scrubber(page, fraction: float) -> None:

@@ -8,18 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from arena.data import synthetic
-from arena.engine import Competition, CompetitionConfig
 from arena.recorder import Recording
-from tests.browser.support import (
-    ARENA,
-    Dashboard,
-    Server,
-    drag_scrubber,
-    free_port,
-    server_env,
-    wait_until,
-)
+from tests.browser.support import Dashboard, drag_scrubber, start_replay, wait_until
 from tests.hostile import CORPUS, INJECTED_JS
 
 #: an agent whose label is markup (as an LLM agent's label is its model's name)
@@ -124,17 +114,7 @@ def test_the_tear_sheet_follows_a_live_competition(arena_server, dashboard):
 @pytest.fixture(scope="module")
 def replay_server(tmp_path_factory):
     """A finished recording and `arena replay` on it."""
-    tmp = tmp_path_factory.mktemp("replay")
-    run_dir = tmp / "runs"
-    comp = Competition(synthetic(("AAA", "BBB"), bars=N_BARS, seed=4), AGENTS,
-                       CompetitionConfig(seed=4, run_dir=str(run_dir)))
-    comp.run()
-    port = free_port()
-    server = Server([str(ARENA), "replay", comp.run_id, "--run-dir", str(run_dir),
-                     "--port", str(port), "--no-show"], server_env(run_dir), port,
-                    tmp / "replay.log")
-    server.wait_ready()
-    server.recording = comp.run_path
+    server = start_replay(tmp_path_factory.mktemp("replay"), AGENTS, N_BARS)
     yield server
     server.stop()
 

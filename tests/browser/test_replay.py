@@ -8,21 +8,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from arena.data import synthetic
-from arena.engine import Competition, CompetitionConfig
+from arena.engine import CompetitionConfig
 from arena.metrics import compute_stats
 from arena.portfolio import PortfolioConfig
 from arena.recorder import Recording
 from arena.ui.keyedview import number_text
-from tests.browser.support import (
-    ARENA,
-    Dashboard,
-    Server,
-    drag_scrubber,
-    free_port,
-    server_env,
-    wait_until,
-)
+from tests.browser.support import Dashboard, drag_scrubber, start_replay, wait_until
 
 AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20", "momentum:lookback=10"]
 N_BARS = 600
@@ -32,18 +23,8 @@ SETTLE_S = 20
 @pytest.fixture(scope="module")
 def replay_server(tmp_path_factory):
     """A finished recording and `arena replay` on it, the README's command."""
-    tmp = tmp_path_factory.mktemp("replay")
-    run_dir = tmp / "runs"
-    comp = Competition(synthetic(("AAA", "BBB"), bars=N_BARS, seed=4), AGENTS,
-                       CompetitionConfig(portfolio=PortfolioConfig(fee_bps=2), seed=4,
-                                         run_dir=str(run_dir)))
-    comp.run()
-    port = free_port()
-    server = Server([str(ARENA), "replay", comp.run_id, "--run-dir", str(run_dir),
-                     "--port", str(port), "--no-show"], server_env(run_dir), port,
-                    tmp / "replay.log")
-    server.wait_ready()
-    server.recording = comp.run_path
+    server = start_replay(tmp_path_factory.mktemp("replay"), AGENTS, N_BARS,
+                          CompetitionConfig(portfolio=PortfolioConfig(fee_bps=2), seed=4))
     yield server
     server.stop()
 
