@@ -154,17 +154,20 @@ def html_bytes(obj, title: str) -> bytes:
                      theme=dark_theme()).encode("utf-8")
 
 
-def tear_sheet_model(run, agent: str | None, views=None):
+def tear_sheet_model(run, agent: str | None, views=None, dark: bool = False):
     """The Bokeh model of ``agent``'s tear sheet in ``run`` (a Recording, Competition or
-    Replay; HoloViews rendered, no toolbar); ``views`` as ``tear_sheet`` takes them."""
+    Replay; HoloViews rendered, no toolbar); ``views`` as ``tear_sheet`` takes them;
+    ``dark``: its tables styled for a dark page."""
     import holoviews as hv
 
+    from arena.ui.analysis.base import on_dark
     from arena.ui.analysis.tearsheet import tear_sheet
 
     try:
         layout = tear_sheet(run, agent, views=views)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
+    layout = on_dark(layout) if dark else layout
     return hv.render(layout.opts(toolbar=None), backend="bokeh")
 
 

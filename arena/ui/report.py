@@ -200,7 +200,7 @@ def _charts(rec: Recording, agents: list[str], cash: float) -> tuple[str, str, l
         parts.append(("Across agents", agents[0], "across"))
     for title, agent, views in parts:
         try:
-            models.append(tear_sheet_model(rec, agent, views=views))
+            models.append(tear_sheet_model(rec, agent, views=views, dark=True))
         except ExportError as exc:  # e.g. fewer than 2 bars recorded
             sheets.append({"title": title, "div": None, "note": str(exc)})
         else:

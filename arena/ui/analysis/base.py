@@ -152,3 +152,26 @@ def _fixed(plot, column_width: int) -> None:
     table.autosize_mode = "none"
     for column in table.columns:
         column.width = column_width
+
+
+#: Bokeh's DataTable (HoloViews' ``hv.Table``) styled for the dark page: Bokeh themes
+#: reach figures, not the table's grid, whose cells are light by default.
+DARK_TABLE_CSS = """
+.slick-header-column, .slick-header { background: #212121; color: #9aa4ad; }
+.slick-row.even, .slick-row.odd, .slick-cell { background: #181818; color: #e6edf3; }
+.slick-row.odd .slick-cell { background: #1f1f1f; }
+.slick-cell.selected, .slick-row.active .slick-cell { background: #2d333b; }
+.slick-cell.bk-cell-index, .slick-row.odd .slick-cell.bk-cell-index { background: #212121;
+                                                                      color: #9aa4ad; }
+"""
+
+
+def _dark_table(plot, element) -> None:
+    table = plot.handles.get("table")
+    if table is not None:
+        table.stylesheets = [*table.stylesheets, DARK_TABLE_CSS]
+
+
+def on_dark(layout):
+    """``layout`` with its tables styled for a dark page (the dashboard, the report)."""
+    return layout.map(lambda table: table.opts(hooks=[_dark_table], clone=True), hv.Table)

@@ -35,9 +35,13 @@ def _yearly(r: _Run):
             .rename("yearly_return").reset_index())
     # not the heatmap's "year": a layout would share one axis between the two
     long = long.rename(columns={"year": "calendar_year"}).astype({"calendar_year": str})
+    # series by series: HoloViews (1.23) draws grouped bars in that order but maps their
+    # colours in the order given, so year-major rows would colour bars by year
+    long = long.sort_values(["series", "calendar_year"], kind="stable").reset_index(drop=True)
     bars = hv.Bars(long, kdims=[hv.Dimension("calendar_year", label="calendar year"), "series"],
                    vdims=[hv.Dimension("yearly_return", label="return (%)")])
-    return _opts(bars.opts(color="series", cmap=["#1f77b4", "gray"], xlabel="",
+    colours = {"agent": "#1f77b4", "buy & hold": "gray"}
+    return _opts(bars.opts(color="series", cmap=colours, xlabel="",
                            multi_level=False, show_legend=True, legend_position="top_right"),
                  f"{r.agent}: yearly returns (%) against buy & hold")
 

@@ -25,6 +25,7 @@ import panel as pn
 import param
 from panel.io.callbacks import PeriodicCallback
 
+from arena.ui.analysis.base import on_dark
 from arena.ui.analysis.tearsheet import tear_sheet
 from arena.ui.export import tear_sheet_html
 from arena.ui.feed import SessionFeed
@@ -182,7 +183,8 @@ class AnalysisView(pn.viewable.Viewer):
                                var_level=self.var_level,
                                views=None if self.section == "all" else self.section)
             with pn.io.hold():
-                self.plot.object = self._sheet = sheet
+                self._sheet = sheet
+                self.plot.object = on_dark(sheet)
                 self.download.disabled = False
                 self.note.object = (f"Tear sheet of <b>{text(self.agent)}</b> as of bar "
                                     f"<b>{bar:,}</b> ({text(when)}) · run {text(comp.run_id)}")

@@ -97,3 +97,16 @@ def test_a_choice_rebuilds_at_once_and_a_bad_moment_is_said_as_text():
     html = tab._html().getvalue().decode()
     assert isinstance(tab._html(), io.BytesIO)
     assert "tear sheet of momentum as of bar 100" in html and "<script" in html
+
+
+def test_the_tabs_tables_are_styled_for_the_dark_page_and_the_download_is_not():
+    from bokeh.models import DataTable
+
+    hub, tab = make_tab(section="risk")
+    hub.competition.step(300, wait=True)
+    tab.active = True
+    shown = tab.plot.get_root()
+    tables = list(shown.select({"type": DataTable}))
+    assert tables and all(any("slick-cell" in str(s) for s in t.stylesheets) for t in tables)
+    html = tab._html().getvalue().decode()  # (the file is light, as in a notebook)
+    assert "#181818; color: #e6edf3" not in html

@@ -67,6 +67,9 @@ def test_yearly_bars_are_the_agent_and_buy_and_hold_per_year(sheet):
     for year in (2011, 2012):
         assert got[(str(year), "agent")] == pytest.approx(want.loc[year, "equity"])
         assert got[(str(year), "buy & hold")] == pytest.approx(want.loc[year, "benchmark"])
+    # drawn: each bar coloured by its series (the agent blue, buy & hold gray)
+    source = hv.render(views["yearly_returns_bars"]).renderers[0].data_source.data
+    assert [c for c in source["color"]] == [s for _, s in source["xoffsets"]]
 
 
 def test_worst_drawdowns_are_shaded_and_listed(sheet):
