@@ -28,6 +28,13 @@ class Results:
         return pd.DataFrame(self._equity[:, : self._t].T, index=idx,
                             columns=[s.name for s in self._slots])
 
+    def invested_frame(self) -> pd.DataFrame:
+        """Whether each agent (columns) held a position at each processed bar's close
+        (what the exposure statistic counts), as :meth:`equity_frame` is indexed."""
+        idx = pd.DatetimeIndex(self.data.times[: self._t]).tz_localize("UTC")
+        return pd.DataFrame(self._invested[:, : self._t].T.astype(bool), index=idx,
+                            columns=[s.name for s in self._slots])
+
     def trades_frame(self) -> pd.DataFrame:
         """Every fill so far (from the in-memory log, not bounded like the stream)."""
         return self._pub.fills_frame()

@@ -240,7 +240,7 @@ def _walk_market(label, data, market_folds, plan, by_id, order, seed, spec):
         t[["pnl", "fee"]] = t[["pnl", "fee"]] * scale
         frames.append(t)
     trades = pd.concat(frames, ignore_index=True)
-    invested = np.concatenate([c._invested[0, : c.bar] for c in runs])  # noqa: SLF001
+    invested = np.concatenate([c.invested_frame().iloc[:, 0].to_numpy() for c in runs])
     bench = math.prod(1.0 + buy_and_hold_return(data.close[f.oos.lo:f.oos.hi])
                       for f in market_folds) - 1.0
     periods = infer_periods_per_year(

@@ -471,3 +471,17 @@ def test_a_stopped_run_on_a_feed_continues_exactly_where_it_stopped(tmp_path):
     backtest.run()
     with pytest.raises(ResumeError, match="is not a live run"):
         load_saved_run(backtest.run_id, tmp_path)
+
+
+def test_invested_frame_says_when_each_agent_held_a_position():
+    # buy and hold fills at the second bar's open: flat at the first close, invested after;
+    # the exposure statistic counts the same bars
+    comp = Competition(synthetic(("AAA",), bars=30, seed=2), ["buy_and_hold", "random"],
+                       CompetitionConfig(record=False, seed=1))
+    comp.run()
+    inv = comp.invested_frame()
+    assert list(inv.columns) == comp.agent_names and inv.index.equals(comp.equity_frame().index)
+    assert inv["buy_and_hold"].tolist() == [False] + [True] * 29
+    board = comp.leaderboard().set_index("agent")
+    for name in comp.agent_names:
+        assert board.loc[name, "exposure_pct"] == pytest.approx(100 * inv[name].mean())
