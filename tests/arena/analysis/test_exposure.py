@@ -12,12 +12,11 @@ from arena.analysis.exposure import Closes, exposure, positions
 from arena.analysis.runs import run_frames
 from arena.analysis.summary import stats_table
 from arena.analysis.trades import excursions, round_trips, streak_runs, streaks
-from arena.data import load
-from arena.engine import Competition, CompetitionConfig
 from arena.export import leaderboard
 from arena.metrics import STAT_KEYS
 from arena.recorder import Recording
 from arena.replay import Replay
+from tests.arena.analysis_fixture import recorded_run
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 TIMES = [T0 + pd.Timedelta(days=b) for b in range(4)]
@@ -102,10 +101,7 @@ AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20,short=True", "random:trade_p
 
 @pytest.fixture(scope="module")
 def comp(tmp_path_factory):
-    data = load("AAPL,MSFT", start="2011-01-01", end="2012-06-30")
-    c = Competition(data, AGENTS, CompetitionConfig(run_dir=str(tmp_path_factory.mktemp("runs"))))
-    c.run()
-    return c
+    return recorded_run(tmp_path_factory.mktemp("runs"), AGENTS)
 
 
 def test_exposure_agrees_with_the_engines_cash_and_invested_flags(comp):

@@ -16,10 +16,9 @@ from arena.analysis.tables import (
     yearly_returns,
 )
 from arena.analysis.trades import excursions, round_trips, streaks
-from arena.data import load
-from arena.engine import Competition, CompetitionConfig
 from arena.recorder import Recording
 from arena.replay import Replay
+from tests.arena.analysis_fixture import recorded_run
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -127,10 +126,7 @@ AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20", "random:trade_prob=0.2"]
 
 @pytest.fixture(scope="module")
 def comp(tmp_path_factory):
-    data = load("AAPL,MSFT", start="2011-01-01", end="2012-06-30")
-    c = Competition(data, AGENTS, CompetitionConfig(run_dir=str(tmp_path_factory.mktemp("runs"))))
-    c.run()
-    return c
+    return recorded_run(tmp_path_factory.mktemp("runs"), AGENTS)
 
 
 def tables(frames):

@@ -23,16 +23,14 @@ from arena.engine import Competition, CompetitionConfig
 from arena.recorder import Recording
 from arena.replay import Replay
 from arena.ui.analysis import tearsheet as ts
+from tests.arena.analysis_fixture import recorded_run
 
 AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20", "random:trade_prob=0.2"]
 
 
 @pytest.fixture(scope="module")
 def comp(tmp_path_factory):
-    data = load("AAPL,MSFT", start="2011-01-01", end="2012-06-30")
-    c = Competition(data, AGENTS, CompetitionConfig(run_dir=str(tmp_path_factory.mktemp("runs"))))
-    c.run()
-    return c
+    return recorded_run(tmp_path_factory.mktemp("runs"), AGENTS)
 
 
 @pytest.fixture(scope="module")

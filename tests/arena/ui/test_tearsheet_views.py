@@ -18,12 +18,12 @@ from arena.analysis.runs import benchmark_equity, run_frames
 from arena.analysis.summary import stats_table
 from arena.analysis.tables import drawdown_periods, rolling_stats, yearly_returns
 from arena.analysis.trades import excursions, round_trips, streaks
-from arena.data import load
 from arena.engine import Competition, CompetitionConfig
 from arena.recorder import Recording
 from arena.replay import Replay
 from arena.ui.analysis import tearsheet as ts
 from arena.ui.analysis.base import MAX_SCATTER, _sample
+from tests.arena.analysis_fixture import recorded_run
 
 AGENTS = ["buy_and_hold", "sma_cross:fast=5,slow=20,short=True", "random:trade_prob=0.2"]
 WINDOW = 20
@@ -31,10 +31,7 @@ WINDOW = 20
 
 @pytest.fixture(scope="module")
 def comp(tmp_path_factory):
-    data = load("AAPL,MSFT", start="2011-01-01", end="2012-06-30")
-    c = Competition(data, AGENTS, CompetitionConfig(run_dir=str(tmp_path_factory.mktemp("runs"))))
-    c.run()
-    return c
+    return recorded_run(tmp_path_factory.mktemp("runs"), AGENTS)
 
 
 @pytest.fixture(scope="module")
