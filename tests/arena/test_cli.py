@@ -5,18 +5,13 @@ its working directory in a temporary folder and reads what a user would see:
 stdout, stderr, the exit code and the recording on disk.
 """
 
-import fcntl
 import io
 import json
 import os
-import pty
 import resource
 import shutil
-import struct
 import subprocess
 import sys
-import termios
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +19,7 @@ import pandas as pd
 import pytest
 
 from arena.recorder import Recording
+from tests.terminal import run_on_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -195,36 +191,13 @@ def test_run_without_a_tty_prints_no_progress_bar(tmp_path):
 
 @pytest.mark.slow
 def test_run_with_a_tty_shows_the_progress_bar_on_stderr_only(tmp_path):
-    # Arrange: stderr is a 24x120 pseudo-terminal, stdout a pipe
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    chunks: list[bytes] = []
-
-    def drain():
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO once the child has closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    # Act
-    proc = subprocess.Popen([*ARENA, "run", "--agent", "sma_cross", "--symbol", "MSFT",
-                             "--end", "2001-12-31", "--speed", "400", "--format", "json",
-                             "--no-record"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=slave, text=True)
-    os.close(slave)
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    out, _ = proc.communicate(timeout=120)
-    reader.join(10)
-    os.close(master)
+    # Act: stderr on a 24x120 pseudo-terminal, stdout a pipe
+    code, out, terminal = run_on_terminal(
+        [*ARENA, "run", "--agent", "sma_cross", "--symbol", "MSFT", "--end", "2001-12-31",
+         "--speed", "400", "--format", "json", "--no-record"], cwd=tmp_path)
     # Assert
-    assert proc.returncode == 0
+    assert code == 0
     assert json.loads(out)[0]["agent"] == "sma_cross"
-    terminal = b"".join(chunks).decode(errors="replace")
     assert "%|" in terminal and "bar" in terminal, terminal
 
 

@@ -1,17 +1,11 @@
 """`arena data fetch` as a real subprocess against a local Binance server: the cache it
 writes is listed and runs, a SIGKILLed fetch resumes, bad arguments are one line."""
 
-import contextlib
-import fcntl
 import json
 import os
-import pty
 import signal
-import struct
 import subprocess
 import sys
-import termios
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.arena.feeds.binance_server import MINUTE, BinanceServer
+from tests.terminal import run_on_terminal
 
 _SCRIPT = Path(sys.executable).with_name("arena")
 ARENA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "arena.cli"]
@@ -149,29 +144,12 @@ def test_a_cached_file_runs_from_the_command_line_and_a_toml_config(fetched):
 
 
 def test_a_terminal_shows_a_progress_bar_on_stderr_only(server, tmp_path):
-    # Arrange: stderr is a 24x120 pseudo-terminal, stdout a pipe
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    chunks: list[bytes] = []
-
-    def drain():
-        with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
-            while data := os.read(master, 4096):
-                chunks.append(data)
-
-    # Act
-    proc = subprocess.Popen([*ARENA, *fetch_args(server, "BTC/USDT", "--since", "2025-01-01")],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave, text=True)
-    os.close(slave)
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    out, _ = proc.communicate(timeout=120)
-    reader.join(10)
-    os.close(master)
+    # Act: stderr on a 24x120 pseudo-terminal, stdout a pipe
+    code, out, terminal = run_on_terminal(
+        [*ARENA, *fetch_args(server, "BTC/USDT", "--since", "2025-01-01")], cwd=tmp_path)
     # Assert
-    assert proc.returncode == 0
+    assert code == 0
     assert out.startswith("binance BTC/USDT 1m: +430 candles")
-    terminal = b"".join(chunks).decode(errors="replace")
     assert "binance BTC/USDT 1m:" in terminal and "%|" in terminal and "candle" in terminal, terminal
 
 

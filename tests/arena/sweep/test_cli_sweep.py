@@ -17,6 +17,7 @@ import pytest
 
 from arena.recorder import Recording
 from arena.sweep import load_results, read_manifest
+from tests.terminal import run_on_terminal
 
 _SCRIPT = Path(sys.executable).with_name("arena")
 ARENA = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "arena.cli"]
@@ -215,40 +216,12 @@ def test_a_sweep_on_a_given_scheduler_with_a_data_file(tmp_path):
 
 @pytest.mark.slow
 def test_on_a_terminal_the_sweep_shows_a_progress_bar(tmp_path):
-    import fcntl
-    import pty
-    import struct
-    import termios
-    import threading
+    code, out, terminal = run_on_terminal(
+        [*ARENA, "sweep", "--agent", "sma_cross:fast=2..10/2,slow=12|16", "--symbol", "GOOG",
+         "--window", "200", "--format", "json", "--out", "res"], cwd=tmp_path)
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    chunks: list[bytes] = []
-
-    def drain():
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO once the child has closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    proc = subprocess.Popen([*ARENA, "sweep", "--agent", "sma_cross:fast=2..10/2,slow=12|16",
-                             "--symbol", "GOOG", "--window", "200", "--format", "json",
-                             "--out", "res"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=slave, text=True)
-    os.close(slave)
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    out, _ = proc.communicate(timeout=120)
-    reader.join(10)
-    os.close(master)
-
-    assert proc.returncode == 0
+    assert code == 0
     assert len(json.loads(out)) == 10 * 10
-    terminal = b"".join(chunks).decode(errors="replace")
     assert "100/100" in terminal and "task" in terminal and "%|" in terminal, terminal
 
 
