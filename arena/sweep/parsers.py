@@ -16,9 +16,7 @@ def add_parsers(sub) -> None:
                     "OUT/results.parquet, one row per task, and a re-run into the same --out "
                     "skips finished tasks. See docs/sweeps.md.")
     _common(sw, "a TOML file with a [sweep] table", "sharpe")
-    sw.add_argument("--window", metavar="LEN",
-                    help="rolling windows: a number of bars or a duration (90d, 6m, 2y)")
-    sw.add_argument("--step", metavar="LEN", help="between window starts (default: --window)")
+    _windows(sw)
     _record(sw)
 
     wf = sub.add_parser(
@@ -45,14 +43,18 @@ def add_parsers(sub) -> None:
                     "Kendall's tau across windows and, for a grid, the deflated Sharpe of "
                     "its best. See docs/sweeps.md, 'Tournaments'.")
     _common(tn, "a TOML file with a [tournament] table", "return_pct")
-    tn.add_argument("--window", metavar="LEN",
-                    help="rolling windows: a number of bars or a duration (90d, 6m, 2y)")
-    tn.add_argument("--step", metavar="LEN", help="between window starts (default: --window)")
+    _windows(tn)
     tn.add_argument("--resamples", type=int, default=10_000, metavar="N",
                     help="bootstrap resamples of the tasks (default 10000)")
     tn.add_argument("--level", type=float, default=0.95,
                     help="confidence level of the intervals (default 0.95)")
     _record(tn)
+
+
+def _windows(p) -> None:
+    p.add_argument("--window", metavar="LEN",
+                   help="rolling windows: a number of bars or a duration (90d, 6m, 2y)")
+    p.add_argument("--step", metavar="LEN", help="between window starts (default: --window)")
 
 
 def _record(p) -> None:
