@@ -25,6 +25,7 @@ from arena.agents import indicators
 from arena.agents.base import Agent
 from arena.analysis.risk import month_keys
 from arena.data.market import MarketData
+from arena.engine.competition import agent_params, slot_names
 from arena.engine.config import CompetitionConfig
 from arena.engine.signals import signal_fault
 from arena.metrics import STAT_KEYS, _assemble, buy_and_hold_return, infer_periods_per_year
@@ -78,7 +79,7 @@ def run_grid(data: MarketData, agents: Sequence[Agent | str],
     specs = [a if isinstance(a, str) else getattr(type(a), "registered_name", type(a).__name__)
              for a in agents]
     objs = [create_agent(a) if isinstance(a, str) else a for a in agents]
-    names = _names([a.label() if hasattr(a, "label") else s for a, s in zip(objs, specs,
+    names = slot_names([a.label() if hasattr(a, "label") else s for a, s in zip(objs, specs,
                                                                              strict=True)])
     seeds = np.random.SeedSequence(cfg.seed).generate_state(len(objs))
 
@@ -87,7 +88,7 @@ def run_grid(data: MarketData, agents: Sequence[Agent | str],
             agent.reset(data, int(seed))
             yield _checked(agent.signals(data), name, data, cfg)
 
-    return _run(data, cfg, names, specs, [_params(a) for a in objs], signals(), keep_paths)
+    return _run(data, cfg, names, specs, [agent_params(a) for a in objs], signals(), keep_paths)
 
 
 def run_param_grid(data: MarketData, agent: str | type[Agent], params: Sequence[dict],
@@ -126,7 +127,7 @@ def run_param_grid(data: MarketData, agent: str | type[Agent], params: Sequence[
         changed = [(k, p[k]) for k in order if k in p and p[k] != declared[k].default]
         labels.append(base + "(" + ",".join(f"{k}={v}" for k, v in changed) + ")"
                       if changed else base)
-    names = _names(labels)
+    names = slot_names(labels)
     defaults = {k: declared[k].default for k in order}
 
     def signals():
@@ -194,23 +195,6 @@ def _run(data: MarketData, cfg: CompetitionConfig, names: list[str], specs: list
     stats.insert(3, "pnl", equity_final - cash0)
     trades = _trades(fill_blocks, data, names) if keep_paths else None
     return GridResult(stats, pd.DataFrame(params, index=range(a)), keep_eq, trades)
-
-
-def _names(labels: list[str]) -> list[str]:
-    """The names a competition gives agents with these labels (``#2`` for repeats)."""
-    seen: dict[str, int] = {}
-    out = []
-    for base in map(str, labels):
-        seen[base] = seen.get(base, 0) + 1
-        out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
-    return out
-
-
-def _params(agent: Agent) -> dict:
-    try:
-        return {k: v for k, v in agent.param.values().items() if k != "name"}
-    except AttributeError:
-        return {}
 
 
 def _checked(sig, name: str, data: MarketData, cfg: CompetitionConfig) -> np.ndarray:

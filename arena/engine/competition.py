@@ -200,12 +200,11 @@ class Competition(StateMachine, BarLoop, ConcurrentDecisions, FeedSide, Results)
         self._error_kind = ""
         n, a, k = len(self.data), len(self._agents), self.data.n_symbols
         seeds = np.random.SeedSequence(cfg.seed).generate_state(a)
-        names: dict[str, int] = {}
+        names = slot_names([agent.label() if hasattr(agent, "label") else spec
+                            for agent, spec in zip(self._agents, self._specs, strict=True)])
         self._slots = []
-        for i, (agent, spec) in enumerate(zip(self._agents, self._specs, strict=True)):
-            base = str(agent.label() if hasattr(agent, "label") else spec)
-            names[base] = names.get(base, 0) + 1
-            name = base if names[base] == 1 else f"{base} #{names[base]}"
+        for i, (agent, spec, name) in enumerate(zip(self._agents, self._specs, names,
+                                                    strict=True)):
             slot = _Slot(i, agent, name, spec)
             slot.seed = int(seeds[i])
             self._slots.append(slot)
@@ -289,7 +288,7 @@ class Competition(StateMachine, BarLoop, ConcurrentDecisions, FeedSide, Results)
                 agents=[s.name for s in self._slots], periods_per_year=self._periods,
                 **({} if self._feed is None else {"live": self.live_meta()}),
             )
-            rec.add_agents((s.index, s.name, s.spec, _params(s.agent)) for s in self._slots)
+            rec.add_agents((s.index, s.name, s.spec, agent_params(s.agent)) for s in self._slots)
             self._pub.flush_events()
         self._prepared = True
 
@@ -327,7 +326,19 @@ class Competition(StateMachine, BarLoop, ConcurrentDecisions, FeedSide, Results)
         self._emit("agent_error", agent=s.name, message=message, bar=bar)
 
 
-def _params(agent: Agent) -> dict:
+def slot_names(labels: Sequence) -> list[str]:
+    """The names a competition gives agents with these labels (``#2``, ``#3``... for
+    repeats)."""
+    seen: dict[str, int] = {}
+    out = []
+    for base in map(str, labels):
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
+    return out
+
+
+def agent_params(agent: Agent) -> dict:
+    """An agent's parameters as recorded (its ``name`` left out)."""
     try:
         return {k: v for k, v in agent.param.values().items() if k != "name"}
     except AttributeError:
