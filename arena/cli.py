@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from arena.config import ConfigError, RunSpec, load_config
+from arena.config import ConfigError, RunSpec, load_config, with_flags
 from arena.data.calendars import CALENDARS
 from arena.server import add_replay_parser, add_serve_parser, cmd_replay, cmd_serve
 from arena.sweep.parsers import add_parsers as add_sweep_parsers
@@ -212,19 +212,8 @@ def _spec_from_args(args) -> RunSpec:
     for key in ("start", "end", "calendar"):
         if getattr(args, key):
             over[key] = getattr(args, key)
-    pf = spec.config.portfolio
-    pf_over = {k: v for k, v in {
-        "cash": args.cash, "fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
-        "max_leverage": args.leverage, "whole_units": False if args.fractional else None,
-    }.items() if v is not None}
-    cfg_over = {k: v for k, v in {"seed": args.seed, "speed": args.speed,
-                                  "run_dir": args.run_dir}.items() if v is not None}
-    if args.no_record:
-        cfg_over["record"] = False
-    try:
-        config = replace(spec.config, portfolio=replace(pf, **pf_over), **cfg_over)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    config = with_flags(spec.config, args, seed=args.seed, speed=args.speed,
+                        run_dir=args.run_dir, record=False if args.no_record else None)
     return replace(spec, config=config, **over)
 
 
@@ -335,20 +324,9 @@ def _live_from_args(args):
         raise UsageError("no agents given: add --agent NAME (repeatable) or a CONFIG.toml; "
                          "`arena agents` lists the agents")
     live_cfg = live_config(live, params, decide_deadline=args.decide_deadline)
-    pf = spec.config.portfolio
-    pf_over = {k: v for k, v in {
-        "cash": args.cash, "fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
-        "max_leverage": args.leverage, "whole_units": False if args.fractional else None,
-    }.items() if v is not None}
-    cfg_over = {k: v for k, v in {"seed": args.seed, "run_dir": args.run_dir,
-                                  "decide_deadline": args.decide_deadline}.items()
-                if v is not None}
-    if args.no_record:
-        cfg_over["record"] = False
-    try:
-        config = replace(spec.config, portfolio=replace(pf, **pf_over), **cfg_over)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    config = with_flags(spec.config, args, seed=args.seed, run_dir=args.run_dir,
+                        decide_deadline=args.decide_deadline,
+                        record=False if args.no_record else None)
     return live_cfg, agents, config
 
 

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from arena.data.calendars import check_calendar
@@ -90,8 +90,6 @@ class RunSpec:
     def load_data(self):
         """Load the market data this spec names (raises arena.data.DataError or
         ConfigError), at least two bars of it."""
-        from dataclasses import replace
-
         import pandas as pd
 
         from arena.data import DataError, load, load_bundled
@@ -185,6 +183,22 @@ def _llm_prices(table, source: str) -> dict[str, dict[str, float]]:
             if v < 0:
                 raise ConfigError(f"{source}: {where} {k} must be >= 0, got {v!r}")
     return table
+
+
+def with_flags(config: CompetitionConfig, args, **fields) -> CompetitionConfig:
+    """``config`` with the portfolio flags the commands share (``--cash``, ``--fee-bps``,
+    ``--slippage-bps``, ``--leverage``, ``--fractional``) and ``fields`` of the
+    competition on top (flags and fields that are None leave the config's value); a
+    value the config refuses is a ConfigError."""
+    portfolio = {k: v for k, v in {
+        "cash": args.cash, "fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
+        "max_leverage": args.leverage, "whole_units": False if args.fractional else None,
+    }.items() if v is not None}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return replace(config, portfolio=replace(config.portfolio, **portfolio), **fields)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def read_toml(path: str | Path) -> dict:

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from arena.config import ConfigError
+from arena.config import ConfigError, with_flags
 from arena.sweep.grid import GridError
 from arena.sweep.runner import SchedulerError
 from arena.sweep.sweep import SweepSpec, best, default_out, load_sweep_config, run_sweep
@@ -51,17 +51,7 @@ def spec_from_args(args, table: str = "sweep", metric: str = "sharpe") -> SweepS
         if m is None:
             raise ConfigError(f"--record takes top=N (the N best tasks), got {args.record!r}")
         over["record_top"] = int(m.group(1))
-    pf = spec.config.portfolio
-    pf_over = {k: v for k, v in {
-        "cash": args.cash, "fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps,
-        "max_leverage": args.leverage, "whole_units": False if args.fractional else None,
-    }.items() if v is not None}
-    cfg_over = {k: v for k, v in {"seed": args.seed, "run_dir": args.run_dir}.items()
-                if v is not None}
-    try:
-        config = replace(spec.config, portfolio=replace(pf, **pf_over), **cfg_over)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    config = with_flags(spec.config, args, seed=args.seed, run_dir=args.run_dir)
     if args.seeds is not None:
         if args.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
