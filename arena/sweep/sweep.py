@@ -146,17 +146,7 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[int, int], None] | None = 
         "step": spec.step, "seeds": list(seeds), "samples": spec.samples,
         "tasks": len(plan.tasks), "combinations": plan.combinations, "skipped": plan.skipped,
         "metric": spec.metric, "started": dt.datetime.now(dt.UTC).isoformat()})
-    done = set(load_results(spec.out)["task_id"]) & {t.id for t in plan.tasks}
-    if done:
-        note(f"resuming: {len(done)} of {len(plan.tasks)} tasks already in {spec.out}")
-    if client is None:
-        with open_client(spec.scheduler, spec.workers) as own:
-            note(f"Dask dashboard: {own.dashboard_link}")
-            frame = run_tasks(plan.tasks, markets, spec.config, client=own, out=spec.out,
-                              progress=progress)
-    else:
-        frame = run_tasks(plan.tasks, markets, spec.config, client=client or None,
-                          out=spec.out, progress=progress)
+    frame = run_into_folder(spec, plan.tasks, markets, client, progress, note)
     if spec.record_top:
         frame = _record_best(spec, plan, markets, frame, note)
     return frame, plan
@@ -168,6 +158,21 @@ def best(frame: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
     ok = frame[frame["failure"].isna()] if "failure" in frame else frame
     return ok.sort_values(metric, ascending=metric in LOWER_IS_BETTER,
                           na_position="last", kind="stable").head(n)
+
+
+def run_into_folder(spec: SweepSpec, tasks, markets, client, progress, note) -> pd.DataFrame:
+    """``run_tasks`` of ``tasks`` into ``spec.out`` (the tasks already there are said and
+    skipped); ``client`` as :func:`run_sweep` takes it."""
+    done = set(load_results(spec.out)["task_id"]) & {t.id for t in tasks}
+    if done:
+        note(f"resuming: {len(done)} of {len(tasks)} tasks already in {spec.out}")
+    if client is None:
+        with open_client(spec.scheduler, spec.workers) as own:
+            note(f"Dask dashboard: {own.dashboard_link}")
+            return run_tasks(tasks, markets, spec.config, client=own, out=spec.out,
+                             progress=progress)
+    return run_tasks(tasks, markets, spec.config, client=client or None, out=spec.out,
+                     progress=progress)
 
 
 def _record_best(spec: SweepSpec, plan: Plan, markets, frame, note) -> pd.DataFrame:

@@ -33,8 +33,8 @@ from arena.engine import Competition, CompetitionConfig
 from arena.metrics import buy_and_hold_return, compute_stats, infer_periods_per_year
 from arena.sweep.compete import LOWER_IS_BETTER, finish_row
 from arena.sweep.grid import expand, parse_grid
-from arena.sweep.results import load_results, write_manifest
-from arena.sweep.runner import open_client, run_tasks
+from arena.sweep.results import write_manifest
+from arena.sweep.sweep import run_into_folder
 from arena.sweep.tasks import Task, config_key, data_key
 from arena.sweep.windows import Window, WindowError, parse_length
 
@@ -192,17 +192,7 @@ def run_walk_forward(spec, *, oos=None, anchored: bool = False, client=None,
         "combinations": len(combos), "skipped": skipped,
         "folds": {m: len(f) for m, f in fold_of.items()},
         "started": dt.datetime.now(dt.UTC).isoformat()})
-    done = set(load_results(spec.out)["task_id"]) & {t.id for t in tasks}
-    if done:
-        note(f"resuming: {len(done)} of {len(tasks)} tasks already in {spec.out}")
-    if client is None:
-        with open_client(spec.scheduler, spec.workers) as own:
-            note(f"Dask dashboard: {own.dashboard_link}")
-            frame = run_tasks(tasks, markets, spec.config, client=own, out=spec.out,
-                              progress=progress)
-    else:
-        frame = run_tasks(tasks, markets, spec.config, client=client or None, out=spec.out,
-                          progress=progress)
+    frame = run_into_folder(spec, tasks, markets, client, progress, note)
     by_id = frame.set_index("task_id", drop=False)
     rows, curves, stats = [], [], {}
     for label, data in markets.items():
